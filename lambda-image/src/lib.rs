@@ -1,1 +1,9 @@
+//! The thumbnail Lambda: an S3 event in; thumbnails, a DynamoDB item and an SNS message out.
+//!
+//! - [`engine`]: pure image work (bytes in, thumbnails out), no AWS.
+//! - [`config`]: the function's environment.
+//! - [`keys`]: where thumbnails go and how S3 event keys decode.
+//! - [`store`]: S3, DynamoDB and SNS I/O.
+//! - [`handler`]: the S3 event handler that ties them together.
 
+pub mod engine;

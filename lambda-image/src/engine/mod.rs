@@ -1,0 +1,278 @@
+//! The pure image engine: bytes and options in, thumbnails out. No AWS, no I/O.
+//!
+//! Pipeline: sniff the format from magic bytes; read only the header and refuse images over
+//! the pixel limit; decode once, as small as the largest requested box allows (DCT-scaled JPEG
+//! decoding in libjpeg-turbo, libwebp's scaler for WebP); drop opaque alpha, or flatten alpha on
+//! white for JPEG output; Lanczos3 resize (fast_image_resize, SIMD) to every size; apply the
+//! EXIF orientation to each small result; encode without any metadata.
+
+mod decode;
+mod detect;
+mod pixels;
+mod spec;
+
+pub use detect::SourceFormat;
+pub use spec::{MAX_BOX_SIDE, OutputFormat, OutputFormatError, ThumbSpec, ThumbSpecError};
+
+use detect::Sniffed;
+use pixels::{Layout, Pixels};
+
+/// Default pixel limit (width x height of the source as stored).
+pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
+/// Default byte limit of a source object: 50 MiB.
+pub const DEFAULT_MAX_BYTES: u64 = 50 * 1024 * 1024;
+
+/// What to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThumbOptions {
+    pub sizes: Vec<ThumbSpec>,
+    pub format: OutputFormat,
+    /// 1..=100 (JPEG and WebP; ignored for PNG, which is lossless).
+    pub quality: u8,
+    pub max_pixels: u64,
+    pub max_bytes: u64,
+}
+
+impl Default for ThumbOptions {
+    fn default() -> Self {
+        Self {
+            sizes: vec![ThumbSpec::square(256)],
+            format: OutputFormat::Jpeg,
+            quality: 80,
+            max_pixels: DEFAULT_MAX_PIXELS,
+            max_bytes: DEFAULT_MAX_BYTES,
+        }
+    }
+}
+
+/// The source as understood by the engine.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SourceInfo {
+    /// MIME type detected from the content (not from the name).
+    pub content_type: &'static str,
+    /// Dimensions as displayed, i.e. after the EXIF orientation.
+    pub width: u32,
+    pub height: u32,
+    /// EXIF orientation that was applied (1 = none).
+    pub orientation: u8,
+}
+
+/// One encoded thumbnail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thumbnail {
+    pub spec: ThumbSpec,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: Vec<u8>,
+    pub content_type: &'static str,
+}
+
+/// Everything made from one source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thumbnails {
+    pub source: SourceInfo,
+    /// In the order of `ThumbOptions::sizes`.
+    pub thumbnails: Vec<Thumbnail>,
+}
+
+/// Why no thumbnails could be made. All of these are permanent for a given input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error("empty object")]
+    Empty,
+    #[error("too many bytes: {size} > {max}")]
+    TooManyBytes { size: u64, max: u64 },
+    #[error("not an image")]
+    NotAnImage,
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    #[error("too many pixels: {width}x{height} > {max}")]
+    TooManyPixels { width: u64, height: u64, max: u64 },
+    #[error("too many pixels: decoder limit: {0}")]
+    DecoderLimit(String),
+    #[error("corrupt image: {0}")]
+    Corrupt(String),
+    #[error("bad options: {0}")]
+    BadOptions(String),
+    #[error("encode failed: {0}")]
+    Encode(String),
+}
+
+impl EngineError {
+    /// The short, stable reason recorded in the metadata item (`error` attribute).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Empty => "empty object",
+            Self::TooManyBytes { .. } => "too many bytes",
+            Self::NotAnImage => "not an image",
+            Self::Unsupported(_) => "unsupported",
+            Self::TooManyPixels { .. } | Self::DecoderLimit(_) => "too many pixels",
+            Self::Corrupt(_) => "corrupt image",
+            Self::BadOptions(_) => "bad options",
+            Self::Encode(_) => "encode failed",
+        }
+    }
+}
+
+fn validate(opts: &ThumbOptions) -> Result<(), EngineError> {
+    if opts.sizes.is_empty() {
+        return Err(EngineError::BadOptions("no sizes".into()));
+    }
+    if let Some(s) = opts.sizes.iter().find(|s| {
+        s.width == 0 || s.height == 0 || s.width > MAX_BOX_SIDE || s.height > MAX_BOX_SIDE
+    }) {
+        return Err(EngineError::BadOptions(format!("size {s} out of range")));
+    }
+    if !(1..=100).contains(&opts.quality) {
+        return Err(EngineError::BadOptions(format!(
+            "quality {} not in 1..=100",
+            opts.quality
+        )));
+    }
+    if opts.max_pixels == 0 || opts.max_bytes == 0 {
+        return Err(EngineError::BadOptions("limits must be positive".into()));
+    }
+    Ok(())
+}
+
+/// Checks only what can be known without looking at pixels: size limits, format, header
+/// dimensions against `max_pixels`. Returns the source info. Cheap (reads headers only).
+pub fn probe(bytes: &[u8], opts: &ThumbOptions) -> Result<SourceInfo, EngineError> {
+    validate(opts)?;
+    let opened = open(bytes, opts)?;
+    let (width, height) = opened.displayed();
+    Ok(SourceInfo {
+        content_type: opened.format.content_type(),
+        width,
+        height,
+        orientation: opened.orientation,
+    })
+}
+
+fn open<'a>(bytes: &'a [u8], opts: &ThumbOptions) -> Result<decode::Opened<'a>, EngineError> {
+    if bytes.is_empty() {
+        return Err(EngineError::Empty);
+    }
+    let size = bytes.len() as u64;
+    if size > opts.max_bytes {
+        return Err(EngineError::TooManyBytes {
+            size,
+            max: opts.max_bytes,
+        });
+    }
+    let format = match detect::sniff(bytes) {
+        Sniffed::Supported(f) => f,
+        Sniffed::Unsupported(t) => return Err(EngineError::Unsupported(t.to_string())),
+        Sniffed::NotAnImage => return Err(EngineError::NotAnImage),
+    };
+    decode::open(bytes, format, opts.max_pixels)
+}
+
+/// Makes every requested thumbnail from one decode of `bytes`.
+pub fn make_thumbnails(bytes: &[u8], opts: &ThumbOptions) -> Result<Thumbnails, EngineError> {
+    validate(opts)?;
+    let opened = open(bytes, opts)?;
+    let (dw, dh) = opened.displayed();
+    let orientation = opened.orientation;
+    let transposed = opened.transposed();
+    let source = SourceInfo {
+        content_type: opened.format.content_type(),
+        width: dw,
+        height: dh,
+        orientation,
+    };
+
+    // Target sizes as displayed, and as stored (before orientation).
+    let targets: Vec<(ThumbSpec, u32, u32)> = opts
+        .sizes
+        .iter()
+        .map(|s| {
+            let (w, h) = s.fit(dw, dh);
+            (*s, w, h)
+        })
+        .collect();
+    let stored = |w: u32, h: u32| if transposed { (h, w) } else { (w, h) };
+    let (need_w, need_h) = targets.iter().fold((1, 1), |(mw, mh), &(_, w, h)| {
+        let (sw, sh) = stored(w, h);
+        (mw.max(sw), mh.max(sh))
+    });
+
+    let mut pixels = opened.decode(need_w, need_h)?.drop_opaque_alpha();
+    if opts.format == OutputFormat::Jpeg {
+        pixels = pixels.flatten_on_white();
+    }
+
+    let mut resizer = fast_image_resize::Resizer::new();
+    let mut thumbnails = Vec::with_capacity(targets.len());
+    for (spec, w, h) in targets {
+        let (sw, sh) = stored(w, h);
+        let small = pixels.resize(sw, sh, &mut resizer)?.orient(orientation);
+        debug_assert_eq!((small.width, small.height), (w, h));
+        let bytes = encode(small, opts.format, opts.quality)?;
+        thumbnails.push(Thumbnail {
+            spec,
+            width: w,
+            height: h,
+            bytes,
+            content_type: opts.format.content_type(),
+        });
+    }
+    Ok(Thumbnails { source, thumbnails })
+}
+
+fn encode(p: Pixels, format: OutputFormat, quality: u8) -> Result<Vec<u8>, EngineError> {
+    let enc = |e: &dyn std::fmt::Display| EngineError::Encode(e.to_string());
+    match format {
+        OutputFormat::Jpeg => {
+            let p = if p.layout == Layout::Rgba {
+                p.flatten_on_white()
+            } else {
+                p
+            };
+            let (pf, subsamp) = match p.layout {
+                Layout::Gray => (turbojpeg::PixelFormat::GRAY, turbojpeg::Subsamp::Gray),
+                _ => (turbojpeg::PixelFormat::RGB, turbojpeg::Subsamp::Sub2x2),
+            };
+            let mut c = turbojpeg::Compressor::new().map_err(|e| enc(&e))?;
+            c.set_quality(i32::from(quality)).map_err(|e| enc(&e))?;
+            c.set_subsamp(subsamp).map_err(|e| enc(&e))?;
+            c.compress_to_vec(turbojpeg::Image {
+                pixels: p.data.as_slice(),
+                width: p.width as usize,
+                pitch: p.width as usize * p.layout.channels(),
+                height: p.height as usize,
+                format: pf,
+            })
+            .map_err(|e| enc(&e))
+        }
+        OutputFormat::Png => {
+            use image::ImageEncoder;
+            let ct = match p.layout {
+                Layout::Gray => image::ExtendedColorType::L8,
+                Layout::Rgb => image::ExtendedColorType::Rgb8,
+                Layout::Rgba => image::ExtendedColorType::Rgba8,
+            };
+            let mut out = Vec::new();
+            image::codecs::png::PngEncoder::new(&mut out)
+                .write_image(&p.data, p.width, p.height, ct)
+                .map_err(|e| enc(&e))?;
+            Ok(out)
+        }
+        OutputFormat::Webp => {
+            let p = if p.layout == Layout::Gray {
+                p.into_rgb()
+            } else {
+                p
+            };
+            let layout = if p.layout == Layout::Rgba {
+                webp::PixelLayout::Rgba
+            } else {
+                webp::PixelLayout::Rgb
+            };
+            let mem = webp::Encoder::new(&p.data, layout, p.width, p.height)
+                .encode_simple(false, f32::from(quality))
+                .map_err(|e| enc(&format!("{e:?}")))?;
+            Ok(mem.to_vec())
+        }
+    }
+}
