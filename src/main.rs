@@ -1,1 +1,82 @@
-fn main() {}
+//! `thumbctl`: parse, build the context, dispatch, and map errors to exit codes
+//! (0 ok, 1 failure, 2 usage error, 130 interrupted).
+
+mod cli;
+mod commands;
+mod context;
+mod engine;
+mod error;
+mod progress;
+mod resources;
+mod stack;
+mod state;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// Exit status for a command the user must correct (clap uses the same for its own errors).
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// An error that is the user's to fix on the command line: exits 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (_, 0) => "warn",
+        (_, 1) => "thumbctl=info,warn",
+        (_, 2) => "thumbctl=debug,info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_env("THUMBCTL_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.global.verbose, cli.global.quiet);
+    #[cfg(feature = "failpoints")]
+    let _scenario = fail::FailScenario::setup();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("thumbctl: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(cli));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("thumbctl: error: {err:#}");
+            if err.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(EXIT_USAGE)
+            } else if matches!(err.downcast_ref::<engine::EngineError>(), Some(engine::EngineError::Interrupted)) {
+                ExitCode::from(EXIT_INTERRUPTED)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up(args) => commands::up::run(&cli.global, args).await,
+        Command::Status(args) => commands::status::run(&cli.global, args).await,
+        Command::Destroy(args) => commands::destroy::run(&cli.global, args).await,
+    }
+}

@@ -1,0 +1,173 @@
+//! The command-line contract, in one place. Later work and outside checks rely on these names.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const ABOUT: &str = "Provision, use and remove a serverless image-thumbnail pipeline on AWS.";
+const LONG_ABOUT: &str = "\
+Provision, use and remove a serverless image-thumbnail pipeline on AWS.
+
+`thumbctl up` creates, with the AWS SDK directly: a source and a destination S3 bucket, IAM
+roles with least-privilege policies, an ECR repository, a CodeBuild project, a DynamoDB
+table, an SNS topic, log groups, the container-image Lambda that makes the thumbnails, and
+the S3 trigger. Every resource is recorded in a state file the moment it exists, so
+`thumbctl destroy` removes exactly what was made, even after a crash.
+
+Credentials and region come from the usual AWS places (environment, ~/.aws, --profile).
+Set --endpoint-url (or AWS_ENDPOINT_URL) to use a local emulator such as moto.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  thumbctl up --image-uri 123456789012.dkr.ecr.eu-west-1.amazonaws.com/thumbs:1
+  thumbctl status --output json
+  thumbctl --stack demo destroy --yes";
+
+#[derive(Debug, Parser)]
+#[command(name = "thumbctl", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Name of the stack: lower-case letters, digits and hyphens; prefixes every resource name.
+    #[arg(long, global = true, default_value = "thumbctl", value_parser = parse_stack)]
+    pub stack: String,
+    /// Directory holding the state files (`<stack>.json`).
+    #[arg(long, global = true, default_value = "state", value_name = "DIR")]
+    pub state_dir: PathBuf,
+    /// AWS region (default: from the environment or profile; for an existing stack, its own).
+    #[arg(long, global = true)]
+    pub region: Option<String>,
+    /// AWS profile from ~/.aws/config.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// Send every AWS call to this endpoint (e.g. a local emulator); S3 then uses path-style addressing.
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL", value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Output format of the command's result.
+    #[arg(long, global = true, value_enum, default_value_t = OutputMode::Text)]
+    pub output: OutputMode,
+    /// More logging (-v info, -vv debug, -vvv AWS SDK debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print only errors and the result.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputMode {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the pipeline, or bring an existing one in line with the options (idempotent).
+    #[command(after_help = "A rerun creates nothing that exists; changed --sizes/--format/--quality/--memory-mb/\
+--timeout-s/--image-uri update the function in place. Options not given keep their previous values.")]
+    Up(UpArgs),
+    /// Show every resource recorded for the stack and whether it still exists in AWS.
+    Status(StatusArgs),
+    /// Delete everything the stack created, newest dependencies first.
+    #[command(after_help = "Only resources recorded in the state file are touched. Buckets are emptied first \
+(all versions and unfinished uploads) unless --keep-buckets.")]
+    Destroy(DestroyArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    /// Thumbnail boxes: `256` fits in 256x256, `320x200` in a rectangle [default: 128,256,512]
+    #[arg(long, value_delimiter = ',', value_parser = parse_size)]
+    pub sizes: Option<Vec<String>>,
+    /// Thumbnail format [default: jpeg]
+    #[arg(long, value_parser = ["jpeg", "png", "webp"])]
+    pub format: Option<String>,
+    /// Encoder quality for jpeg and webp, 1-100 [default: 80]
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: Option<u8>,
+    /// Container image for the function (e.g. an ECR URI with tag or digest).
+    #[arg(long, value_name = "URI")]
+    pub image_uri: Option<String>,
+    /// Function memory in MB, 128-10240 [default: 1024]
+    #[arg(long, value_parser = clap::value_parser!(i32).range(128..=10240))]
+    pub memory_mb: Option<i32>,
+    /// Function timeout in seconds, 1-900 [default: 60]
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=900))]
+    pub timeout_s: Option<i32>,
+    /// E-mail address to notify of each finished image (repeatable; must confirm by e-mail).
+    #[arg(long, value_name = "ADDR", value_parser = parse_email)]
+    pub notify_email: Vec<String>,
+    /// HTTP(S) endpoint to notify of each finished image (repeatable).
+    #[arg(long, value_name = "URL", value_parser = parse_url)]
+    pub notify_url: Vec<String>,
+    /// Show what would be created, and create nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {}
+
+#[derive(Debug, Clone, Args)]
+pub struct DestroyArgs {
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short)]
+    pub yes: bool,
+    /// Leave both buckets and their objects in place (recorded as kept in the state).
+    #[arg(long)]
+    pub keep_buckets: bool,
+}
+
+fn parse_stack(s: &str) -> Result<String, String> {
+    crate::stack::validate_stack_name(s)
+}
+
+fn parse_size(s: &str) -> Result<String, String> {
+    let ok = |n: &str| n.parse::<u32>().ok().filter(|v| (1..=10000).contains(v)).is_some();
+    let valid = match s.split_once('x') {
+        Some((w, h)) => ok(w) && ok(h),
+        None => ok(s),
+    };
+    if valid { Ok(s.to_owned()) } else { Err(format!("`{s}` is not a size: use a box side like 256 or a rectangle like 320x200 (1-10000)")) }
+}
+
+fn parse_email(s: &str) -> Result<String, String> {
+    match s.split_once('@') {
+        Some((user, domain)) if !user.is_empty() && domain.contains('.') && !s.contains(char::is_whitespace) => Ok(s.to_owned()),
+        _ => Err(format!("`{s}` is not an e-mail address")),
+    }
+}
+
+fn parse_url(s: &str) -> Result<String, String> {
+    if (s.starts_with("https://") || s.starts_with("http://")) && s.len() > 8 {
+        Ok(s.to_owned())
+    } else {
+        Err(format!("`{s}` is not an http(s) URL"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert!(parse_size("256").is_ok());
+        assert!(parse_size("320x200").is_ok());
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("big").is_err());
+        assert!(parse_size("10x").is_err());
+    }
+}

@@ -1,0 +1,51 @@
+//! Thin command modules: each reads like the user's story of that command.
+
+pub mod destroy;
+pub mod status;
+pub mod up;
+
+use anyhow::Context;
+
+use crate::UsageError;
+use crate::cli::GlobalArgs;
+use crate::context::Ctx;
+use crate::state::State;
+
+/// The AWS context for a stack: an existing stack always lives in the region its state
+/// records; a different --region is refused rather than silently creating a second copy.
+pub async fn context_for(global: &GlobalArgs, state: Option<&State>) -> anyhow::Result<Ctx> {
+    let mut global = global.clone();
+    if let Some(s) = state {
+        match &global.region {
+            Some(r) if *r != s.region => {
+                return Err(UsageError(format!(
+                    "stack `{}` lives in {} (says its state file), but --region is {r}.\n  hint: drop --region, or use another --stack for a second pipeline in {r}",
+                    s.stack, s.region
+                ))
+                .into());
+            }
+            _ => global.region = Some(s.region.clone()),
+        }
+    }
+    Ctx::new(&global).await
+}
+
+/// Checks the credentials and that they belong to the account the stack lives in.
+pub async fn check_account(ctx: &Ctx, state: Option<&State>) -> anyhow::Result<String> {
+    let account = ctx.account_id().await.context("checking your AWS credentials")?;
+    if let Some(s) = state {
+        if s.account != account {
+            return Err(UsageError(format!(
+                "stack `{}` lives in AWS account {}, but your credentials are for account {account}.\n  hint: use the profile of account {} (--profile or AWS_PROFILE)",
+                s.stack, s.account, s.account
+            ))
+            .into());
+        }
+    }
+    Ok(account)
+}
+
+pub fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

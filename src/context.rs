@@ -1,0 +1,80 @@
+//! Everything a command needs to talk to AWS: one shared SDK configuration, one client per
+//! service, and how to print.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+use crate::cli::GlobalArgs;
+use crate::error::{AwsError, aws};
+
+pub struct Ctx {
+    pub sdk: SdkConfig,
+    pub region: String,
+    pub endpoint: Option<String>,
+    pub s3: aws_sdk_s3::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub codebuild: aws_sdk_codebuild::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub sts: aws_sdk_sts::Client,
+}
+
+/// Builds the SDK configuration the same way the AWS CLI does (environment, profile, SSO),
+/// with thumbctl's overrides. Also used by `invoke-local` to build the handler's clients.
+pub async fn load_sdk_config(global: &GlobalArgs) -> SdkConfig {
+    // Standard retries with jittered backoff, bounded: throttling and 5xx are retried up to
+    // 6 attempts; beyond that the error names the call and a rerun resumes.
+    let retry = RetryConfig::standard().with_max_attempts(6).with_max_backoff(Duration::from_secs(10));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
+    if let Some(region) = &global.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(profile) = &global.profile {
+        loader = loader.profile_name(profile);
+    }
+    if let Some(url) = &global.endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}
+
+impl Ctx {
+    pub async fn new(global: &GlobalArgs) -> anyhow::Result<Ctx> {
+        let sdk = load_sdk_config(global).await;
+        let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "no AWS region is set.\n  hint: pass --region (e.g. --region eu-west-1), set AWS_REGION, or set `region` in your AWS profile"
+            )
+        })?;
+        let endpoint = sdk.endpoint_url().map(str::to_owned);
+        // Emulators and custom endpoints answer on one host name, so S3 must address buckets
+        // by path; virtual-host addressing would send to `<bucket>.localhost`.
+        let s3_conf = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(endpoint.is_some()).build();
+        Ok(Ctx {
+            s3: aws_sdk_s3::Client::from_conf(s3_conf),
+            iam: aws_sdk_iam::Client::new(&sdk),
+            ecr: aws_sdk_ecr::Client::new(&sdk),
+            codebuild: aws_sdk_codebuild::Client::new(&sdk),
+            lambda: aws_sdk_lambda::Client::new(&sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            sns: aws_sdk_sns::Client::new(&sdk),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
+            sts: aws_sdk_sts::Client::new(&sdk),
+            region,
+            endpoint,
+            sdk,
+        })
+    }
+
+    /// The account the credentials belong to; also the first check that credentials work.
+    pub async fn account_id(&self) -> Result<String, AwsError> {
+        let out = self.sts.get_caller_identity().send().await.map_err(aws("identify", "caller", "sts"))?;
+        out.account
+            .ok_or_else(|| AwsError::local("identify", "caller", "sts", "STS returned no account id"))
+    }
+}

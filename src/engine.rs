@@ -1,0 +1,457 @@
+//! Orders and runs the steps of `up` and `destroy`.
+//!
+//! The dependency graph is data ([`deps`]): each step names the steps that must be done
+//! before it. `up` runs a step as soon as its dependencies are done, many at once; `destroy`
+//! walks the same graph backwards. Each step records itself in the state before and after
+//! its AWS calls (see `state.rs`), so stopping anywhere leaves a state that a rerun of
+//! either command finishes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::Notify;
+
+use crate::context::Ctx;
+use crate::error::{AwsError, Class};
+use crate::progress::Progress;
+use crate::resources::{self, Found, bucket, build_project, function, log_group, notification, permission, repository, role, role_policy, subscription, table, topic};
+use crate::stack::{PERMISSION_SID, Plan, ROLE_POLICY_NAME};
+use crate::state::{Entry, StateError, StateStore, Status};
+
+/// Set by the first Ctrl-C: no new step starts, steps in flight finish and are recorded.
+#[derive(Clone, Default)]
+pub struct Cancel {
+    flag: Arc<AtomicBool>,
+    notify: Arc<Notify>,
+}
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("interrupted: the steps in flight finished and the state was saved")]
+    Interrupted,
+    #[error("{0}")]
+    Aws(#[from] AwsError),
+    #[error("{0}")]
+    State(#[from] StateError),
+    #[error("{} steps failed:\n{}", .0.len(), .0.iter().map(|e| format!("- {e}")).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<EngineError>),
+}
+
+/// The steps that must be done before `id` in `up` (and undone after it in `destroy`).
+/// Only real dependencies: every ARN is derived from the plan, so e.g. the role's policy,
+/// the table and the topic do not hold up the function; they only hold up the trigger.
+pub fn deps(id: &str) -> Vec<&'static str> {
+    match id {
+        "lambda-role-policy" => vec!["lambda-role"],
+        "codebuild-role-policy" => vec!["codebuild-role"],
+        "build-project" => vec!["codebuild-role", "codebuild-role-policy", "build-log-group", "repository"],
+        "function" => vec!["lambda-role", "function-log-group"],
+        "permission" => vec!["function"],
+        "notification" => vec!["permission", "source-bucket", "dest-bucket", "table", "topic", "lambda-role-policy"],
+        s if s.starts_with("subscription:") => vec!["topic"],
+        _ => vec![],
+    }
+}
+
+/// One resource of the plan: its step id, kind and name, and what to record before creating it.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub id: String,
+    pub kind: &'static str,
+    pub name: String,
+    pub arn: Option<String>,
+    pub extra: BTreeMap<String, String>,
+}
+
+impl Step {
+    fn new(id: impl Into<String>, kind: &'static str, name: impl Into<String>, arn: Option<String>) -> Step {
+        Step { id: id.into(), kind, name: name.into(), arn, extra: BTreeMap::new() }
+    }
+}
+
+/// Every resource `up` creates for this plan, in a readable order.
+pub fn steps(plan: &Plan) -> Vec<Step> {
+    let mut s = vec![
+        Step::new("source-bucket", bucket::KIND, plan.source_bucket(), Some(plan.bucket_arn(&plan.source_bucket()))),
+        Step::new("dest-bucket", bucket::KIND, plan.dest_bucket(), Some(plan.bucket_arn(&plan.dest_bucket()))),
+        Step::new("lambda-role", role::KIND, plan.lambda_role(), Some(plan.role_arn(&plan.lambda_role()))),
+        Step::new("codebuild-role", role::KIND, plan.codebuild_role(), Some(plan.role_arn(&plan.codebuild_role()))),
+        Step { extra: role_policy::extra(&plan.lambda_role()), ..Step::new("lambda-role-policy", role_policy::KIND, ROLE_POLICY_NAME, None) },
+        Step {
+            extra: role_policy::extra(&plan.codebuild_role()),
+            ..Step::new("codebuild-role-policy", role_policy::KIND, ROLE_POLICY_NAME, None)
+        },
+        Step::new("repository", repository::KIND, plan.repository(), Some(plan.repository_arn())),
+        Step::new("function-log-group", log_group::KIND, plan.function_log_group(), Some(plan.log_group_arn(&plan.function_log_group()))),
+        Step::new("build-log-group", log_group::KIND, plan.build_log_group(), Some(plan.log_group_arn(&plan.build_log_group()))),
+        Step::new("build-project", build_project::KIND, plan.project(), Some(plan.project_arn())),
+        Step::new("table", table::KIND, plan.table(), Some(plan.table_arn())),
+        Step::new("topic", topic::KIND, plan.topic(), Some(plan.topic_arn())),
+    ];
+    for email in &plan.settings.notify_emails {
+        s.push(Step::new(format!("subscription:email:{email}"), subscription::KIND, email.clone(), None));
+    }
+    for url in &plan.settings.notify_urls {
+        s.push(Step::new(format!("subscription:url:{url}"), subscription::KIND, url.clone(), None));
+    }
+    s.push(Step::new("function", function::KIND, plan.function(), Some(plan.function_arn())));
+    s.push(Step { extra: permission::extra(&plan.function()), ..Step::new("permission", permission::KIND, PERMISSION_SID, None) });
+    s.push(Step { extra: notification::extra(), ..Step::new("notification", notification::KIND, plan.source_bucket(), None) });
+    s
+}
+
+/// How a resource is named to the user: a policy or permission says what it belongs to.
+pub fn label(kind: &str, name: &str, extra: &BTreeMap<String, String>) -> String {
+    match extra.get("role").or_else(|| extra.get("function")) {
+        Some(owner) => format!("{kind} {name} of {owner}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+/// Creates the resource of one step. Everything a step needs from another is derived from
+/// the plan, so steps share nothing but the state.
+async fn ensure(ctx: &Ctx, plan: &Plan, step: &Step) -> Result<Found, AwsError> {
+    match step.id.as_str() {
+        "source-bucket" | "dest-bucket" => bucket::ensure(ctx, plan, &step.name).await,
+        "lambda-role" => role::ensure(ctx, plan, &step.name, "lambda.amazonaws.com").await,
+        "codebuild-role" => role::ensure(ctx, plan, &step.name, "codebuild.amazonaws.com").await,
+        "lambda-role-policy" => role_policy::ensure(ctx, &plan.lambda_role(), &plan.lambda_policy()).await,
+        "codebuild-role-policy" => role_policy::ensure(ctx, &plan.codebuild_role(), &plan.codebuild_policy()).await,
+        "repository" => repository::ensure(ctx, plan, &step.name).await,
+        "function-log-group" | "build-log-group" => log_group::ensure(ctx, plan, &step.name).await,
+        "build-project" => build_project::ensure(ctx, plan, &step.name, &plan.role_arn(&plan.codebuild_role())).await,
+        "table" => table::ensure(ctx, plan, &step.name).await,
+        "topic" => topic::ensure(ctx, plan, &step.name).await,
+        "function" => function::ensure(ctx, plan, &plan.role_arn(&plan.lambda_role())).await,
+        "permission" => permission::ensure(ctx, plan).await,
+        "notification" => notification::ensure(ctx, plan, &plan.function_arn()).await,
+        id if id.starts_with("subscription:email:") => subscription::ensure(ctx, &plan.topic_arn(), "email", &step.name).await,
+        id if id.starts_with("subscription:url:") => {
+            let protocol = if step.name.starts_with("http://") { "http" } else { "https" };
+            subscription::ensure(ctx, &plan.topic_arn(), protocol, &step.name).await
+        }
+        other => Err(AwsError::local("create", "resource", other, "thumbctl has no step of this name")),
+    }
+}
+
+/// Crash points for the crash-resume tests (cargo feature `failpoints`): configured through
+/// the `FAILPOINTS` environment variable, e.g. `FAILPOINTS=up:created:table=return`.
+fn crash_point(name: &str) {
+    #[cfg(feature = "failpoints")]
+    fail::fail_point!(name, |_| {
+        eprintln!("thumbctl: crash point {name} reached; exiting as if killed");
+        std::process::exit(86)
+    });
+    #[cfg(not(feature = "failpoints"))]
+    let _ = name;
+}
+
+/// What happened to one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Unchanged,
+    Updated,
+    Deleted,
+    Kept,
+}
+
+impl Outcome {
+    pub fn verb(self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Unchanged => "exists",
+            Outcome::Updated => "updated",
+            Outcome::Deleted => "deleted",
+            Outcome::Kept => "kept",
+        }
+    }
+}
+
+/// Brings one step's resource into existence and records it.
+async fn up_step(ctx: &Ctx, plan: &Plan, store: &StateStore, step: &Step) -> Result<Outcome, EngineError> {
+    if let Some(entry) = store.entry(&step.id) {
+        if entry.status != Status::Planned {
+            // Recorded as existing: check it still does, and touch nothing if so.
+            if resources::find(ctx, &entry).await?.is_some() {
+                let mut outcome = Outcome::Unchanged;
+                if step.id == "function" && function::reconcile(ctx, plan).await? {
+                    outcome = Outcome::Updated;
+                }
+                if entry.status == Status::Kept {
+                    store.update(|s| {
+                        if let Some(e) = s.resources.get_mut(&step.id) {
+                            e.status = Status::Created;
+                        }
+                    })?;
+                }
+                return Ok(outcome);
+            }
+            tracing::warn!(step = %step.id, name = %entry.name, "recorded as created but missing in AWS; creating it again");
+        }
+    }
+    store.update(|s| {
+        s.resources.insert(
+            step.id.clone(),
+            Entry {
+                kind: step.kind.to_owned(),
+                name: step.name.clone(),
+                arn: step.arn.clone(),
+                region: plan.region.clone(),
+                status: Status::Planned,
+                extra: step.extra.clone(),
+            },
+        );
+    })?;
+    crash_point(&format!("up:planned:{}", step.id));
+    let found = with_propagation_retry(|| ensure(ctx, plan, step)).await?;
+    crash_point(&format!("up:created:{}", step.id));
+    store.update(|s| {
+        if let Some(e) = s.resources.get_mut(&step.id) {
+            e.status = Status::Created;
+            if found.arn.is_some() {
+                e.arn = found.arn.clone();
+            }
+            e.extra.extend(found.extra.clone());
+        }
+    })?;
+    crash_point(&format!("up:recorded:{}", step.id));
+    Ok(Outcome::Created)
+}
+
+/// IAM is eventually consistent on real AWS: a role created a moment ago can be refused by
+/// Lambda or CodeBuild. Retry exactly that, with backoff, for about a minute and a half.
+async fn with_propagation_retry<F, Fut>(mut f: F) -> Result<Found, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Found, AwsError>>,
+{
+    let mut delay = Duration::from_millis(500);
+    let mut attempt = 1;
+    loop {
+        match f().await {
+            Err(e) if e.class == Class::Propagation && attempt < 12 => {
+                tracing::info!(resource = %e.name, attempt, "IAM role not usable yet; retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Deletes one recorded resource and removes its entry (or marks a kept bucket).
+async fn destroy_step(ctx: &Ctx, store: &StateStore, id: &str, keep_buckets: bool) -> Result<Outcome, EngineError> {
+    let Some(entry) = store.entry(id) else { return Ok(Outcome::Deleted) };
+    if keep_buckets && entry.kind == bucket::KIND {
+        store.update(|s| {
+            if let Some(e) = s.resources.get_mut(id) {
+                e.status = Status::Kept;
+            }
+        })?;
+        return Ok(Outcome::Kept);
+    }
+    resources::delete(ctx, &entry).await?;
+    crash_point(&format!("destroy:deleted:{id}"));
+    store.update(|s| s.resources.remove(id))?;
+    crash_point(&format!("destroy:recorded:{id}"));
+    Ok(Outcome::Deleted)
+}
+
+type StepFuture<'a> = Pin<Box<dyn Future<Output = (String, Result<Outcome, EngineError>)> + 'a>>;
+
+/// Runs `action` on every node once all of its `before` nodes succeeded, as many at a time as
+/// are ready. After a failure nothing new starts unless `keep_going`; nodes that depend on a
+/// failed node never start. Steps in flight always finish, so their results are recorded.
+async fn run_graph<'a>(
+    nodes: Vec<(String, Vec<String>)>,
+    keep_going: bool,
+    cancel: &Cancel,
+    progress: &Progress,
+    action: impl Fn(String) -> StepFuture<'a>,
+) -> Result<HashMap<String, Outcome>, EngineError> {
+    let ids: HashSet<String> = nodes.iter().map(|(id, _)| id.clone()).collect();
+    // Dependencies on steps outside this run (not planned, not recorded) are already satisfied.
+    let mut waiting: Vec<(String, Vec<String>)> =
+        nodes.into_iter().map(|(id, before)| (id, before.into_iter().filter(|b| ids.contains(b)).collect())).collect();
+    let mut done: HashMap<String, Outcome> = HashMap::new();
+    let mut failed: HashSet<String> = HashSet::new();
+    let mut errors = Vec::new();
+    let mut running = FuturesUnordered::new();
+    loop {
+        let stop = cancel.is_cancelled() || (!keep_going && !errors.is_empty());
+        if !stop {
+            let (ready, rest): (Vec<_>, Vec<_>) =
+                waiting.into_iter().partition(|(_, before)| before.iter().all(|b| done.contains_key(b)));
+            waiting = rest;
+            for (id, _) in ready {
+                progress.start(&id);
+                running.push(action(id));
+            }
+        }
+        let next = tokio::select! {
+            r = running.next() => r,
+            _ = cancel.notify.notified(), if !cancel.is_cancelled() => continue,
+        };
+        let Some((id, result)) = next else { break };
+        match result {
+            Ok(outcome) => {
+                progress.finish(&id, outcome.verb());
+                done.insert(id, outcome);
+            }
+            Err(e) => {
+                progress.fail(&id, &e.to_string());
+                failed.insert(id);
+                errors.push(e);
+            }
+        }
+        // Nodes behind a failure can never run.
+        waiting.retain(|(_, before)| !before.iter().any(|b| failed.contains(b)));
+    }
+    if !errors.is_empty() {
+        return Err(if errors.len() == 1 { errors.remove(0) } else { EngineError::Many(errors) });
+    }
+    if cancel.is_cancelled() && (!waiting.is_empty()) {
+        return Err(EngineError::Interrupted);
+    }
+    Ok(done)
+}
+
+/// Creates (or confirms) every resource of the plan.
+pub async fn up(
+    ctx: &Ctx,
+    plan: &Plan,
+    store: &StateStore,
+    cancel: &Cancel,
+    progress: &Progress,
+) -> Result<HashMap<String, Outcome>, EngineError> {
+    let all = steps(plan);
+    let by_id: HashMap<String, Step> = all.iter().map(|s| (s.id.clone(), s.clone())).collect();
+    let nodes = all.iter().map(|s| (s.id.clone(), deps(&s.id).into_iter().map(str::to_owned).collect())).collect();
+    let by_id = &by_id;
+    for s in &all {
+        progress.add(&s.id, &label(s.kind, &s.name, &s.extra));
+    }
+    run_graph(nodes, false, cancel, progress, |id| {
+        Box::pin(async move {
+            let r = match by_id.get(&id) {
+                Some(step) => up_step(ctx, plan, store, step).await,
+                None => Ok(Outcome::Unchanged),
+            };
+            (id, r)
+        })
+    })
+    .await
+}
+
+/// Deletes every resource recorded in the state, dependents first.
+pub async fn destroy(
+    ctx: &Ctx,
+    store: &StateStore,
+    keep_buckets: bool,
+    cancel: &Cancel,
+    progress: &Progress,
+) -> Result<HashMap<String, Outcome>, EngineError> {
+    let entries = store.snapshot().map(|s| s.resources).unwrap_or_default();
+    // Reverse the graph: a resource goes once everything that depends on it has gone.
+    let mut before: BTreeMap<String, Vec<String>> = entries.keys().map(|id| (id.clone(), Vec::new())).collect();
+    for id in entries.keys() {
+        for dep in deps(id) {
+            if let Some(list) = before.get_mut(dep) {
+                list.push(id.clone());
+            }
+        }
+    }
+    for (id, e) in &entries {
+        progress.add(id, &label(&e.kind, &e.name, &e.extra));
+    }
+    run_graph(before.into_iter().collect(), true, cancel, progress, |id| {
+        Box::pin(async move {
+            let r = destroy_step(ctx, store, &id, keep_buckets).await;
+            (id, r)
+        })
+    })
+    .await
+}
+
+/// Waits for the first and second Ctrl-C: the first cancels, the second exits at once.
+pub fn install_interrupt_handler(cancel: Cancel, after_first: &'static str) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        eprintln!("\nthumbctl: interrupted; {after_first} (press Ctrl-C again to quit at once)");
+        cancel.cancel();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("thumbctl: quitting now; the state file is valid, rerun the same command to finish");
+            std::process::exit(130);
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stack::Settings;
+
+    fn plan() -> Plan {
+        Plan {
+            stack: "t".into(),
+            suffix: "s".into(),
+            account: "1".into(),
+            region: "us-east-1".into(),
+            settings: Settings { notify_emails: vec!["a@example.com".into()], ..Settings::default() },
+        }
+    }
+
+    #[test]
+    fn every_dependency_is_a_step_and_the_graph_is_acyclic() {
+        let all = steps(&plan());
+        let ids: HashSet<&str> = all.iter().map(|s| s.id.as_str()).collect();
+        for s in &all {
+            for d in deps(&s.id) {
+                assert!(ids.contains(d), "{} depends on unknown {d}", s.id);
+            }
+        }
+        // Kahn's algorithm must consume every node.
+        let mut left: Vec<&str> = ids.iter().copied().collect();
+        let mut done: HashSet<&str> = HashSet::new();
+        while !left.is_empty() {
+            let before = left.len();
+            left.retain(|id| {
+                if deps(id).iter().all(|d| done.contains(d)) {
+                    done.insert(id);
+                    false
+                } else {
+                    true
+                }
+            });
+            assert!(left.len() < before, "cycle among {left:?}");
+        }
+    }
+
+    #[test]
+    fn trigger_waits_for_everything_the_function_uses() {
+        let d = deps("notification");
+        for needed in ["permission", "source-bucket", "dest-bucket", "table", "topic", "lambda-role-policy"] {
+            assert!(d.contains(&needed), "notification must wait for {needed}");
+        }
+        assert_eq!(deps("permission"), ["function"]);
+    }
+}

@@ -1,0 +1,243 @@
+//! One error type for every AWS call thumbctl makes.
+//!
+//! AWS errors are classified once, here, so that every resource module can ask the same
+//! questions ("is it gone?", "does it already exist?", "may a retry help?") without each
+//! matching its own service's error variants. The message a user sees always names the
+//! action, the resource and the AWS error code, and ends with what to do next.
+
+use std::fmt;
+
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// What kind of failure an AWS error is, as far as thumbctl's decisions go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// The resource does not exist (deleting it is therefore done).
+    NotFound,
+    /// A create found the name already in use in this account (adopt it if we planned it).
+    AlreadyExists,
+    /// The name is held by another AWS account (S3 bucket names are global).
+    TakenElsewhere,
+    /// The caller lacks a permission.
+    AccessDenied,
+    /// No usable credentials, or credentials AWS rejected.
+    Credentials,
+    /// The endpoint could not be reached (network, wrong region, emulator not running).
+    Unreachable,
+    /// Throttling that outlasted the SDK's retries.
+    Throttled,
+    /// IAM has not propagated a new role yet; retrying shortly helps.
+    Propagation,
+    /// Anything else.
+    Other,
+}
+
+/// An AWS call that failed, with the resource it concerned.
+#[derive(Debug, thiserror::Error)]
+pub struct AwsError {
+    pub action: &'static str,
+    pub kind: &'static str,
+    pub name: String,
+    pub code: Option<String>,
+    pub message: String,
+    pub class: Class,
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} `{}` failed", self.action, self.kind, self.name)?;
+        if let Some(code) = &self.code {
+            write!(f, " ({code})")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(hint) = self.hint() {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl AwsError {
+    /// Builds the error from any SDK operation error.
+    pub fn from_sdk<E>(action: &'static str, kind: &'static str, name: impl Into<String>, err: E) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let code = err.code().map(str::to_owned);
+        let full = DisplayErrorContext(&err).to_string();
+        let message = err.message().map(str::to_owned).unwrap_or_else(|| full.clone());
+        let class = classify(code.as_deref(), &full);
+        AwsError { action, kind, name: name.into(), code, message, class }
+    }
+
+    /// An error thumbctl itself detects about a resource (no AWS code).
+    pub fn local(action: &'static str, kind: &'static str, name: impl Into<String>, message: impl Into<String>) -> Self {
+        AwsError { action, kind, name: name.into(), code: None, message: message.into(), class: Class::Other }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.class == Class::NotFound
+    }
+
+    pub fn is_already_exists(&self) -> bool {
+        self.class == Class::AlreadyExists
+    }
+
+    /// What the user should do about it, by class.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self.class {
+            Class::Credentials => "no valid AWS credentials: set AWS_PROFILE or pass --profile, run `aws configure` or `aws sso login`, \
+                 or point --endpoint-url at a local emulator"
+                .into(),
+            Class::Unreachable => "the AWS endpoint could not be reached: check --region (e.g. eu-west-1), your network, \
+                 or that the emulator behind --endpoint-url is running"
+                .into(),
+            Class::AccessDenied => format!(
+                "your AWS identity may not {} {}: grant it that permission (see README, \"Permissions\") or use another --profile",
+                self.action, self.kind
+            ),
+            Class::TakenElsewhere => format!(
+                "the name `{}` belongs to another AWS account; bucket names are global. Remove the stack's state file's \
+                 suffix or choose another --stack to get a fresh name",
+                self.name
+            ),
+            Class::Throttled => "AWS kept throttling after retries: wait a minute and rerun the same command; \
+                 it resumes where it stopped"
+                .into(),
+            Class::Propagation => "IAM had not propagated the new role yet: rerun the same command in a minute".into(),
+            Class::AlreadyExists => format!(
+                "`{}` already exists but is not recorded in this stack's state: thumbctl will not adopt what it did not create; \
+                 delete it yourself or use another --stack",
+                self.name
+            ),
+            Class::NotFound | Class::Other => return None,
+        })
+    }
+}
+
+const NOT_FOUND: &[&str] = &[
+    "NoSuchBucket",
+    "NotFound",
+    "NoSuchEntity",
+    "NoSuchKey",
+    "ResourceNotFoundException",
+    "RepositoryNotFoundException",
+    "NotFoundException",
+    "NoSuchConfiguration",
+    "NoSuchBucketPolicy",
+];
+const ALREADY_EXISTS: &[&str] = &[
+    "BucketAlreadyOwnedByYou",
+    "EntityAlreadyExists",
+    "RepositoryAlreadyExistsException",
+    "ResourceAlreadyExistsException",
+    "ResourceInUseException",
+];
+const ACCESS_DENIED: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "AuthorizationError",
+    "AuthorizationErrorException",
+];
+const CREDENTIALS: &[&str] = &[
+    "InvalidClientTokenId",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+];
+const THROTTLED: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "ThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "ProvisionedThroughputExceededException",
+    "RequestThrottled",
+];
+
+fn classify(code: Option<&str>, full: &str) -> Class {
+    if let Some(code) = code {
+        if NOT_FOUND.contains(&code) {
+            return Class::NotFound;
+        }
+        if ALREADY_EXISTS.contains(&code) {
+            return Class::AlreadyExists;
+        }
+        if code == "BucketAlreadyExists" {
+            return Class::TakenElsewhere;
+        }
+        if ACCESS_DENIED.contains(&code) {
+            return Class::AccessDenied;
+        }
+        if CREDENTIALS.contains(&code) {
+            return Class::Credentials;
+        }
+        if THROTTLED.contains(&code) {
+            return Class::Throttled;
+        }
+        // Lambda and CodeBuild reject a role created seconds ago until IAM has propagated it.
+        if (code == "InvalidParameterValueException" && full.contains("cannot be assumed"))
+            || (code == "InvalidInputException" && full.contains("AssumeRole"))
+        {
+            return Class::Propagation;
+        }
+        return Class::Other;
+    }
+    // Without a code the failure happened before AWS answered: credentials or transport.
+    let lower = full.to_ascii_lowercase();
+    if lower.contains("credential") {
+        Class::Credentials
+    } else if lower.contains("dispatch failure") || lower.contains("io error") || lower.contains("timeout") || lower.contains("dns") {
+        Class::Unreachable
+    } else {
+        Class::Other
+    }
+}
+
+/// `Ok(None)` for a not-found error, so deletes and existence checks read naturally.
+pub trait OrNotFound<T> {
+    fn or_not_found(self) -> Result<Option<T>, AwsError>;
+}
+
+impl<T> OrNotFound<T> for Result<T, AwsError> {
+    fn or_not_found(self) -> Result<Option<T>, AwsError> {
+        match self {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Shorthand used by every resource module: `call.await.map_err(aws("create", "bucket", name))`.
+pub fn aws<'a, E>(action: &'static str, kind: &'static str, name: &'a str) -> impl FnOnce(E) -> AwsError + 'a
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    move |e| AwsError::from_sdk(action, kind, name, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_classify() {
+        assert_eq!(classify(Some("NoSuchBucket"), ""), Class::NotFound);
+        assert_eq!(classify(Some("BucketAlreadyExists"), ""), Class::TakenElsewhere);
+        assert_eq!(classify(Some("EntityAlreadyExists"), ""), Class::AlreadyExists);
+        assert_eq!(
+            classify(Some("InvalidParameterValueException"), "The role defined for the function cannot be assumed by Lambda."),
+            Class::Propagation
+        );
+        assert_eq!(classify(Some("InvalidParameterValueException"), "bad memory"), Class::Other);
+        assert_eq!(classify(None, "dispatch failure: io error: connection refused"), Class::Unreachable);
+        assert_eq!(classify(None, "failed to load credentials: no providers in chain"), Class::Credentials);
+    }
+}

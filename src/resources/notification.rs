@@ -1,0 +1,95 @@
+//! The source bucket's ObjectCreated notification to the function.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_s3::types::{Event, LambdaFunctionConfiguration, NotificationConfiguration};
+
+use super::{Found, built};
+use crate::context::Ctx;
+use crate::error::{AwsError, OrNotFound, aws};
+use crate::stack::{NOTIFICATION_ID, Plan};
+use crate::state::Entry;
+
+pub const KIND: &str = "notification";
+
+fn id_of(e: &Entry) -> &str {
+    e.extra.get("id").map(String::as_str).unwrap_or(NOTIFICATION_ID)
+}
+
+pub fn extra() -> BTreeMap<String, String> {
+    BTreeMap::from([("id".to_owned(), NOTIFICATION_ID.to_owned())])
+}
+
+/// The source bucket is ours and new, so its notification configuration is written whole:
+/// one call on the critical path instead of a read-modify-write.
+pub async fn ensure(ctx: &Ctx, plan: &Plan, function_arn: &str) -> Result<Found, AwsError> {
+    let bucket = plan.source_bucket();
+    let conf = built(
+        LambdaFunctionConfiguration::builder()
+            .id(NOTIFICATION_ID)
+            .lambda_function_arn(function_arn)
+            .events(Event::from("s3:ObjectCreated:*"))
+            .build(),
+        KIND,
+        &bucket,
+    )?;
+    ctx.s3
+        .put_bucket_notification_configuration()
+        .bucket(&bucket)
+        .notification_configuration(NotificationConfiguration::builder().lambda_function_configurations(conf).build())
+        .send()
+        .await
+        .map_err(aws("put", KIND, &bucket))?;
+    Ok(Found { arn: None, extra: extra() })
+}
+
+pub async fn find(ctx: &Ctx, e: &Entry) -> Result<Option<Found>, AwsError> {
+    let out = ctx
+        .s3
+        .get_bucket_notification_configuration()
+        .bucket(&e.name)
+        .send()
+        .await
+        .map_err(aws("look up", KIND, &e.name))
+        .or_not_found()?;
+    let id = id_of(e);
+    Ok(out
+        .filter(|o| o.lambda_function_configurations().iter().any(|c| c.id() == Some(id)))
+        .map(|_| Found { arn: None, extra: e.extra.clone() }))
+}
+
+/// Removes only our configuration and keeps anything else on the bucket.
+pub async fn delete(ctx: &Ctx, e: &Entry) -> Result<(), AwsError> {
+    let Some(current) = ctx
+        .s3
+        .get_bucket_notification_configuration()
+        .bucket(&e.name)
+        .send()
+        .await
+        .map_err(aws("look up", KIND, &e.name))
+        .or_not_found()?
+    else {
+        return Ok(());
+    };
+    let id = id_of(e);
+    let rest: Vec<LambdaFunctionConfiguration> =
+        current.lambda_function_configurations().iter().filter(|c| c.id() != Some(id)).cloned().collect();
+    if rest.len() == current.lambda_function_configurations().len() {
+        return Ok(());
+    }
+    let conf = NotificationConfiguration::builder()
+        .set_lambda_function_configurations(Some(rest))
+        .set_queue_configurations(Some(current.queue_configurations().to_vec()))
+        .set_topic_configurations(Some(current.topic_configurations().to_vec()))
+        .set_event_bridge_configuration(current.event_bridge_configuration().cloned())
+        .build();
+    ctx.s3
+        .put_bucket_notification_configuration()
+        .bucket(&e.name)
+        .notification_configuration(conf)
+        .send()
+        .await
+        .map_err(aws("delete", KIND, &e.name))
+        .or_not_found()?;
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! The function's resource policy statement that lets S3 invoke it, for our bucket and
+//! account only (SourceArn + SourceAccount stop a look-alike bucket elsewhere from invoking it).
+
+use std::collections::BTreeMap;
+
+use super::Found;
+use crate::context::Ctx;
+use crate::error::{AwsError, OrNotFound, aws};
+use crate::stack::{PERMISSION_SID, Plan};
+use crate::state::Entry;
+
+pub const KIND: &str = "permission";
+
+pub fn extra(function: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([("function".to_owned(), function.to_owned())])
+}
+
+fn function_of(e: &Entry) -> Result<&str, AwsError> {
+    e.extra
+        .get("function")
+        .map(String::as_str)
+        .ok_or_else(|| AwsError::local("read", KIND, &e.name, "the state entry does not say which function it belongs to"))
+}
+
+pub async fn ensure(ctx: &Ctx, plan: &Plan) -> Result<Found, AwsError> {
+    let function = plan.function();
+    let added = ctx
+        .lambda
+        .add_permission()
+        .function_name(&function)
+        .statement_id(PERMISSION_SID)
+        .action("lambda:InvokeFunction")
+        .principal("s3.amazonaws.com")
+        .source_arn(plan.bucket_arn(&plan.source_bucket()))
+        .source_account(&plan.account)
+        .send()
+        .await
+        .map_err(aws("add", KIND, PERMISSION_SID));
+    match added {
+        Ok(_) => {}
+        // The statement id is already there: an earlier run added it.
+        Err(e) if e.code.as_deref() == Some("ResourceConflictException") => {}
+        Err(e) => return Err(e),
+    }
+    Ok(Found { arn: None, extra: extra(&function) })
+}
+
+pub async fn find(ctx: &Ctx, e: &Entry) -> Result<Option<Found>, AwsError> {
+    let function = function_of(e)?;
+    let Some(out) =
+        ctx.lambda.get_policy().function_name(function).send().await.map_err(aws("look up", KIND, &e.name)).or_not_found()?
+    else {
+        return Ok(None);
+    };
+    let policy: serde_json::Value = out.policy().and_then(|p| serde_json::from_str(p).ok()).unwrap_or_default();
+    let present = policy["Statement"].as_array().into_iter().flatten().any(|s| s["Sid"] == e.name.as_str());
+    Ok(present.then(|| Found { arn: None, extra: extra(function) }))
+}
+
+pub async fn delete(ctx: &Ctx, e: &Entry) -> Result<(), AwsError> {
+    let function = function_of(e)?;
+    ctx.lambda
+        .remove_permission()
+        .function_name(function)
+        .statement_id(&e.name)
+        .send()
+        .await
+        .map_err(aws("delete", KIND, &e.name))
+        .or_not_found()?;
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! The ECR repository holding the function's container images.
+
+use aws_sdk_ecr::types::{EncryptionConfiguration, EncryptionType, ImageScanningConfiguration, Tag};
+
+use super::{Found, built};
+use crate::context::Ctx;
+use crate::error::{AwsError, OrNotFound, aws};
+use crate::stack::Plan;
+
+pub const KIND: &str = "repository";
+
+pub async fn ensure(ctx: &Ctx, plan: &Plan, name: &str) -> Result<Found, AwsError> {
+    let mut tags = Vec::new();
+    for (k, v) in plan.tags() {
+        tags.push(built(Tag::builder().key(k).value(v).build(), KIND, name)?);
+    }
+    let created = ctx
+        .ecr
+        .create_repository()
+        .repository_name(name)
+        .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(true).build())
+        .encryption_configuration(built(
+            EncryptionConfiguration::builder().encryption_type(EncryptionType::Aes256).build(),
+            KIND,
+            name,
+        )?)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map_err(aws("create", KIND, name));
+    match created {
+        Ok(out) => Ok(Found::arn(
+            out.repository().and_then(|r| r.repository_arn()).map(str::to_owned).unwrap_or_else(|| plan.repository_arn()),
+        )),
+        Err(e) if e.is_already_exists() => find(ctx, name)
+            .await?
+            .ok_or_else(|| AwsError::local("adopt", KIND, name, "it was reported to exist, then not found")),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn find(ctx: &Ctx, name: &str) -> Result<Option<Found>, AwsError> {
+    let out = ctx
+        .ecr
+        .describe_repositories()
+        .repository_names(name)
+        .send()
+        .await
+        .map_err(aws("look up", KIND, name))
+        .or_not_found()?;
+    Ok(out.and_then(|o| o.repositories().first().and_then(|r| r.repository_arn().map(Found::arn))))
+}
+
+/// `force` deletes the images with the repository, which ECR otherwise refuses.
+pub async fn delete(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
+    ctx.ecr.delete_repository().repository_name(name).force(true).send().await.map_err(aws("delete", KIND, name)).or_not_found()?;
+    Ok(())
+}

@@ -1,0 +1,43 @@
+//! Subscriptions of e-mail addresses or HTTPS endpoints to the topic (`--notify-email/-url`).
+
+use super::Found;
+use crate::context::Ctx;
+use crate::error::{AwsError, OrNotFound, aws};
+use crate::state::Entry;
+
+pub const KIND: &str = "subscription";
+
+pub async fn ensure(ctx: &Ctx, topic_arn: &str, protocol: &str, endpoint: &str) -> Result<Found, AwsError> {
+    // Without ReturnSubscriptionArn an unconfirmed subscription answers "pending confirmation",
+    // which could not be unsubscribed later.
+    let out = ctx
+        .sns
+        .subscribe()
+        .topic_arn(topic_arn)
+        .protocol(protocol)
+        .endpoint(endpoint)
+        .return_subscription_arn(true)
+        .send()
+        .await
+        .map_err(aws("subscribe", KIND, endpoint))?;
+    Ok(Found { arn: out.subscription_arn, ..Found::default() })
+}
+
+pub async fn find(ctx: &Ctx, e: &Entry) -> Result<Option<Found>, AwsError> {
+    let Some(arn) = e.arn.as_deref() else { return Ok(None) };
+    let out = ctx
+        .sns
+        .get_subscription_attributes()
+        .subscription_arn(arn)
+        .send()
+        .await
+        .map_err(aws("look up", KIND, &e.name))
+        .or_not_found()?;
+    Ok(out.map(|_| Found::arn(arn)))
+}
+
+pub async fn delete(ctx: &Ctx, e: &Entry) -> Result<(), AwsError> {
+    let Some(arn) = e.arn.as_deref() else { return Ok(()) };
+    ctx.sns.unsubscribe().subscription_arn(arn).send().await.map_err(aws("delete", KIND, &e.name)).or_not_found()?;
+    Ok(())
+}

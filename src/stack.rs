@@ -1,0 +1,305 @@
+//! The stack's plan: every resource name, ARN and setting, derived from the stack name,
+//! the stored suffix, the account and the region. Pure: no AWS calls, so it is unit-tested
+//! and `up --dry-run` can print it.
+//!
+//! Every name is decided here, before anything is created. That is what lets `up` write its
+//! intent into the state before each create call and lets a rerun adopt exactly what a crashed
+//! run left behind.
+
+use serde::{Deserialize, Serialize};
+
+/// Tag keys on everything thumbctl creates. `status --orphans` finds lost resources by them.
+pub const TAG_STACK: &str = "thumbctl:stack";
+pub const TAG_MANAGED_BY: &str = "thumbctl:managed-by";
+pub const MANAGED_BY: &str = "thumbctl";
+
+/// Where `build-image` puts the packaged sources: in the destination bucket, which the
+/// function never reads, so an upload there can never trigger a thumbnail run.
+pub const BUILD_PREFIX: &str = ".thumbctl/build/";
+pub const BUILD_SOURCE_KEY: &str = ".thumbctl/build/source.zip";
+pub const LOG_RETENTION_DAYS: i32 = 14;
+pub const PERMISSION_SID: &str = "thumbctl-s3-invoke";
+pub const NOTIFICATION_ID: &str = "thumbctl-thumbnails";
+pub const ROLE_POLICY_NAME: &str = "thumbctl";
+
+/// Longest stack name: `<stack>-codebuild-<8>` must fit IAM's 64-character role names with room.
+pub const MAX_STACK_LEN: usize = 32;
+
+/// Checks a stack name and says exactly what is wrong with it.
+pub fn validate_stack_name(name: &str) -> Result<String, String> {
+    if name.is_empty() {
+        return Err("the stack name is empty".into());
+    }
+    if name.len() > MAX_STACK_LEN {
+        return Err(format!("`{name}` is {} characters; at most {MAX_STACK_LEN} are allowed", name.len()));
+    }
+    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
+        return Err(format!("`{name}` contains `{bad}`; use lower-case letters, digits and hyphens only (e.g. `my-thumbs`)"));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err(format!("`{name}` must start with a lower-case letter"));
+    }
+    if name.ends_with('-') || name.contains("--") {
+        return Err(format!("`{name}` must not end with a hyphen or contain `--`"));
+    }
+    Ok(name.to_owned())
+}
+
+/// A fresh random suffix: makes the globally unique S3 names unlikely to collide.
+pub fn new_suffix() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..8).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+
+/// What the function is configured with; stored in the state so reruns can tell what changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    pub sizes: Vec<String>,
+    pub format: String,
+    pub quality: u8,
+    pub memory_mb: i32,
+    pub timeout_s: i32,
+    pub image_uri: Option<String>,
+    #[serde(default)]
+    pub notify_emails: Vec<String>,
+    #[serde(default)]
+    pub notify_urls: Vec<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            sizes: vec!["128".into(), "256".into(), "512".into()],
+            format: "jpeg".into(),
+            quality: 80,
+            memory_mb: 1024,
+            timeout_s: 60,
+            image_uri: None,
+            notify_emails: Vec::new(),
+            notify_urls: Vec::new(),
+        }
+    }
+}
+
+/// Every name and ARN of one stack.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub stack: String,
+    pub suffix: String,
+    pub account: String,
+    pub region: String,
+    pub settings: Settings,
+}
+
+impl Plan {
+    fn base(&self) -> String {
+        format!("{}-{}", self.stack, self.suffix)
+    }
+    pub fn source_bucket(&self) -> String {
+        format!("{}-src-{}", self.stack, self.suffix)
+    }
+    pub fn dest_bucket(&self) -> String {
+        format!("{}-dst-{}", self.stack, self.suffix)
+    }
+    pub fn lambda_role(&self) -> String {
+        format!("{}-lambda-{}", self.stack, self.suffix)
+    }
+    pub fn codebuild_role(&self) -> String {
+        format!("{}-codebuild-{}", self.stack, self.suffix)
+    }
+    pub fn repository(&self) -> String {
+        self.base()
+    }
+    pub fn project(&self) -> String {
+        self.base()
+    }
+    pub fn table(&self) -> String {
+        self.base()
+    }
+    pub fn topic(&self) -> String {
+        self.base()
+    }
+    pub fn function(&self) -> String {
+        self.base()
+    }
+    pub fn function_log_group(&self) -> String {
+        format!("/aws/lambda/{}", self.function())
+    }
+    pub fn build_log_group(&self) -> String {
+        format!("/aws/codebuild/{}", self.project())
+    }
+
+    pub fn partition(&self) -> &'static str {
+        if self.region.starts_with("cn-") {
+            "aws-cn"
+        } else if self.region.starts_with("us-gov-") {
+            "aws-us-gov"
+        } else {
+            "aws"
+        }
+    }
+    pub fn bucket_arn(&self, bucket: &str) -> String {
+        format!("arn:{}:s3:::{bucket}", self.partition())
+    }
+    pub fn role_arn(&self, role: &str) -> String {
+        format!("arn:{}:iam::{}:role/{role}", self.partition(), self.account)
+    }
+    pub fn table_arn(&self) -> String {
+        format!("arn:{}:dynamodb:{}:{}:table/{}", self.partition(), self.region, self.account, self.table())
+    }
+    pub fn topic_arn(&self) -> String {
+        format!("arn:{}:sns:{}:{}:{}", self.partition(), self.region, self.account, self.topic())
+    }
+    pub fn repository_arn(&self) -> String {
+        format!("arn:{}:ecr:{}:{}:repository/{}", self.partition(), self.region, self.account, self.repository())
+    }
+    pub fn log_group_arn(&self, group: &str) -> String {
+        format!("arn:{}:logs:{}:{}:log-group:{group}", self.partition(), self.region, self.account)
+    }
+    pub fn function_arn(&self) -> String {
+        format!("arn:{}:lambda:{}:{}:function:{}", self.partition(), self.region, self.account, self.function())
+    }
+    pub fn project_arn(&self) -> String {
+        format!("arn:{}:codebuild:{}:{}:project/{}", self.partition(), self.region, self.account, self.project())
+    }
+
+    /// The tags every resource carries, as (key, value) pairs.
+    pub fn tags(&self) -> Vec<(String, String)> {
+        vec![(TAG_STACK.into(), self.stack.clone()), (TAG_MANAGED_BY.into(), MANAGED_BY.into())]
+    }
+
+    /// The function's environment: the contract with `lambda-image`'s `Config::from_env`.
+    pub fn function_environment(&self) -> Vec<(String, String)> {
+        vec![
+            ("SOURCE_BUCKET".into(), self.source_bucket()),
+            ("DEST_BUCKET".into(), self.dest_bucket()),
+            ("TABLE_NAME".into(), self.table()),
+            ("TOPIC_ARN".into(), self.topic_arn()),
+            ("THUMB_SIZES".into(), self.settings.sizes.join(",")),
+            ("THUMB_FORMAT".into(), self.settings.format.clone()),
+            ("THUMB_QUALITY".into(), self.settings.quality.to_string()),
+        ]
+    }
+
+    /// The Lambda execution role's policy: exactly the ARNs of this stack.
+    pub fn lambda_policy(&self) -> serde_json::Value {
+        let log = self.log_group_arn(&self.function_log_group());
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "ReadSources", "Effect": "Allow", "Action": ["s3:GetObject"],
+                 "Resource": [format!("{}/*", self.bucket_arn(&self.source_bucket()))]},
+                {"Sid": "WriteThumbnails", "Effect": "Allow", "Action": ["s3:PutObject"],
+                 "Resource": [format!("{}/*", self.bucket_arn(&self.dest_bucket()))]},
+                {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                 "Resource": [log.clone(), format!("{log}:*")]},
+                {"Sid": "Metadata", "Effect": "Allow",
+                 "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                 "Resource": [self.table_arn()]},
+                {"Sid": "Announce", "Effect": "Allow", "Action": ["sns:Publish"], "Resource": [self.topic_arn()]}
+            ]
+        })
+    }
+
+    /// The CodeBuild service role's policy. `ecr:GetAuthorizationToken` has no resource-level
+    /// permissions in AWS, so it is the one `"*"`.
+    pub fn codebuild_policy(&self) -> serde_json::Value {
+        let log = self.log_group_arn(&self.build_log_group());
+        let dst = self.bucket_arn(&self.dest_bucket());
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "EcrLogin", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"},
+                {"Sid": "EcrPush", "Effect": "Allow",
+                 "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+                            "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload",
+                            "ecr:PutImage", "ecr:DescribeImages"],
+                 "Resource": [self.repository_arn()]},
+                {"Sid": "BuildSource", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                 "Resource": [format!("{dst}/{BUILD_PREFIX}*")]},
+                {"Sid": "BuildCache", "Effect": "Allow", "Action": ["s3:PutObject"],
+                 "Resource": [format!("{dst}/{BUILD_PREFIX}cache/*")]},
+                {"Sid": "BuildBucket", "Effect": "Allow", "Action": ["s3:GetBucketLocation", "s3:GetBucketAcl"],
+                 "Resource": [dst]},
+                {"Sid": "Logs", "Effect": "Allow",
+                 "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                 "Resource": [log.clone(), format!("{log}:*")]}
+            ]
+        })
+    }
+
+    /// Denies every request to the bucket that does not use TLS.
+    pub fn bucket_policy(&self, bucket: &str) -> serde_json::Value {
+        let arn = self.bucket_arn(bucket);
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                "Resource": [arn.clone(), format!("{arn}/*")],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}}
+            }]
+        })
+    }
+
+    pub fn trust_policy(service: &str) -> serde_json::Value {
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan() -> Plan {
+        Plan {
+            stack: "demo".into(),
+            suffix: "abcd1234".into(),
+            account: "123456789012".into(),
+            region: "eu-west-1".into(),
+            settings: Settings::default(),
+        }
+    }
+
+    #[test]
+    fn stack_names() {
+        assert!(validate_stack_name("thumbctl").is_ok());
+        assert!(validate_stack_name("my-thumbs-2").is_ok());
+        for bad in ["", "Upper", "9lives", "trailing-", "a--b", "under_score", "dot.ted", &"x".repeat(33)] {
+            assert!(validate_stack_name(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn names_fit_aws_limits() {
+        let mut p = plan();
+        p.stack = "a".repeat(MAX_STACK_LEN);
+        assert!(p.source_bucket().len() <= 63);
+        assert!(p.codebuild_role().len() <= 64);
+        assert!(p.function().len() <= 64);
+        assert_eq!(new_suffix().len(), 8);
+    }
+
+    #[test]
+    fn policies_have_no_wildcards_but_ecr_login() {
+        let p = plan();
+        for policy in [p.lambda_policy(), p.codebuild_policy()] {
+            for st in policy["Statement"].as_array().into_iter().flatten() {
+                let actions: Vec<&str> = match &st["Action"] {
+                    serde_json::Value::String(s) => vec![s.as_str()],
+                    v => v.as_array().into_iter().flatten().filter_map(|a| a.as_str()).collect(),
+                };
+                assert!(actions.iter().all(|a| !a.contains('*')), "wildcard action in {st}");
+                if st["Resource"] == "*" {
+                    assert_eq!(actions, ["ecr:GetAuthorizationToken"]);
+                }
+            }
+        }
+        assert!(p.table_arn().ends_with(":table/demo-abcd1234"));
+        assert!(p.topic_arn().starts_with("arn:aws:sns:eu-west-1:123456789012:"));
+    }
+}
