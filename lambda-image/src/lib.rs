@@ -6,4 +6,8 @@
 //! - [`store`]: S3, DynamoDB and SNS I/O.
 //! - [`handler`]: the S3 event handler that ties them together.
 
+pub mod config;
 pub mod engine;
+pub mod handler;
+pub mod keys;
+pub mod store;
