@@ -1,0 +1,885 @@
+//! Engine tests on generated images: every input format and variant, all EXIF orientations
+//! (checked on pixel content), alpha, 16-bit, CMYK, box fitting, hostile inputs.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
+use lambda_image::engine::{
+    EngineError, OutputFormat, ThumbOptions, ThumbSpec, Thumbnails, make_thumbnails, probe,
+};
+
+// ---------------------------------------------------------------- generators
+
+const RED: [u8; 3] = [230, 20, 20];
+const GREEN: [u8; 3] = [20, 200, 40];
+const BLUE: [u8; 3] = [20, 40, 220];
+const YELLOW: [u8; 3] = [240, 230, 30];
+/// Stored quadrant colours: top-left, top-right, bottom-left, bottom-right.
+const QUADS: [[u8; 3]; 4] = [RED, GREEN, BLUE, YELLOW];
+
+fn quadrants(w: u32, h: u32) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, y| {
+        let q = usize::from(x >= w / 2) + 2 * usize::from(y >= h / 2);
+        Rgb(QUADS[q])
+    })
+}
+
+fn exif_tiff(orientation: u16) -> Vec<u8> {
+    let mut t = b"II*\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0".to_vec();
+    t.extend_from_slice(&orientation.to_le_bytes());
+    t.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+    t
+}
+
+struct JpegOpts {
+    progressive: bool,
+    exif: Option<u16>,
+    quality: u8,
+}
+
+fn jpeg_with(data: &[u8], w: u32, h: u32, ct: jpeg_encoder::ColorType, o: JpegOpts) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = jpeg_encoder::Encoder::new(&mut out, o.quality);
+    enc.set_progressive(o.progressive);
+    if let Some(orientation) = o.exif {
+        enc.add_exif_metadata(&exif_tiff(orientation)).unwrap();
+    }
+    enc.encode(data, w as u16, h as u16, ct).unwrap();
+    out
+}
+
+fn jpeg_rgb(img: &RgbImage, progressive: bool, exif: Option<u16>) -> Vec<u8> {
+    jpeg_with(
+        img.as_raw(),
+        img.width(),
+        img.height(),
+        jpeg_encoder::ColorType::Rgb,
+        JpegOpts {
+            progressive,
+            exif,
+            quality: 92,
+        },
+    )
+}
+
+fn encode_with_image(img: DynamicImage, format: ImageFormat) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, format).unwrap();
+    out.into_inner()
+}
+
+fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    let mut h = crc32fast::Hasher::new();
+    h.update(kind);
+    h.update(data);
+    out.extend_from_slice(&h.finalize().to_be_bytes());
+}
+
+/// A PNG written with the png crate, optionally with an eXIf chunk.
+fn png_raw(
+    w: u32,
+    h: u32,
+    color: png::ColorType,
+    depth: png::BitDepth,
+    data: &[u8],
+    palette: Option<(&[u8], &[u8])>,
+    exif: Option<u16>,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(color);
+        enc.set_depth(depth);
+        if let Some((plte, trns)) = palette {
+            enc.set_palette(plte.to_vec());
+            enc.set_trns(trns.to_vec());
+        }
+        let mut wr = enc.write_header().unwrap();
+        if let Some(o) = exif {
+            wr.write_chunk(png::chunk::ChunkType(*b"eXIf"), &exif_tiff(o))
+                .unwrap();
+        }
+        wr.write_image_data(data).unwrap();
+    }
+    out
+}
+
+/// A lossless WebP in the extended format with an EXIF chunk.
+fn webp_with_exif(img: &RgbImage, orientation: u16) -> Vec<u8> {
+    let simple = encode_with_image(DynamicImage::ImageRgb8(img.clone()), ImageFormat::WebP);
+    assert_eq!(&simple[12..16], b"VP8L");
+    let vp8l = &simple[12..];
+    let mut vp8x = vec![0x08u8, 0, 0, 0]; // EXIF flag
+    let (w1, h1) = (img.width() - 1, img.height() - 1);
+    vp8x.extend_from_slice(&w1.to_le_bytes()[..3]);
+    vp8x.extend_from_slice(&h1.to_le_bytes()[..3]);
+    let mut body = b"WEBP".to_vec();
+    body.extend_from_slice(b"VP8X");
+    body.extend_from_slice(&10u32.to_le_bytes());
+    body.extend_from_slice(&vp8x);
+    body.extend_from_slice(vp8l);
+    if body.len() % 2 == 1 {
+        body.push(0);
+    }
+    let exif = exif_tiff(orientation);
+    body.extend_from_slice(b"EXIF");
+    body.extend_from_slice(&(exif.len() as u32).to_le_bytes());
+    body.extend_from_slice(&exif);
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+// ---------------------------------------------------------------- checks
+
+fn opts(sizes: &[&str], format: OutputFormat) -> ThumbOptions {
+    ThumbOptions {
+        sizes: sizes.iter().map(|s| s.parse().unwrap()).collect(),
+        format,
+        quality: 85,
+        ..ThumbOptions::default()
+    }
+}
+
+fn decode(bytes: &[u8]) -> DynamicImage {
+    image::load_from_memory(bytes).expect("thumbnail decodes")
+}
+
+fn close(a: [u8; 3], b: [u8; 3], tol: i32) -> bool {
+    a.iter()
+        .zip(b)
+        .all(|(x, y)| (i32::from(*x) - i32::from(y)).abs() <= tol)
+}
+
+/// Checks that every thumbnail fits its box exactly and has the displayed aspect ratio.
+fn assert_fits(t: &Thumbnails, dw: u32, dh: u32) {
+    assert_eq!((t.source.width, t.source.height), (dw, dh), "source dims");
+    for th in &t.thumbnails {
+        let (bw, bh) = (th.spec.width, th.spec.height);
+        let img = decode(&th.bytes);
+        assert_eq!(
+            (img.width(), img.height()),
+            (th.width, th.height),
+            "reported size matches the encoded image"
+        );
+        assert!(
+            th.width <= bw && th.height <= bh,
+            "{}x{} in {bw}x{bh}",
+            th.width,
+            th.height
+        );
+        if dw <= bw && dh <= bh {
+            assert_eq!((th.width, th.height), (dw, dh), "never upscaled");
+        } else {
+            assert!(th.width == bw || th.height == bh, "touches the box");
+            // Aspect ratio within rounding.
+            let want = f64::from(dw) / f64::from(dh);
+            let lo = f64::from(th.width.saturating_sub(1).max(1)) / f64::from(th.height + 1);
+            let hi = f64::from(th.width + 1) / f64::from(th.height.saturating_sub(1).max(1));
+            assert!(
+                lo <= want && want <= hi,
+                "aspect {}x{} vs {dw}x{dh}",
+                th.width,
+                th.height
+            );
+        }
+    }
+}
+
+/// Samples the centre of each displayed quadrant and checks its colour.
+fn assert_quadrants(bytes: &[u8], expected: [[u8; 3]; 4], tol: i32) {
+    let img = decode(bytes).to_rgb8();
+    let (w, h) = (img.width(), img.height());
+    let points = [
+        (w / 4, h / 4),
+        (3 * w / 4, h / 4),
+        (w / 4, 3 * h / 4),
+        (3 * w / 4, 3 * h / 4),
+    ];
+    for (i, (x, y)) in points.into_iter().enumerate() {
+        let got = img.get_pixel(x, y).0;
+        assert!(
+            close(got, expected[i], tol),
+            "quadrant {i} at ({x},{y}) of {w}x{h}: got {got:?}, want {:?}",
+            expected[i]
+        );
+    }
+}
+
+/// The displayed quadrant colours for a stored quadrant image under an EXIF orientation.
+fn oriented_quads(orientation: u8) -> [[u8; 3]; 4] {
+    // Displayed position (as quadrant column, row) of each stored quadrant.
+    let mut out = [[0u8; 3]; 4];
+    for (q, colour) in QUADS.iter().enumerate() {
+        let (x, y) = (q % 2, q / 2); // stored column/row in {0,1}
+        let (dx, dy) = match orientation {
+            1 => (x, y),
+            2 => (1 - x, y),
+            3 => (1 - x, 1 - y),
+            4 => (x, 1 - y),
+            5 => (y, x),
+            6 => (1 - y, x),
+            7 => (1 - y, 1 - x),
+            8 => (y, 1 - x),
+            _ => unreachable!(),
+        };
+        out[dx + 2 * dy] = *colour;
+    }
+    out
+}
+
+fn expect_err(bytes: &[u8], o: &ThumbOptions, reason: &str) -> EngineError {
+    let e = make_thumbnails(bytes, o).expect_err("must fail");
+    assert_eq!(e.reason(), reason, "{e}");
+    e
+}
+
+// ---------------------------------------------------------------- tests
+
+#[test]
+fn jpeg_baseline_and_progressive_fit_every_box() {
+    let img = quadrants(640, 480);
+    for progressive in [false, true] {
+        let src = jpeg_rgb(&img, progressive, None);
+        let t = make_thumbnails(
+            &src,
+            &opts(&["64", "100x30", "256", "1000"], OutputFormat::Jpeg),
+        )
+        .unwrap();
+        assert_eq!(t.source.content_type, "image/jpeg");
+        assert_fits(&t, 640, 480);
+        let dims: Vec<_> = t.thumbnails.iter().map(|t| (t.width, t.height)).collect();
+        assert_eq!(dims, [(64, 48), (40, 30), (256, 192), (640, 480)]);
+        for th in &t.thumbnails {
+            assert_eq!(th.content_type, "image/jpeg");
+            assert_quadrants(&th.bytes, QUADS, 40);
+        }
+    }
+}
+
+#[test]
+fn jpeg_all_eight_orientations_turn_the_pixels() {
+    let img = quadrants(320, 200);
+    for o in 1..=8u8 {
+        let src = jpeg_rgb(&img, false, Some(u16::from(o)));
+        let t = make_thumbnails(&src, &opts(&["64", "150x100"], OutputFormat::Png)).unwrap();
+        let (dw, dh) = if o >= 5 { (200, 320) } else { (320, 200) };
+        assert_eq!(t.source.orientation, o);
+        assert_fits(&t, dw, dh);
+        for th in &t.thumbnails {
+            assert_quadrants(&th.bytes, oriented_quads(o), 40);
+        }
+    }
+}
+
+#[test]
+fn progressive_jpeg_orientation_six() {
+    let src = jpeg_rgb(&quadrants(400, 300), true, Some(6));
+    let t = make_thumbnails(&src, &opts(&["100"], OutputFormat::Jpeg)).unwrap();
+    assert_eq!((t.thumbnails[0].width, t.thumbnails[0].height), (75, 100));
+    assert_quadrants(&t.thumbnails[0].bytes, oriented_quads(6), 40);
+}
+
+#[test]
+fn png_and_webp_orientation_from_exif() {
+    let img = quadrants(300, 200);
+    for o in [3u8, 6, 8] {
+        let png = png_raw(
+            300,
+            200,
+            png::ColorType::Rgb,
+            png::BitDepth::Eight,
+            img.as_raw(),
+            None,
+            Some(u16::from(o)),
+        );
+        let t = make_thumbnails(&png, &opts(&["90"], OutputFormat::Png)).unwrap();
+        assert_eq!(t.source.orientation, o, "png");
+        assert_quadrants(&t.thumbnails[0].bytes, oriented_quads(o), 2);
+
+        let webp = webp_with_exif(&img, u16::from(o));
+        let t = make_thumbnails(&webp, &opts(&["90"], OutputFormat::Png)).unwrap();
+        assert_eq!(t.source.content_type, "image/webp");
+        assert_eq!(t.source.orientation, o, "webp");
+        assert_quadrants(&t.thumbnails[0].bytes, oriented_quads(o), 2);
+    }
+}
+
+#[test]
+fn grayscale_jpeg_and_png() {
+    let gray: Vec<u8> = (0..200 * 100)
+        .map(|i| if (i % 200) < 100 { 30 } else { 220 })
+        .collect();
+    let jpg = jpeg_with(
+        &gray,
+        200,
+        100,
+        jpeg_encoder::ColorType::Luma,
+        JpegOpts {
+            progressive: false,
+            exif: None,
+            quality: 95,
+        },
+    );
+    let png = png_raw(
+        200,
+        100,
+        png::ColorType::Grayscale,
+        png::BitDepth::Eight,
+        &gray,
+        None,
+        None,
+    );
+    for (src, fmt) in [
+        (jpg, OutputFormat::Jpeg),
+        (png.clone(), OutputFormat::Png),
+        (png, OutputFormat::Webp),
+    ] {
+        let t = make_thumbnails(&src, &opts(&["50"], fmt)).unwrap();
+        assert_fits(&t, 200, 100);
+        let out = decode(&t.thumbnails[0].bytes).to_luma8();
+        assert!(out.get_pixel(5, 12).0[0] < 60, "left dark");
+        assert!(out.get_pixel(45, 12).0[0] > 190, "right light");
+    }
+}
+
+#[test]
+fn cmyk_jpeg_converts_to_rgb() {
+    // Stored quadrants: cyan, magenta, yellow, black (as ink amounts, 255 = full ink).
+    let (w, h) = (160u32, 120u32);
+    let inks: [[u8; 4]; 4] = [
+        [255, 0, 0, 0],
+        [0, 255, 0, 0],
+        [0, 0, 255, 0],
+        [0, 0, 0, 255],
+    ];
+    let mut data = Vec::new();
+    for y in 0..h {
+        for x in 0..w {
+            let q = usize::from(x >= w / 2) + 2 * usize::from(y >= h / 2);
+            data.extend_from_slice(&inks[q]);
+        }
+    }
+    for ct in [
+        jpeg_encoder::ColorType::Cmyk,
+        jpeg_encoder::ColorType::CmykAsYcck,
+    ] {
+        let src = jpeg_with(
+            &data,
+            w,
+            h,
+            ct,
+            JpegOpts {
+                progressive: false,
+                exif: None,
+                quality: 95,
+            },
+        );
+        let t = make_thumbnails(&src, &opts(&["80"], OutputFormat::Png)).unwrap();
+        assert_fits(&t, w, h);
+        assert_quadrants(
+            &t.thumbnails[0].bytes,
+            [[0, 255, 255], [255, 0, 255], [255, 255, 0], [0, 0, 0]],
+            30,
+        );
+    }
+}
+
+#[test]
+fn png_variants_8_16_bit_palette_alpha() {
+    let img = quadrants(240, 160);
+    // 8-bit RGB
+    let rgb8 = png_raw(
+        240,
+        160,
+        png::ColorType::Rgb,
+        png::BitDepth::Eight,
+        img.as_raw(),
+        None,
+        None,
+    );
+    // 16-bit RGB (big-endian samples)
+    let rgb16: Vec<u8> = img
+        .as_raw()
+        .iter()
+        .flat_map(|&v| (u16::from(v) * 257).to_be_bytes())
+        .collect();
+    let rgb16 = png_raw(
+        240,
+        160,
+        png::ColorType::Rgb,
+        png::BitDepth::Sixteen,
+        &rgb16,
+        None,
+        None,
+    );
+    // Palette (4 entries, all opaque)
+    let plte: Vec<u8> = QUADS.iter().flatten().copied().collect();
+    let idx: Vec<u8> = (0..160u32)
+        .flat_map(|y| (0..240u32).map(move |x| (u8::from(x >= 120)) + 2 * u8::from(y >= 80)))
+        .collect();
+    let pal = png_raw(
+        240,
+        160,
+        png::ColorType::Indexed,
+        png::BitDepth::Eight,
+        &idx,
+        Some((&plte, &[255, 255, 255, 255])),
+        None,
+    );
+    for (name, src) in [("rgb8", rgb8), ("rgb16", rgb16), ("palette", pal)] {
+        for fmt in [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp] {
+            let t = make_thumbnails(&src, &opts(&["60", "200x20"], fmt)).unwrap();
+            assert_eq!(t.source.content_type, "image/png", "{name}");
+            assert_fits(&t, 240, 160);
+            assert_eq!(t.thumbnails[0].content_type, fmt.content_type());
+            let tol = if fmt == OutputFormat::Png { 3 } else { 40 };
+            assert_quadrants(&t.thumbnails[0].bytes, QUADS, tol);
+        }
+    }
+}
+
+#[test]
+fn alpha_is_kept_for_png_webp_and_flattened_on_white_for_jpeg() {
+    // Left half opaque red, right half fully transparent (colour behind it is black).
+    let img = RgbaImage::from_fn(200, 100, |x, _| {
+        if x < 100 {
+            Rgba([230, 20, 20, 255])
+        } else {
+            Rgba([0, 0, 0, 0])
+        }
+    });
+    let rgba = png_raw(
+        200,
+        100,
+        png::ColorType::Rgba,
+        png::BitDepth::Eight,
+        img.as_raw(),
+        None,
+        None,
+    );
+    let rgba16: Vec<u8> = img
+        .as_raw()
+        .iter()
+        .flat_map(|&v| (u16::from(v) * 257).to_be_bytes())
+        .collect();
+    let rgba16 = png_raw(
+        200,
+        100,
+        png::ColorType::Rgba,
+        png::BitDepth::Sixteen,
+        &rgba16,
+        None,
+        None,
+    );
+    let pal = png_raw(
+        200,
+        100,
+        png::ColorType::Indexed,
+        png::BitDepth::Eight,
+        &(0..100)
+            .flat_map(|_| (0..200).map(|x| u8::from(x >= 100)))
+            .collect::<Vec<u8>>(),
+        Some((&[230, 20, 20, 0, 0, 0], &[255, 0])),
+        None,
+    );
+    let webp_src = encode_with_image(DynamicImage::ImageRgba8(img.clone()), ImageFormat::WebP);
+    for (name, src) in [
+        ("rgba8", rgba),
+        ("rgba16", rgba16),
+        ("palette+tRNS", pal),
+        ("webp", webp_src),
+    ] {
+        let t = make_thumbnails(&src, &opts(&["50"], OutputFormat::Jpeg)).unwrap();
+        let out = decode(&t.thumbnails[0].bytes).to_rgb8();
+        assert_eq!((out.width(), out.height()), (50, 25), "{name}");
+        assert!(
+            close(out.get_pixel(5, 12).0, [230, 20, 20], 40),
+            "{name}: red stays red"
+        );
+        assert!(
+            close(out.get_pixel(45, 12).0, [255, 255, 255], 8),
+            "{name}: transparent is white, got {:?}",
+            out.get_pixel(45, 12)
+        );
+
+        for fmt in [OutputFormat::Png, OutputFormat::Webp] {
+            let t = make_thumbnails(&src, &opts(&["50"], fmt)).unwrap();
+            let out = decode(&t.thumbnails[0].bytes).to_rgba8();
+            assert!(
+                out.get_pixel(45, 12).0[3] < 10,
+                "{name} {fmt}: stays transparent"
+            );
+            let p = out.get_pixel(5, 12).0;
+            assert!(
+                p[3] > 245 && close([p[0], p[1], p[2]], [230, 20, 20], 40),
+                "{name} {fmt}: {p:?}"
+            );
+            // No dark fringe at the edge from the black behind the transparent pixels.
+            let edge = out.get_pixel(24, 12).0;
+            if edge[3] > 64 {
+                assert!(
+                    edge[0] > 150,
+                    "{name} {fmt}: premultiplied resize, edge {edge:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn webp_gif_bmp_tiff_inputs() {
+    let img = quadrants(300, 180);
+    let lossy = webp::Encoder::from_rgb(img.as_raw(), 300, 180)
+        .encode(90.0)
+        .to_vec();
+    let cases = [
+        (
+            "image/webp",
+            encode_with_image(DynamicImage::ImageRgb8(img.clone()), ImageFormat::WebP),
+            3,
+        ),
+        ("image/webp", lossy, 40),
+        (
+            "image/gif",
+            encode_with_image(DynamicImage::ImageRgb8(img.clone()), ImageFormat::Gif),
+            30,
+        ),
+        (
+            "image/bmp",
+            encode_with_image(DynamicImage::ImageRgb8(img.clone()), ImageFormat::Bmp),
+            3,
+        ),
+        (
+            "image/tiff",
+            encode_with_image(DynamicImage::ImageRgb8(img.clone()), ImageFormat::Tiff),
+            3,
+        ),
+        (
+            "image/tiff",
+            encode_with_image(
+                DynamicImage::ImageRgba16(DynamicImage::ImageRgb8(img.clone()).into_rgba16()),
+                ImageFormat::Tiff,
+            ),
+            3,
+        ),
+    ];
+    for (ct, src, tol) in cases {
+        let t = make_thumbnails(&src, &opts(&["90", "1024", "30x30"], OutputFormat::Png))
+            .unwrap_or_else(|e| panic!("{ct}: {e}"));
+        assert_eq!(t.source.content_type, ct);
+        assert_fits(&t, 300, 180);
+        assert_quadrants(&t.thumbnails[0].bytes, QUADS, tol);
+        // A large WebP takes the libwebp scaled path: still the right picture.
+    }
+    let big = quadrants(1600, 1000);
+    let src = webp::Encoder::from_rgb(big.as_raw(), 1600, 1000)
+        .encode(90.0)
+        .to_vec();
+    let t = make_thumbnails(&src, &opts(&["100", "400"], OutputFormat::Jpeg)).unwrap();
+    assert_fits(&t, 1600, 1000);
+    for th in &t.thumbnails {
+        assert_quadrants(&th.bytes, QUADS, 40);
+    }
+}
+
+#[test]
+fn animated_gif_gives_its_first_frame() {
+    use image::codecs::gif::GifEncoder;
+    use image::{Delay, Frame};
+    let mut out = Vec::new();
+    {
+        let mut enc = GifEncoder::new(&mut out);
+        let red = RgbaImage::from_pixel(120, 80, Rgba([230, 20, 20, 255]));
+        let blue = RgbaImage::from_pixel(120, 80, Rgba([20, 40, 220, 255]));
+        let frames = [red, blue.clone(), blue]
+            .into_iter()
+            .map(|f| Frame::from_parts(f, 0, 0, Delay::from_numer_denom_ms(100, 1)));
+        enc.encode_frames(frames).unwrap();
+    }
+    let t = make_thumbnails(&out, &opts(&["60"], OutputFormat::Jpeg)).unwrap();
+    assert_fits(&t, 120, 80);
+    let img = decode(&t.thumbnails[0].bytes).to_rgb8();
+    assert!(
+        close(img.get_pixel(30, 20).0, [230, 20, 20], 40),
+        "first frame is red"
+    );
+}
+
+#[test]
+fn outputs_carry_no_metadata() {
+    // A JPEG with EXIF (orientation + fake GPS-looking text) gives thumbnails without it.
+    let mut src = jpeg_rgb(&quadrants(200, 200), false, Some(1));
+    // Insert a COM segment and an XMP-like APP1 after SOI.
+    let mut extra = vec![0xFF, 0xFE];
+    let text = b"GPSLatitude 48.8584 secret";
+    extra.extend_from_slice(&((text.len() + 2) as u16).to_be_bytes());
+    extra.extend_from_slice(text);
+    src.splice(2..2, extra);
+    for fmt in [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp] {
+        let t = make_thumbnails(&src, &opts(&["64"], fmt)).unwrap();
+        let b = &t.thumbnails[0].bytes;
+        for needle in [b"Exif".as_slice(), b"GPS", b"secret", b"eXIf", b"EXIF"] {
+            assert!(
+                !b.windows(needle.len()).any(|w| w == needle),
+                "{fmt}: {needle:?} leaked"
+            );
+        }
+    }
+}
+
+#[test]
+fn single_decode_many_sizes_in_order() {
+    let src = jpeg_rgb(&quadrants(1200, 800), false, None);
+    let sizes = ["32", "64", "1024", "320x200", "200x320", "16x16"];
+    let t = make_thumbnails(&src, &opts(&sizes, OutputFormat::Webp)).unwrap();
+    let names: Vec<String> = t.thumbnails.iter().map(|t| t.spec.to_string()).collect();
+    assert_eq!(names, ["32", "64", "1024", "320x200", "200x320", "16"]);
+    assert_fits(&t, 1200, 800);
+    let dims: Vec<_> = t.thumbnails.iter().map(|t| (t.width, t.height)).collect();
+    assert_eq!(
+        dims,
+        [
+            (32, 21),
+            (64, 43),
+            (1024, 683),
+            (300, 200),
+            (200, 133),
+            (16, 11)
+        ]
+    );
+}
+
+#[test]
+fn extreme_aspect_ratios_stay_at_least_one_pixel() {
+    let src = encode_with_image(
+        DynamicImage::ImageRgb8(RgbImage::from_pixel(3000, 2, Rgb(RED))),
+        ImageFormat::Png,
+    );
+    let t = make_thumbnails(&src, &opts(&["100"], OutputFormat::Jpeg)).unwrap();
+    assert_eq!((t.thumbnails[0].width, t.thumbnails[0].height), (100, 1));
+}
+
+// ---------------------------------------------------------------- hostile inputs
+
+#[test]
+fn zero_bytes_is_empty_object() {
+    expect_err(b"", &ThumbOptions::default(), "empty object");
+}
+
+#[test]
+fn over_max_bytes_is_refused() {
+    let src = jpeg_rgb(&quadrants(100, 100), false, None);
+    let o = ThumbOptions {
+        max_bytes: src.len() as u64 - 1,
+        ..ThumbOptions::default()
+    };
+    expect_err(&src, &o, "too many bytes");
+    let o = ThumbOptions {
+        max_bytes: src.len() as u64,
+        ..ThumbOptions::default()
+    };
+    assert!(make_thumbnails(&src, &o).is_ok());
+}
+
+#[test]
+fn truncated_jpeg_is_corrupt() {
+    let src = jpeg_rgb(&quadrants(400, 300), false, None);
+    for cut in [src.len() / 2, src.len() - 2, 20, 3] {
+        expect_err(&src[..cut], &ThumbOptions::default(), "corrupt image");
+    }
+    let src = jpeg_rgb(&quadrants(400, 300), true, None);
+    expect_err(
+        &src[..src.len() / 2],
+        &ThumbOptions::default(),
+        "corrupt image",
+    );
+}
+
+#[test]
+fn random_bytes_and_text_are_not_images() {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let random: Vec<u8> = (0..10_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    expect_err(&random, &ThumbOptions::default(), "not an image");
+    expect_err(
+        b"Hello, this is a text file.\nNot a picture.\n",
+        &ThumbOptions::default(),
+        "not an image",
+    );
+    expect_err(
+        b"<svg xmlns='http://www.w3.org/2000/svg'/>",
+        &ThumbOptions::default(),
+        "not an image",
+    );
+    expect_err(
+        b"\0\0\0\x18ftypheic\0\0\0\0mif1heic",
+        &ThumbOptions::default(),
+        "unsupported",
+    );
+    // A JPEG signature followed by garbage.
+    let mut fake = vec![0xFF, 0xD8, 0xFF, 0xE0];
+    fake.extend_from_slice(&random[..500]);
+    expect_err(&fake, &ThumbOptions::default(), "corrupt image");
+}
+
+/// A PNG whose IHDR claims `w` x `h` followed by a small (but valid) compressed stream.
+fn png_bomb_header(w: u32, h: u32) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&w.to_be_bytes());
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]); // 8-bit RGB
+    png_chunk(&mut out, b"IHDR", &ihdr);
+    // A zlib stream of a few KB of zeros is enough to claim it; the decoder must never get here.
+    png_chunk(
+        &mut out,
+        b"IDAT",
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    );
+    png_chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+#[test]
+fn png_bomb_is_refused_from_the_header() {
+    let bomb = png_bomb_header(30_000, 30_000);
+    assert!(bomb.len() < 100);
+    let e = expect_err(&bomb, &ThumbOptions::default(), "too many pixels");
+    assert!(
+        matches!(
+            e,
+            EngineError::TooManyPixels {
+                width: 30_000,
+                height: 30_000,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // probe() refuses it too, reading only the header.
+    assert_eq!(
+        probe(&bomb, &ThumbOptions::default()).unwrap_err().reason(),
+        "too many pixels"
+    );
+    // Even with our own pixel limit raised, the decoder limit refuses the allocation.
+    let o = ThumbOptions {
+        max_pixels: u64::MAX / 16,
+        ..ThumbOptions::default()
+    };
+    let e = make_thumbnails(&bomb, &o).unwrap_err();
+    assert!(
+        matches!(e.reason(), "too many pixels" | "corrupt image"),
+        "{e}"
+    );
+}
+
+#[test]
+fn jpeg_and_webp_headers_over_the_pixel_limit() {
+    let src = jpeg_rgb(&quadrants(400, 300), false, None);
+    let o = ThumbOptions {
+        max_pixels: 400 * 300 - 1,
+        ..ThumbOptions::default()
+    };
+    expect_err(&src, &o, "too many pixels");
+    let webp = encode_with_image(
+        DynamicImage::ImageRgb8(quadrants(400, 300)),
+        ImageFormat::WebP,
+    );
+    expect_err(&webp, &o, "too many pixels");
+    let gif = encode_with_image(
+        DynamicImage::ImageRgb8(quadrants(400, 300)),
+        ImageFormat::Gif,
+    );
+    expect_err(&gif, &o, "too many pixels");
+}
+
+#[test]
+fn huge_and_hostile_exif_is_survived_and_dropped() {
+    let img = quadrants(320, 240);
+    let mut src = jpeg_rgb(&img, false, None);
+    // 100 APP1 segments of 64 KB each (6.4 MB of metadata) with a broken IFD that claims 65535
+    // entries and points past the end, inserted after SOI.
+    let mut segs = Vec::new();
+    for i in 0..100 {
+        let mut body = b"Exif\0\0II*\0\x08\0\0\0\xff\xff".to_vec();
+        body.resize(65_000, (i % 251) as u8);
+        segs.extend_from_slice(&[0xFF, 0xE1]);
+        segs.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
+        segs.extend_from_slice(&body);
+    }
+    src.splice(2..2, segs);
+    assert!(src.len() > 6_000_000);
+    let t = make_thumbnails(&src, &opts(&["64"], OutputFormat::Jpeg)).unwrap();
+    assert_eq!(t.source.orientation, 1);
+    assert!(t.thumbnails[0].bytes.len() < 20_000);
+    assert_quadrants(&t.thumbnails[0].bytes, QUADS, 40);
+    // A lone oversized APP1 length running past the end of the file: corrupt, no panic.
+    let mut bad = vec![0xFF, 0xD8, 0xFF, 0xE1, 0xFF, 0xFF];
+    bad.extend_from_slice(b"Exif\0\0MM\0*");
+    let e = make_thumbnails(&bad, &ThumbOptions::default()).unwrap_err();
+    assert_eq!(e.reason(), "corrupt image");
+}
+
+#[test]
+fn every_truncation_of_every_format_fails_cleanly() {
+    let img = quadrants(64, 48);
+    let sources = [
+        jpeg_rgb(&img, false, Some(6)),
+        jpeg_rgb(&img, true, None),
+        encode_with_image(DynamicImage::ImageRgb8(img.clone()), ImageFormat::Png),
+        encode_with_image(DynamicImage::ImageRgb8(img.clone()), ImageFormat::WebP),
+        encode_with_image(DynamicImage::ImageRgb8(img.clone()), ImageFormat::Gif),
+        encode_with_image(DynamicImage::ImageRgb8(img.clone()), ImageFormat::Bmp),
+        encode_with_image(DynamicImage::ImageRgb8(img.clone()), ImageFormat::Tiff),
+    ];
+    let o = opts(&["16"], OutputFormat::Jpeg);
+    for src in &sources {
+        let step = (src.len() / 97).max(1);
+        for cut in (0..src.len()).step_by(step) {
+            // Must not panic; a result either way is fine for partial data that still parses.
+            if let Err(e) = make_thumbnails(&src[..cut], &o) {
+                assert!(
+                    matches!(
+                        e.reason(),
+                        "empty object" | "corrupt image" | "not an image" | "unsupported"
+                    ),
+                    "cut {cut}: {e}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_options_are_reported() {
+    let src = jpeg_rgb(&quadrants(100, 100), false, None);
+    let o = ThumbOptions {
+        quality: 0,
+        ..ThumbOptions::default()
+    };
+    expect_err(&src, &o, "bad options");
+    let o = ThumbOptions {
+        sizes: vec![],
+        ..ThumbOptions::default()
+    };
+    expect_err(&src, &o, "bad options");
+    let o = ThumbOptions {
+        sizes: vec![ThumbSpec {
+            width: 0,
+            height: 5,
+        }],
+        ..ThumbOptions::default()
+    };
+    expect_err(&src, &o, "bad options");
+}
