@@ -10,7 +10,6 @@ use crate::cli::GlobalArgs;
 use crate::error::{AwsError, aws};
 
 pub struct Ctx {
-    pub sdk: SdkConfig,
     pub region: String,
     pub endpoint: Option<String>,
     pub s3: aws_sdk_s3::Client,
@@ -67,8 +66,16 @@ impl Ctx {
             sts: aws_sdk_sts::Client::new(&sdk),
             region,
             endpoint,
-            sdk,
         })
+    }
+
+    /// Whether buckets get the policy that denies requests without TLS. Always on real AWS.
+    /// Against a plain-HTTP emulator that policy would deny every object request (moto
+    /// enforces it), so it is left out there unless `THUMBCTL_TLS_POLICY=always` asks for it
+    /// (the tests do, to read it back and see it enforced).
+    pub fn tls_only_policy(&self) -> bool {
+        let plain_http = self.endpoint.as_deref().is_some_and(|e| e.starts_with("http://"));
+        !plain_http || std::env::var("THUMBCTL_TLS_POLICY").is_ok_and(|v| v == "always")
     }
 
     /// The account the credentials belong to; also the first check that credentials work.

@@ -98,6 +98,9 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
         plan.account,
         store.path().display()
     ));
+    if !ctx.tls_only_policy() {
+        progress.note("Note: the endpoint is plain HTTP (an emulator), so the buckets get no TLS-only policy; on AWS they always do.");
+    }
     let cancel = Cancel::default();
     engine::install_interrupt_handler(cancel.clone(), "finishing the AWS calls in flight and saving the state");
     let outcomes = match engine::up(&ctx, &plan, &store, &cancel, &progress).await {

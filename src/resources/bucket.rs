@@ -54,11 +54,19 @@ async fn configure(ctx: &Ctx, plan: &Plan, name: &str) -> Result<(), AwsError> {
         tags.push(built(Tag::builder().key(k).value(v).build(), KIND, name)?);
     }
     let tagging = built(Tagging::builder().set_tag_set(Some(tags)).build(), KIND, name)?;
-    let policy = plan.bucket_policy(name).to_string();
+    let policy = async {
+        if ctx.tls_only_policy() {
+            let policy = plan.bucket_policy(name).to_string();
+            ctx.s3.put_bucket_policy().bucket(name).policy(policy).send().await.map(|_| ())
+        } else {
+            tracing::info!(bucket = name, "plain-HTTP endpoint: TLS-only bucket policy left out");
+            Ok(())
+        }
+    };
     let (a, b, c, d) = tokio::join!(
         ctx.s3.put_public_access_block().bucket(name).public_access_block_configuration(bpa).send(),
         ctx.s3.put_bucket_encryption().bucket(name).server_side_encryption_configuration(sse).send(),
-        ctx.s3.put_bucket_policy().bucket(name).policy(policy).send(),
+        policy,
         ctx.s3.put_bucket_tagging().bucket(name).tagging(tagging).send(),
     );
     a.map_err(aws("block public access on", KIND, name))?;

@@ -1,0 +1,222 @@
+//! Shared fixtures for the integration tests: one moto server per test binary (or the one
+//! `scripts/test.sh` started), the `thumbctl` binary, and SDK clients to check what moto holds.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub const ACCOUNT: &str = "123456789012";
+pub const IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/thumbs:test";
+
+struct Moto {
+    url: String,
+    // Kept so the pipe stays open: the wrapper shell kills moto when this end closes,
+    // i.e. when the test process exits, however it exits.
+    _child: Option<Child>,
+}
+
+static MOTO: OnceLock<Moto> = OnceLock::new();
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The emulator's URL: `THUMBCTL_TEST_ENDPOINT`, or a moto server started for this process.
+pub fn endpoint() -> &'static str {
+    &MOTO
+        .get_or_init(|| {
+            if let Ok(url) = std::env::var("THUMBCTL_TEST_ENDPOINT") {
+                return Moto { url, _child: None };
+            }
+            let moto = workspace_root().join(".venv/bin/moto_server");
+            assert!(
+                moto.exists(),
+                "moto is not installed: run scripts/test.sh (it creates .venv), or set THUMBCTL_TEST_ENDPOINT"
+            );
+            let port = free_port();
+            let script = format!(
+                "MOTO_IAM_LOAD_MANAGED_POLICIES=true '{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; echo started; read _; kill $pid",
+                moto.display()
+            );
+            let mut child = Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("start moto");
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("moto wrapper");
+            let url = format!("http://127.0.0.1:{port}");
+            wait_ready(&url);
+            Moto { url, _child: Some(child) }
+        })
+        .url
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+fn wait_ready(url: &str) {
+    let addr = url.trim_start_matches("http://").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(&addr).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("moto did not start on {url}");
+}
+
+/// A unique stack name per test, so tests can share one moto server.
+pub fn stack_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let pid = std::process::id() % 100_000;
+    format!("{prefix}-{pid}-{n}")
+}
+
+/// The environment every thumbctl run and SDK client in the tests uses.
+pub fn aws_env() -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint().to_owned()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+    ]
+}
+
+pub fn thumbctl_cmd(state_dir: &Path, stack: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_thumbctl"));
+    cmd.arg("--stack").arg(stack).arg("--state-dir").arg(state_dir).args(args);
+    cmd.env_remove("AWS_PROFILE").env_remove("FAILPOINTS").envs(aws_env()).stdin(Stdio::null());
+    cmd
+}
+
+pub fn thumbctl(state_dir: &Path, stack: &str, args: &[&str]) -> Output {
+    thumbctl_cmd(state_dir, stack, args).output().expect("run thumbctl")
+}
+
+/// Runs thumbctl and insists it succeeded, showing its output if not.
+pub fn ok(state_dir: &Path, stack: &str, args: &[&str]) -> Output {
+    let out = thumbctl(state_dir, stack, args);
+    assert!(
+        out.status.success(),
+        "thumbctl {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn state_json(state_dir: &Path, stack: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(state_dir.join(format!("{stack}.json"))).expect("state file");
+    serde_json::from_str(&text).expect("state file is JSON")
+}
+
+pub async fn sdk() -> aws_config::SdkConfig {
+    // The same variables thumbctl gets, set explicitly on the loader rather than in the
+    // process environment, which other tests' threads share.
+    let creds = aws_sdk_s3::config::Credentials::new("test", "test", None, None, "tests");
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint())
+        .credentials_provider(creds)
+        .load()
+        .await
+}
+
+pub struct Clients {
+    pub s3: aws_sdk_s3::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub codebuild: aws_sdk_codebuild::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+}
+
+pub async fn clients() -> Clients {
+    let c = sdk().await;
+    Clients {
+        s3: aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&c).force_path_style(true).build()),
+        iam: aws_sdk_iam::Client::new(&c),
+        ecr: aws_sdk_ecr::Client::new(&c),
+        codebuild: aws_sdk_codebuild::Client::new(&c),
+        lambda: aws_sdk_lambda::Client::new(&c),
+        dynamodb: aws_sdk_dynamodb::Client::new(&c),
+        sns: aws_sdk_sns::Client::new(&c),
+        logs: aws_sdk_cloudwatchlogs::Client::new(&c),
+    }
+}
+
+/// Every resource in moto, in any service `up` uses, whose name carries the stack's prefix.
+/// Empty means nothing leaked.
+pub async fn leftovers(c: &Clients, stack: &str) -> Vec<String> {
+    let prefix = format!("{stack}-");
+    let mut left = Vec::new();
+    let buckets = c.s3.list_buckets().send().await.expect("list buckets");
+    for b in buckets.buckets() {
+        if b.name().is_some_and(|n| n.starts_with(&prefix)) {
+            left.push(format!("bucket {}", b.name().unwrap_or_default()));
+        }
+    }
+    let roles: Vec<_> = c.iam.list_roles().into_paginator().items().send().try_collect().await.expect("list roles");
+    for r in &roles {
+        if r.role_name().starts_with(&prefix) {
+            left.push(format!("role {}", r.role_name()));
+        }
+    }
+    let repos = c.ecr.describe_repositories().send().await.expect("list repositories");
+    for r in repos.repositories() {
+        if r.repository_name().is_some_and(|n| n.starts_with(&prefix)) {
+            left.push(format!("repository {:?}", r.repository_name()));
+        }
+    }
+    let projects = c.codebuild.list_projects().send().await.expect("list projects");
+    for p in projects.projects() {
+        if p.starts_with(&prefix) {
+            left.push(format!("project {p}"));
+        }
+    }
+    let tables: Vec<_> = c.dynamodb.list_tables().into_paginator().items().send().try_collect().await.expect("list tables");
+    for t in &tables {
+        if t.starts_with(&prefix) {
+            left.push(format!("table {t}"));
+        }
+    }
+    let topics = c.sns.list_topics().send().await.expect("list topics");
+    for t in topics.topics() {
+        if t.topic_arn().is_some_and(|a| a.rsplit(':').next().is_some_and(|n| n.starts_with(&prefix))) {
+            left.push(format!("topic {:?}", t.topic_arn()));
+        }
+    }
+    for group_prefix in [format!("/aws/lambda/{prefix}"), format!("/aws/codebuild/{prefix}")] {
+        let groups = c.logs.describe_log_groups().log_group_name_prefix(&group_prefix).send().await.expect("list log groups");
+        for g in groups.log_groups() {
+            left.push(format!("log group {:?}", g.log_group_name()));
+        }
+    }
+    let functions: Vec<_> =
+        c.lambda.list_functions().into_paginator().items().send().try_collect().await.expect("list functions");
+    for f in &functions {
+        if f.function_name().is_some_and(|n| n.starts_with(&prefix)) {
+            left.push(format!("function {:?}", f.function_name()));
+        }
+    }
+    left
+}
