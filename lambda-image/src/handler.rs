@@ -38,6 +38,17 @@ pub enum Outcome {
     Ignored,
 }
 
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+            Self::Ignored => "ignored",
+        }
+    }
+}
+
 /// The result of one record, as logged and returned in the Lambda response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RecordOutcome {
@@ -93,7 +104,7 @@ impl Handler {
                     tracing::info!(
                         bucket = %o.bucket,
                         key = %o.key,
-                        outcome = ?o.outcome,
+                        outcome = o.outcome.as_str(),
                         reason = o.reason.as_deref().unwrap_or(""),
                         sizes = %self.sizes_text(),
                         thumbnails = o.thumbnails.len(),
