@@ -69,14 +69,18 @@ pub enum OutputMode {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create the pipeline, or bring an existing one in line with the options (idempotent).
-    #[command(after_help = "A rerun creates nothing that exists; changed --sizes/--format/--quality/--memory-mb/\
---timeout-s/--image-uri update the function in place. Options not given keep their previous values.")]
+    #[command(
+        after_help = "A rerun creates nothing that exists; changed --sizes/--format/--quality/--memory-mb/\
+--timeout-s/--image-uri update the function in place. Options not given keep their previous values."
+    )]
     Up(UpArgs),
     /// Show every resource recorded for the stack and whether it still exists in AWS.
     Status(StatusArgs),
     /// Delete everything the stack created, newest dependencies first.
-    #[command(after_help = "Only resources recorded in the state file are touched. Buckets are emptied first \
-(all versions and unfinished uploads) unless --keep-buckets.")]
+    #[command(
+        after_help = "Only resources recorded in the state file are touched. Buckets are emptied first \
+(all versions and unfinished uploads) unless --keep-buckets."
+    )]
     Destroy(DestroyArgs),
 }
 
@@ -129,17 +133,32 @@ fn parse_stack(s: &str) -> Result<String, String> {
 }
 
 fn parse_size(s: &str) -> Result<String, String> {
-    let ok = |n: &str| n.parse::<u32>().ok().filter(|v| (1..=10000).contains(v)).is_some();
+    let ok = |n: &str| {
+        n.parse::<u32>()
+            .ok()
+            .filter(|v| (1..=10000).contains(v))
+            .is_some()
+    };
     let valid = match s.split_once('x') {
         Some((w, h)) => ok(w) && ok(h),
         None => ok(s),
     };
-    if valid { Ok(s.to_owned()) } else { Err(format!("`{s}` is not a size: use a box side like 256 or a rectangle like 320x200 (1-10000)")) }
+    if valid {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "`{s}` is not a size: use a box side like 256 or a rectangle like 320x200 (1-10000)"
+        ))
+    }
 }
 
 fn parse_email(s: &str) -> Result<String, String> {
     match s.split_once('@') {
-        Some((user, domain)) if !user.is_empty() && domain.contains('.') && !s.contains(char::is_whitespace) => Ok(s.to_owned()),
+        Some((user, domain))
+            if !user.is_empty() && domain.contains('.') && !s.contains(char::is_whitespace) =>
+        {
+            Ok(s.to_owned())
+        }
         _ => Err(format!("`{s}` is not an e-mail address")),
     }
 }

@@ -28,7 +28,9 @@ pub struct Ctx {
 pub async fn load_sdk_config(global: &GlobalArgs) -> SdkConfig {
     // Standard retries with jittered backoff, bounded: throttling and 5xx are retried up to
     // 6 attempts; beyond that the error names the call and a rerun resumes.
-    let retry = RetryConfig::standard().with_max_attempts(6).with_max_backoff(Duration::from_secs(10));
+    let retry = RetryConfig::standard()
+        .with_max_attempts(6)
+        .with_max_backoff(Duration::from_secs(10));
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
     if let Some(region) = &global.region {
         loader = loader.region(Region::new(region.clone()));
@@ -53,7 +55,9 @@ impl Ctx {
         let endpoint = sdk.endpoint_url().map(str::to_owned);
         // Emulators and custom endpoints answer on one host name, so S3 must address buckets
         // by path; virtual-host addressing would send to `<bucket>.localhost`.
-        let s3_conf = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(endpoint.is_some()).build();
+        let s3_conf = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(endpoint.is_some())
+            .build();
         Ok(Ctx {
             s3: aws_sdk_s3::Client::from_conf(s3_conf),
             iam: aws_sdk_iam::Client::new(&sdk),
@@ -74,14 +78,23 @@ impl Ctx {
     /// enforces it), so it is left out there unless `THUMBCTL_TLS_POLICY=always` asks for it
     /// (the tests do, to read it back and see it enforced).
     pub fn tls_only_policy(&self) -> bool {
-        let plain_http = self.endpoint.as_deref().is_some_and(|e| e.starts_with("http://"));
+        let plain_http = self
+            .endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("http://"));
         !plain_http || std::env::var("THUMBCTL_TLS_POLICY").is_ok_and(|v| v == "always")
     }
 
     /// The account the credentials belong to; also the first check that credentials work.
     pub async fn account_id(&self) -> Result<String, AwsError> {
-        let out = self.sts.get_caller_identity().send().await.map_err(aws("identify", "caller", "sts"))?;
-        out.account
-            .ok_or_else(|| AwsError::local("identify", "caller", "sts", "STS returned no account id"))
+        let out = self
+            .sts
+            .get_caller_identity()
+            .send()
+            .await
+            .map_err(aws("identify", "caller", "sts"))?;
+        out.account.ok_or_else(|| {
+            AwsError::local("identify", "caller", "sts", "STS returned no account id")
+        })
     }
 }

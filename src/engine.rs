@@ -19,7 +19,10 @@ use tokio::sync::Notify;
 use crate::context::Ctx;
 use crate::error::{AwsError, Class};
 use crate::progress::Progress;
-use crate::resources::{self, Found, bucket, build_project, function, log_group, notification, permission, repository, role, role_policy, subscription, table, topic};
+use crate::resources::{
+    self, Found, bucket, build_project, function, log_group, notification, permission, repository,
+    role, role_policy, subscription, table, topic,
+};
 use crate::stack::{PERMISSION_SID, Plan, ROLE_POLICY_NAME};
 use crate::state::{Entry, StateError, StateStore, Status};
 
@@ -59,10 +62,22 @@ pub fn deps(id: &str) -> Vec<&'static str> {
     match id {
         "lambda-role-policy" => vec!["lambda-role"],
         "codebuild-role-policy" => vec!["codebuild-role"],
-        "build-project" => vec!["codebuild-role", "codebuild-role-policy", "build-log-group", "repository"],
+        "build-project" => vec![
+            "codebuild-role",
+            "codebuild-role-policy",
+            "build-log-group",
+            "repository",
+        ],
         "function" => vec!["lambda-role", "function-log-group"],
         "permission" => vec!["function"],
-        "notification" => vec!["permission", "source-bucket", "dest-bucket", "table", "topic", "lambda-role-policy"],
+        "notification" => vec![
+            "permission",
+            "source-bucket",
+            "dest-bucket",
+            "table",
+            "topic",
+            "lambda-role-policy",
+        ],
         s if s.starts_with("subscription:") => vec!["topic"],
         _ => vec![],
     }
@@ -79,39 +94,129 @@ pub struct Step {
 }
 
 impl Step {
-    fn new(id: impl Into<String>, kind: &'static str, name: impl Into<String>, arn: Option<String>) -> Step {
-        Step { id: id.into(), kind, name: name.into(), arn, extra: BTreeMap::new() }
+    fn new(
+        id: impl Into<String>,
+        kind: &'static str,
+        name: impl Into<String>,
+        arn: Option<String>,
+    ) -> Step {
+        Step {
+            id: id.into(),
+            kind,
+            name: name.into(),
+            arn,
+            extra: BTreeMap::new(),
+        }
     }
 }
 
 /// Every resource `up` creates for this plan, in a readable order.
 pub fn steps(plan: &Plan) -> Vec<Step> {
     let mut s = vec![
-        Step::new("source-bucket", bucket::KIND, plan.source_bucket(), Some(plan.bucket_arn(&plan.source_bucket()))),
-        Step::new("dest-bucket", bucket::KIND, plan.dest_bucket(), Some(plan.bucket_arn(&plan.dest_bucket()))),
-        Step::new("lambda-role", role::KIND, plan.lambda_role(), Some(plan.role_arn(&plan.lambda_role()))),
-        Step::new("codebuild-role", role::KIND, plan.codebuild_role(), Some(plan.role_arn(&plan.codebuild_role()))),
-        Step { extra: role_policy::extra(&plan.lambda_role()), ..Step::new("lambda-role-policy", role_policy::KIND, ROLE_POLICY_NAME, None) },
+        Step::new(
+            "source-bucket",
+            bucket::KIND,
+            plan.source_bucket(),
+            Some(plan.bucket_arn(&plan.source_bucket())),
+        ),
+        Step::new(
+            "dest-bucket",
+            bucket::KIND,
+            plan.dest_bucket(),
+            Some(plan.bucket_arn(&plan.dest_bucket())),
+        ),
+        Step::new(
+            "lambda-role",
+            role::KIND,
+            plan.lambda_role(),
+            Some(plan.role_arn(&plan.lambda_role())),
+        ),
+        Step::new(
+            "codebuild-role",
+            role::KIND,
+            plan.codebuild_role(),
+            Some(plan.role_arn(&plan.codebuild_role())),
+        ),
+        Step {
+            extra: role_policy::extra(&plan.lambda_role()),
+            ..Step::new(
+                "lambda-role-policy",
+                role_policy::KIND,
+                ROLE_POLICY_NAME,
+                None,
+            )
+        },
         Step {
             extra: role_policy::extra(&plan.codebuild_role()),
-            ..Step::new("codebuild-role-policy", role_policy::KIND, ROLE_POLICY_NAME, None)
+            ..Step::new(
+                "codebuild-role-policy",
+                role_policy::KIND,
+                ROLE_POLICY_NAME,
+                None,
+            )
         },
-        Step::new("repository", repository::KIND, plan.repository(), Some(plan.repository_arn())),
-        Step::new("function-log-group", log_group::KIND, plan.function_log_group(), Some(plan.log_group_arn(&plan.function_log_group()))),
-        Step::new("build-log-group", log_group::KIND, plan.build_log_group(), Some(plan.log_group_arn(&plan.build_log_group()))),
-        Step::new("build-project", build_project::KIND, plan.project(), Some(plan.project_arn())),
+        Step::new(
+            "repository",
+            repository::KIND,
+            plan.repository(),
+            Some(plan.repository_arn()),
+        ),
+        Step::new(
+            "function-log-group",
+            log_group::KIND,
+            plan.function_log_group(),
+            Some(plan.log_group_arn(&plan.function_log_group())),
+        ),
+        Step::new(
+            "build-log-group",
+            log_group::KIND,
+            plan.build_log_group(),
+            Some(plan.log_group_arn(&plan.build_log_group())),
+        ),
+        Step::new(
+            "build-project",
+            build_project::KIND,
+            plan.project(),
+            Some(plan.project_arn()),
+        ),
         Step::new("table", table::KIND, plan.table(), Some(plan.table_arn())),
         Step::new("topic", topic::KIND, plan.topic(), Some(plan.topic_arn())),
     ];
     for email in &plan.settings.notify_emails {
-        s.push(Step::new(format!("subscription:email:{email}"), subscription::KIND, email.clone(), None));
+        s.push(Step::new(
+            format!("subscription:email:{email}"),
+            subscription::KIND,
+            email.clone(),
+            None,
+        ));
     }
     for url in &plan.settings.notify_urls {
-        s.push(Step::new(format!("subscription:url:{url}"), subscription::KIND, url.clone(), None));
+        s.push(Step::new(
+            format!("subscription:url:{url}"),
+            subscription::KIND,
+            url.clone(),
+            None,
+        ));
     }
-    s.push(Step::new("function", function::KIND, plan.function(), Some(plan.function_arn())));
-    s.push(Step { extra: permission::extra(&plan.function()), ..Step::new("permission", permission::KIND, PERMISSION_SID, None) });
-    s.push(Step { extra: notification::extra(), ..Step::new("notification", notification::KIND, plan.source_bucket(), None) });
+    s.push(Step::new(
+        "function",
+        function::KIND,
+        plan.function(),
+        Some(plan.function_arn()),
+    ));
+    s.push(Step {
+        extra: permission::extra(&plan.function()),
+        ..Step::new("permission", permission::KIND, PERMISSION_SID, None)
+    });
+    s.push(Step {
+        extra: notification::extra(),
+        ..Step::new(
+            "notification",
+            notification::KIND,
+            plan.source_bucket(),
+            None,
+        )
+    });
     s
 }
 
@@ -130,22 +235,45 @@ async fn ensure(ctx: &Ctx, plan: &Plan, step: &Step) -> Result<Found, AwsError> 
         "source-bucket" | "dest-bucket" => bucket::ensure(ctx, plan, &step.name).await,
         "lambda-role" => role::ensure(ctx, plan, &step.name, "lambda.amazonaws.com").await,
         "codebuild-role" => role::ensure(ctx, plan, &step.name, "codebuild.amazonaws.com").await,
-        "lambda-role-policy" => role_policy::ensure(ctx, &plan.lambda_role(), &plan.lambda_policy()).await,
-        "codebuild-role-policy" => role_policy::ensure(ctx, &plan.codebuild_role(), &plan.codebuild_policy()).await,
+        "lambda-role-policy" => {
+            role_policy::ensure(ctx, &plan.lambda_role(), &plan.lambda_policy()).await
+        }
+        "codebuild-role-policy" => {
+            role_policy::ensure(ctx, &plan.codebuild_role(), &plan.codebuild_policy()).await
+        }
         "repository" => repository::ensure(ctx, plan, &step.name).await,
         "function-log-group" | "build-log-group" => log_group::ensure(ctx, plan, &step.name).await,
-        "build-project" => build_project::ensure(ctx, plan, &step.name, &plan.role_arn(&plan.codebuild_role())).await,
+        "build-project" => {
+            build_project::ensure(
+                ctx,
+                plan,
+                &step.name,
+                &plan.role_arn(&plan.codebuild_role()),
+            )
+            .await
+        }
         "table" => table::ensure(ctx, plan, &step.name).await,
         "topic" => topic::ensure(ctx, plan, &step.name).await,
         "function" => function::ensure(ctx, plan, &plan.role_arn(&plan.lambda_role())).await,
         "permission" => permission::ensure(ctx, plan).await,
         "notification" => notification::ensure(ctx, plan, &plan.function_arn()).await,
-        id if id.starts_with("subscription:email:") => subscription::ensure(ctx, &plan.topic_arn(), "email", &step.name).await,
+        id if id.starts_with("subscription:email:") => {
+            subscription::ensure(ctx, &plan.topic_arn(), "email", &step.name).await
+        }
         id if id.starts_with("subscription:url:") => {
-            let protocol = if step.name.starts_with("http://") { "http" } else { "https" };
+            let protocol = if step.name.starts_with("http://") {
+                "http"
+            } else {
+                "https"
+            };
             subscription::ensure(ctx, &plan.topic_arn(), protocol, &step.name).await
         }
-        other => Err(AwsError::local("create", "resource", other, "thumbctl has no step of this name")),
+        other => Err(AwsError::local(
+            "create",
+            "resource",
+            other,
+            "thumbctl has no step of this name",
+        )),
     }
 }
 
@@ -184,26 +312,31 @@ impl Outcome {
 }
 
 /// Brings one step's resource into existence and records it.
-async fn up_step(ctx: &Ctx, plan: &Plan, store: &StateStore, step: &Step) -> Result<Outcome, EngineError> {
-    if let Some(entry) = store.entry(&step.id) {
-        if entry.status != Status::Planned {
-            // Recorded as existing: check it still does, and touch nothing if so.
-            if resources::find(ctx, &entry).await?.is_some() {
-                let mut outcome = Outcome::Unchanged;
-                if step.id == "function" && function::reconcile(ctx, plan).await? {
-                    outcome = Outcome::Updated;
-                }
-                if entry.status == Status::Kept {
-                    store.update(|s| {
-                        if let Some(e) = s.resources.get_mut(&step.id) {
-                            e.status = Status::Created;
-                        }
-                    })?;
-                }
-                return Ok(outcome);
+async fn up_step(
+    ctx: &Ctx,
+    plan: &Plan,
+    store: &StateStore,
+    step: &Step,
+) -> Result<Outcome, EngineError> {
+    if let Some(entry) = store.entry(&step.id)
+        && entry.status != Status::Planned
+    {
+        // Recorded as existing: check it still does, and touch nothing if so.
+        if resources::find(ctx, &entry).await?.is_some() {
+            let mut outcome = Outcome::Unchanged;
+            if step.id == "function" && function::reconcile(ctx, plan).await? {
+                outcome = Outcome::Updated;
             }
-            tracing::warn!(step = %step.id, name = %entry.name, "recorded as created but missing in AWS; creating it again");
+            if entry.status == Status::Kept {
+                store.update(|s| {
+                    if let Some(e) = s.resources.get_mut(&step.id) {
+                        e.status = Status::Created;
+                    }
+                })?;
+            }
+            return Ok(outcome);
         }
+        tracing::warn!(step = %step.id, name = %entry.name, "recorded as created but missing in AWS; creating it again");
     }
     store.update(|s| {
         s.resources.insert(
@@ -257,8 +390,15 @@ where
 }
 
 /// Deletes one recorded resource and removes its entry (or marks a kept bucket).
-async fn destroy_step(ctx: &Ctx, store: &StateStore, id: &str, keep_buckets: bool) -> Result<Outcome, EngineError> {
-    let Some(entry) = store.entry(id) else { return Ok(Outcome::Deleted) };
+async fn destroy_step(
+    ctx: &Ctx,
+    store: &StateStore,
+    id: &str,
+    keep_buckets: bool,
+) -> Result<Outcome, EngineError> {
+    let Some(entry) = store.entry(id) else {
+        return Ok(Outcome::Deleted);
+    };
     if keep_buckets && entry.kind == bucket::KIND {
         store.update(|s| {
             if let Some(e) = s.resources.get_mut(id) {
@@ -288,8 +428,10 @@ async fn run_graph<'a>(
 ) -> Result<HashMap<String, Outcome>, EngineError> {
     let ids: HashSet<String> = nodes.iter().map(|(id, _)| id.clone()).collect();
     // Dependencies on steps outside this run (not planned, not recorded) are already satisfied.
-    let mut waiting: Vec<(String, Vec<String>)> =
-        nodes.into_iter().map(|(id, before)| (id, before.into_iter().filter(|b| ids.contains(b)).collect())).collect();
+    let mut waiting: Vec<(String, Vec<String>)> = nodes
+        .into_iter()
+        .map(|(id, before)| (id, before.into_iter().filter(|b| ids.contains(b)).collect()))
+        .collect();
     let mut done: HashMap<String, Outcome> = HashMap::new();
     let mut failed: HashSet<String> = HashSet::new();
     let mut errors = Vec::new();
@@ -297,8 +439,9 @@ async fn run_graph<'a>(
     loop {
         let stop = cancel.is_cancelled() || (!keep_going && !errors.is_empty());
         if !stop {
-            let (ready, rest): (Vec<_>, Vec<_>) =
-                waiting.into_iter().partition(|(_, before)| before.iter().all(|b| done.contains_key(b)));
+            let (ready, rest): (Vec<_>, Vec<_>) = waiting
+                .into_iter()
+                .partition(|(_, before)| before.iter().all(|b| done.contains_key(b)));
             waiting = rest;
             for (id, _) in ready {
                 progress.start(&id);
@@ -325,7 +468,11 @@ async fn run_graph<'a>(
         waiting.retain(|(_, before)| !before.iter().any(|b| failed.contains(b)));
     }
     if !errors.is_empty() {
-        return Err(if errors.len() == 1 { errors.remove(0) } else { EngineError::Many(errors) });
+        return Err(if errors.len() == 1 {
+            errors.remove(0)
+        } else {
+            EngineError::Many(errors)
+        });
     }
     if cancel.is_cancelled() && (!waiting.is_empty()) {
         return Err(EngineError::Interrupted);
@@ -343,7 +490,15 @@ pub async fn up(
 ) -> Result<HashMap<String, Outcome>, EngineError> {
     let all = steps(plan);
     let by_id: HashMap<String, Step> = all.iter().map(|s| (s.id.clone(), s.clone())).collect();
-    let nodes = all.iter().map(|s| (s.id.clone(), deps(&s.id).into_iter().map(str::to_owned).collect())).collect();
+    let nodes = all
+        .iter()
+        .map(|s| {
+            (
+                s.id.clone(),
+                deps(&s.id).into_iter().map(str::to_owned).collect(),
+            )
+        })
+        .collect();
     let by_id = &by_id;
     for s in &all {
         progress.add(&s.id, &label(s.kind, &s.name, &s.extra));
@@ -370,7 +525,8 @@ pub async fn destroy(
 ) -> Result<HashMap<String, Outcome>, EngineError> {
     let entries = store.snapshot().map(|s| s.resources).unwrap_or_default();
     // Reverse the graph: a resource goes once everything that depends on it has gone.
-    let mut before: BTreeMap<String, Vec<String>> = entries.keys().map(|id| (id.clone(), Vec::new())).collect();
+    let mut before: BTreeMap<String, Vec<String>> =
+        entries.keys().map(|id| (id.clone(), Vec::new())).collect();
     for id in entries.keys() {
         for dep in deps(id) {
             if let Some(list) = before.get_mut(dep) {
@@ -399,7 +555,9 @@ pub fn install_interrupt_handler(cancel: Cancel, after_first: &'static str) {
         eprintln!("\nthumbctl: interrupted; {after_first} (press Ctrl-C again to quit at once)");
         cancel.cancel();
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("thumbctl: quitting now; the state file is valid, rerun the same command to finish");
+            eprintln!(
+                "thumbctl: quitting now; the state file is valid, rerun the same command to finish"
+            );
             std::process::exit(130);
         }
     });
@@ -416,7 +574,10 @@ mod tests {
             suffix: "s".into(),
             account: "1".into(),
             region: "us-east-1".into(),
-            settings: Settings { notify_emails: vec!["a@example.com".into()], ..Settings::default() },
+            settings: Settings {
+                notify_emails: vec!["a@example.com".into()],
+                ..Settings::default()
+            },
         }
     }
 
@@ -449,7 +610,14 @@ mod tests {
     #[test]
     fn trigger_waits_for_everything_the_function_uses() {
         let d = deps("notification");
-        for needed in ["permission", "source-bucket", "dest-bucket", "table", "topic", "lambda-role-policy"] {
+        for needed in [
+            "permission",
+            "source-bucket",
+            "dest-bucket",
+            "table",
+            "topic",
+            "lambda-role-policy",
+        ] {
             assert!(d.contains(&needed), "notification must wait for {needed}");
         }
         assert_eq!(deps("permission"), ["function"]);

@@ -60,20 +60,47 @@ impl fmt::Display for AwsError {
 
 impl AwsError {
     /// Builds the error from any SDK operation error.
-    pub fn from_sdk<E>(action: &'static str, kind: &'static str, name: impl Into<String>, err: E) -> Self
+    pub fn from_sdk<E>(
+        action: &'static str,
+        kind: &'static str,
+        name: impl Into<String>,
+        err: E,
+    ) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         let code = err.code().map(str::to_owned);
         let full = DisplayErrorContext(&err).to_string();
-        let message = err.message().map(str::to_owned).unwrap_or_else(|| full.clone());
+        let message = err
+            .message()
+            .map(str::to_owned)
+            .unwrap_or_else(|| full.clone());
         let class = classify(code.as_deref(), &full);
-        AwsError { action, kind, name: name.into(), code, message, class }
+        AwsError {
+            action,
+            kind,
+            name: name.into(),
+            code,
+            message,
+            class,
+        }
     }
 
     /// An error thumbctl itself detects about a resource (no AWS code).
-    pub fn local(action: &'static str, kind: &'static str, name: impl Into<String>, message: impl Into<String>) -> Self {
-        AwsError { action, kind, name: name.into(), code: None, message: message.into(), class: Class::Other }
+    pub fn local(
+        action: &'static str,
+        kind: &'static str,
+        name: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        AwsError {
+            action,
+            kind,
+            name: name.into(),
+            code: None,
+            message: message.into(),
+            class: Class::Other,
+        }
     }
 
     pub fn is_not_found(&self) -> bool {
@@ -193,7 +220,11 @@ fn classify(code: Option<&str>, full: &str) -> Class {
     let lower = full.to_ascii_lowercase();
     if lower.contains("credential") {
         Class::Credentials
-    } else if lower.contains("dispatch failure") || lower.contains("io error") || lower.contains("timeout") || lower.contains("dns") {
+    } else if lower.contains("dispatch failure")
+        || lower.contains("io error")
+        || lower.contains("timeout")
+        || lower.contains("dns")
+    {
         Class::Unreachable
     } else {
         Class::Other
@@ -216,7 +247,11 @@ impl<T> OrNotFound<T> for Result<T, AwsError> {
 }
 
 /// Shorthand used by every resource module: `call.await.map_err(aws("create", "bucket", name))`.
-pub fn aws<'a, E>(action: &'static str, kind: &'static str, name: &'a str) -> impl FnOnce(E) -> AwsError + 'a
+pub fn aws<'a, E>(
+    action: &'static str,
+    kind: &'static str,
+    name: &'a str,
+) -> impl FnOnce(E) -> AwsError + 'a
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -230,14 +265,32 @@ mod tests {
     #[test]
     fn codes_classify() {
         assert_eq!(classify(Some("NoSuchBucket"), ""), Class::NotFound);
-        assert_eq!(classify(Some("BucketAlreadyExists"), ""), Class::TakenElsewhere);
-        assert_eq!(classify(Some("EntityAlreadyExists"), ""), Class::AlreadyExists);
         assert_eq!(
-            classify(Some("InvalidParameterValueException"), "The role defined for the function cannot be assumed by Lambda."),
+            classify(Some("BucketAlreadyExists"), ""),
+            Class::TakenElsewhere
+        );
+        assert_eq!(
+            classify(Some("EntityAlreadyExists"), ""),
+            Class::AlreadyExists
+        );
+        assert_eq!(
+            classify(
+                Some("InvalidParameterValueException"),
+                "The role defined for the function cannot be assumed by Lambda."
+            ),
             Class::Propagation
         );
-        assert_eq!(classify(Some("InvalidParameterValueException"), "bad memory"), Class::Other);
-        assert_eq!(classify(None, "dispatch failure: io error: connection refused"), Class::Unreachable);
-        assert_eq!(classify(None, "failed to load credentials: no providers in chain"), Class::Credentials);
+        assert_eq!(
+            classify(Some("InvalidParameterValueException"), "bad memory"),
+            Class::Other
+        );
+        assert_eq!(
+            classify(None, "dispatch failure: io error: connection refused"),
+            Class::Unreachable
+        );
+        assert_eq!(
+            classify(None, "failed to load credentials: no providers in chain"),
+            Class::Credentials
+        );
     }
 }

@@ -41,8 +41,13 @@ fn init_tracing(verbose: u8, quiet: bool) {
         (_, 2) => "thumbctl=debug,info",
         _ => "debug",
     };
-    let filter = EnvFilter::try_from_env("THUMBCTL_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    let filter =
+        EnvFilter::try_from_env("THUMBCTL_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
 }
 
 fn main() -> ExitCode {
@@ -50,7 +55,10 @@ fn main() -> ExitCode {
     init_tracing(cli.global.verbose, cli.global.quiet);
     #[cfg(feature = "failpoints")]
     let _scenario = fail::FailScenario::setup();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("thumbctl: cannot start the async runtime: {e}");
@@ -64,7 +72,10 @@ fn main() -> ExitCode {
             eprintln!("thumbctl: error: {err:#}");
             if err.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(EXIT_USAGE)
-            } else if matches!(err.downcast_ref::<engine::EngineError>(), Some(engine::EngineError::Interrupted)) {
+            } else if matches!(
+                err.downcast_ref::<engine::EngineError>(),
+                Some(engine::EngineError::Interrupted)
+            ) {
                 ExitCode::from(EXIT_INTERRUPTED)
             } else {
                 ExitCode::FAILURE

@@ -29,7 +29,11 @@ impl Progress {
         } else {
             Mode::Plain
         };
-        Progress { mode, labels: Mutex::default(), running: Mutex::default() }
+        Progress {
+            mode,
+            labels: Mutex::default(),
+            running: Mutex::default(),
+        }
     }
 
     pub fn add(&self, id: &str, label: &str) {
@@ -37,14 +41,20 @@ impl Progress {
     }
 
     fn label(&self, id: &str) -> String {
-        lock(&self.labels).get(id).cloned().unwrap_or_else(|| id.to_owned())
+        lock(&self.labels)
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_owned())
     }
 
     pub fn start(&self, id: &str) {
         let bar = match &self.mode {
             Mode::Bars(multi) => {
                 let bar = multi.add(ProgressBar::new_spinner());
-                bar.set_style(ProgressStyle::with_template("  {spinner} {msg} {elapsed}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                bar.set_style(
+                    ProgressStyle::with_template("  {spinner} {msg} {elapsed}")
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                );
                 bar.set_message(self.label(id));
                 bar.enable_steady_tick(Duration::from_millis(100));
                 Some(bar)
@@ -56,7 +66,10 @@ impl Progress {
 
     fn end(&self, id: &str, line: String) {
         let entry = lock(&self.running).remove(id);
-        let secs = entry.as_ref().map(|(t, _)| t.elapsed().as_secs_f64()).unwrap_or_default();
+        let secs = entry
+            .as_ref()
+            .map(|(t, _)| t.elapsed().as_secs_f64())
+            .unwrap_or_default();
         let line = format!("{line} ({secs:.1}s)");
         match (&self.mode, entry) {
             (Mode::Quiet, _) => {}
@@ -71,7 +84,10 @@ impl Progress {
 
     pub fn fail(&self, id: &str, error: &str) {
         let first = error.lines().next().unwrap_or(error);
-        self.end(id, format!("  {:>8}  {}: {first}", "FAILED", self.label(id)));
+        self.end(
+            id,
+            format!("  {:>8}  {}: {first}", "FAILED", self.label(id)),
+        );
     }
 
     /// A line of narration ("Creating stack ...").

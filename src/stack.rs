@@ -31,16 +31,26 @@ pub fn validate_stack_name(name: &str) -> Result<String, String> {
         return Err("the stack name is empty".into());
     }
     if name.len() > MAX_STACK_LEN {
-        return Err(format!("`{name}` is {} characters; at most {MAX_STACK_LEN} are allowed", name.len()));
+        return Err(format!(
+            "`{name}` is {} characters; at most {MAX_STACK_LEN} are allowed",
+            name.len()
+        ));
     }
-    if let Some(bad) = name.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
-        return Err(format!("`{name}` contains `{bad}`; use lower-case letters, digits and hyphens only (e.g. `my-thumbs`)"));
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        return Err(format!(
+            "`{name}` contains `{bad}`; use lower-case letters, digits and hyphens only (e.g. `my-thumbs`)"
+        ));
     }
     if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
         return Err(format!("`{name}` must start with a lower-case letter"));
     }
     if name.ends_with('-') || name.contains("--") {
-        return Err(format!("`{name}` must not end with a hyphen or contain `--`"));
+        return Err(format!(
+            "`{name}` must not end with a hyphen or contain `--`"
+        ));
     }
     Ok(name.to_owned())
 }
@@ -50,7 +60,9 @@ pub fn new_suffix() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
-    (0..8).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..8)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 /// What the function is configured with; stored in the state so reruns can tell what changed.
@@ -147,27 +159,65 @@ impl Plan {
         format!("arn:{}:iam::{}:role/{role}", self.partition(), self.account)
     }
     pub fn table_arn(&self) -> String {
-        format!("arn:{}:dynamodb:{}:{}:table/{}", self.partition(), self.region, self.account, self.table())
+        format!(
+            "arn:{}:dynamodb:{}:{}:table/{}",
+            self.partition(),
+            self.region,
+            self.account,
+            self.table()
+        )
     }
     pub fn topic_arn(&self) -> String {
-        format!("arn:{}:sns:{}:{}:{}", self.partition(), self.region, self.account, self.topic())
+        format!(
+            "arn:{}:sns:{}:{}:{}",
+            self.partition(),
+            self.region,
+            self.account,
+            self.topic()
+        )
     }
     pub fn repository_arn(&self) -> String {
-        format!("arn:{}:ecr:{}:{}:repository/{}", self.partition(), self.region, self.account, self.repository())
+        format!(
+            "arn:{}:ecr:{}:{}:repository/{}",
+            self.partition(),
+            self.region,
+            self.account,
+            self.repository()
+        )
     }
     pub fn log_group_arn(&self, group: &str) -> String {
-        format!("arn:{}:logs:{}:{}:log-group:{group}", self.partition(), self.region, self.account)
+        format!(
+            "arn:{}:logs:{}:{}:log-group:{group}",
+            self.partition(),
+            self.region,
+            self.account
+        )
     }
     pub fn function_arn(&self) -> String {
-        format!("arn:{}:lambda:{}:{}:function:{}", self.partition(), self.region, self.account, self.function())
+        format!(
+            "arn:{}:lambda:{}:{}:function:{}",
+            self.partition(),
+            self.region,
+            self.account,
+            self.function()
+        )
     }
     pub fn project_arn(&self) -> String {
-        format!("arn:{}:codebuild:{}:{}:project/{}", self.partition(), self.region, self.account, self.project())
+        format!(
+            "arn:{}:codebuild:{}:{}:project/{}",
+            self.partition(),
+            self.region,
+            self.account,
+            self.project()
+        )
     }
 
     /// The tags every resource carries, as (key, value) pairs.
     pub fn tags(&self) -> Vec<(String, String)> {
-        vec![(TAG_STACK.into(), self.stack.clone()), (TAG_MANAGED_BY.into(), MANAGED_BY.into())]
+        vec![
+            (TAG_STACK.into(), self.stack.clone()),
+            (TAG_MANAGED_BY.into(), MANAGED_BY.into()),
+        ]
     }
 
     /// The function's environment: the contract with `lambda-image`'s `Config::from_env`.
@@ -269,8 +319,20 @@ mod tests {
     fn stack_names() {
         assert!(validate_stack_name("thumbctl").is_ok());
         assert!(validate_stack_name("my-thumbs-2").is_ok());
-        for bad in ["", "Upper", "9lives", "trailing-", "a--b", "under_score", "dot.ted", &"x".repeat(33)] {
-            assert!(validate_stack_name(bad).is_err(), "{bad:?} should be refused");
+        for bad in [
+            "",
+            "Upper",
+            "9lives",
+            "trailing-",
+            "a--b",
+            "under_score",
+            "dot.ted",
+            &"x".repeat(33),
+        ] {
+            assert!(
+                validate_stack_name(bad).is_err(),
+                "{bad:?} should be refused"
+            );
         }
     }
 
@@ -291,15 +353,26 @@ mod tests {
             for st in policy["Statement"].as_array().into_iter().flatten() {
                 let actions: Vec<&str> = match &st["Action"] {
                     serde_json::Value::String(s) => vec![s.as_str()],
-                    v => v.as_array().into_iter().flatten().filter_map(|a| a.as_str()).collect(),
+                    v => v
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|a| a.as_str())
+                        .collect(),
                 };
-                assert!(actions.iter().all(|a| !a.contains('*')), "wildcard action in {st}");
+                assert!(
+                    actions.iter().all(|a| !a.contains('*')),
+                    "wildcard action in {st}"
+                );
                 if st["Resource"] == "*" {
                     assert_eq!(actions, ["ecr:GetAuthorizationToken"]);
                 }
             }
         }
         assert!(p.table_arn().ends_with(":table/demo-abcd1234"));
-        assert!(p.topic_arn().starts_with("arn:aws:sns:eu-west-1:123456789012:"));
+        assert!(
+            p.topic_arn()
+                .starts_with("arn:aws:sns:eu-west-1:123456789012:")
+        );
     }
 }

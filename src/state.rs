@@ -34,8 +34,14 @@ pub enum StateError {
          hint: use the thumbctl release that wrote it"
     )]
     Version { path: PathBuf, found: u32 },
-    #[error("state file {path} belongs to stack `{found}`, not `{expected}`; it was left untouched")]
-    WrongStack { path: PathBuf, found: String, expected: String },
+    #[error(
+        "state file {path} belongs to stack `{found}`, not `{expected}`; it was left untouched"
+    )]
+    WrongStack {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
     #[error(
         "stack `{stack}` is in use by another thumbctl process ({holder}).\n  \
          hint: wait for it to finish; the lock is released automatically when that process ends"
@@ -51,7 +57,11 @@ pub enum StateError {
 }
 
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StateError + 'a {
-    move |source| StateError::Io { action, path: path.to_owned(), source }
+    move |source| StateError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,7 +120,11 @@ impl StateStore {
         let lock = acquire_lock(dir, stack, command)?;
         let path = Self::path_for(dir, stack);
         let state = read_state(&path, stack)?;
-        Ok(Arc::new(StateStore { path, _lock: lock, state: Mutex::new(state) }))
+        Ok(Arc::new(StateStore {
+            path,
+            _lock: lock,
+            state: Mutex::new(state),
+        }))
     }
 
     /// Reads a stack's state without taking the lock: for read-only commands like `status`,
@@ -151,7 +165,10 @@ impl StateStore {
     pub fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> Result<R, StateError> {
         let mut g = self.guard();
         let Some(state) = g.as_mut() else {
-            return Err(StateError::Corrupt { path: self.path.clone(), reason: "no state loaded".into() });
+            return Err(StateError::Corrupt {
+                path: self.path.clone(),
+                reason: "no state loaded".into(),
+            });
         };
         let before = state.clone();
         let r = f(state);
@@ -162,7 +179,9 @@ impl StateStore {
     }
 
     pub fn entry(&self, id: &str) -> Option<Entry> {
-        self.guard().as_ref().and_then(|s| s.resources.get(id).cloned())
+        self.guard()
+            .as_ref()
+            .and_then(|s| s.resources.get(id).cloned())
     }
 
     /// Removes the state file: only called when nothing it recorded is left.
@@ -171,7 +190,13 @@ impl StateStore {
         match fs::remove_file(&self.path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(StateError::Io { action: "remove state file", path: self.path.clone(), source: e }),
+            Err(e) => {
+                return Err(StateError::Io {
+                    action: "remove state file",
+                    path: self.path.clone(),
+                    source: e,
+                });
+            }
         }
         *g = None;
         Ok(())
@@ -194,17 +219,34 @@ fn acquire_lock(dir: &Path, stack: &str, command: &str) -> Result<File, StateErr
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
             let holder = holder.trim();
-            let holder = if holder.is_empty() { "holder unknown".to_owned() } else { holder.to_owned() };
-            return Err(StateError::Locked { stack: stack.to_owned(), holder });
+            let holder = if holder.is_empty() {
+                "holder unknown".to_owned()
+            } else {
+                holder.to_owned()
+            };
+            return Err(StateError::Locked {
+                stack: stack.to_owned(),
+                holder,
+            });
         }
-        Err(fs::TryLockError::Error(e)) => return Err(StateError::Io { action: "lock", path, source: e }),
+        Err(fs::TryLockError::Error(e)) => {
+            return Err(StateError::Io {
+                action: "lock",
+                path,
+                source: e,
+            });
+        }
     }
     // Tell a would-be second runner who holds the stack.
     let started = crate::now_rfc3339();
-    let info = format!("pid {}, `thumbctl {command}`, since {started}", std::process::id());
+    let info = format!(
+        "pid {}, `thumbctl {command}`, since {started}",
+        std::process::id()
+    );
     file.set_len(0).map_err(io("write lock file", &path))?;
     file.rewind().map_err(io("write lock file", &path))?;
-    file.write_all(info.as_bytes()).map_err(io("write lock file", &path))?;
+    file.write_all(info.as_bytes())
+        .map_err(io("write lock file", &path))?;
     Ok(file)
 }
 
@@ -212,21 +254,46 @@ fn read_state(path: &Path, stack: &str) -> Result<Option<State>, StateError> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(StateError::Io { action: "read state file", path: path.to_owned(), source: e }),
+        Err(e) => {
+            return Err(StateError::Io {
+                action: "read state file",
+                path: path.to_owned(),
+                source: e,
+            });
+        }
     };
     // Check the version before the full shape, so a future format says "version" and not "corrupt".
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| StateError::Corrupt { path: path.to_owned(), reason: e.to_string() })?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
     let found = value.get("version").and_then(|v| v.as_u64());
     match found {
         Some(v) if v == u64::from(STATE_VERSION) => {}
-        Some(v) => return Err(StateError::Version { path: path.to_owned(), found: u32::try_from(v).unwrap_or(u32::MAX) }),
-        None => return Err(StateError::Corrupt { path: path.to_owned(), reason: "no `version` field".into() }),
+        Some(v) => {
+            return Err(StateError::Version {
+                path: path.to_owned(),
+                found: u32::try_from(v).unwrap_or(u32::MAX),
+            });
+        }
+        None => {
+            return Err(StateError::Corrupt {
+                path: path.to_owned(),
+                reason: "no `version` field".into(),
+            });
+        }
     }
-    let state: State = serde_json::from_value(value)
-        .map_err(|e| StateError::Corrupt { path: path.to_owned(), reason: e.to_string() })?;
+    let state: State = serde_json::from_value(value).map_err(|e| StateError::Corrupt {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
     if state.stack != stack {
-        return Err(StateError::WrongStack { path: path.to_owned(), found: state.stack, expected: stack.to_owned() });
+        return Err(StateError::WrongStack {
+            path: path.to_owned(),
+            found: state.stack,
+            expected: stack.to_owned(),
+        });
     }
     Ok(Some(state))
 }
@@ -302,7 +369,10 @@ mod tests {
         let back = read_state(store.path(), "s1").unwrap().unwrap();
         assert_eq!(back.resources["table"].status, Status::Planned);
         // No temp files are left behind.
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 2, "{names:?}");
     }
 
@@ -311,7 +381,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let _first = StateStore::open(dir.path(), "s2", "up").unwrap();
         match StateStore::open(dir.path(), "s2", "destroy") {
-            Err(StateError::Locked { holder, .. }) => assert!(holder.contains("thumbctl up"), "{holder}"),
+            Err(StateError::Locked { holder, .. }) => {
+                assert!(holder.contains("thumbctl up"), "{holder}")
+            }
             other => panic!("expected Locked, got {:?}", other.err()),
         }
         // A different stack in the same directory is independent.
@@ -323,9 +395,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = StateStore::path_for(dir.path(), "s4");
         fs::write(&path, b"{\"version\": 1, \"stack\": \"s4\", \"resou").unwrap();
-        assert!(matches!(StateStore::open(dir.path(), "s4", "up").err(), Some(StateError::Corrupt { .. })));
+        assert!(matches!(
+            StateStore::open(dir.path(), "s4", "up").err(),
+            Some(StateError::Corrupt { .. })
+        ));
         fs::write(&path, b"{\"version\": 7}").unwrap();
-        assert!(matches!(StateStore::open(dir.path(), "s4", "up").err(), Some(StateError::Version { found: 7, .. })));
+        assert!(matches!(
+            StateStore::open(dir.path(), "s4", "up").err(),
+            Some(StateError::Version { found: 7, .. })
+        ));
         assert_eq!(fs::read(&path).unwrap(), b"{\"version\": 7}");
     }
 }

@@ -10,9 +10,28 @@ async fn up_creates_the_whole_pipeline_and_destroy_removes_it() {
     let dir = tempfile::tempdir().unwrap();
     let stack = stack_name("full");
     let c = clients().await;
-    ok(dir.path(), &stack, &["up", "--image-uri", IMAGE, "--sizes", "100,320x200", "--format", "webp", "--quality", "70"]);
+    ok(
+        dir.path(),
+        &stack,
+        &[
+            "up",
+            "--image-uri",
+            IMAGE,
+            "--sizes",
+            "100,320x200",
+            "--format",
+            "webp",
+            "--quality",
+            "70",
+        ],
+    );
     let st = state_json(dir.path(), &stack);
-    let name = |id: &str| st["resources"][id]["name"].as_str().unwrap_or_else(|| panic!("no {id} in state")).to_owned();
+    let name = |id: &str| {
+        st["resources"][id]["name"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {id} in state"))
+            .to_owned()
+    };
     for (id, e) in st["resources"].as_object().unwrap() {
         assert_eq!(e["status"], "created", "{id} not recorded as created");
     }
@@ -20,78 +39,232 @@ async fn up_creates_the_whole_pipeline_and_destroy_removes_it() {
     // Buckets: private, encrypted, TLS-only, tagged.
     for id in ["source-bucket", "dest-bucket"] {
         let b = name(id);
-        let bpa = c.s3.get_public_access_block().bucket(&b).send().await.unwrap();
+        let bpa =
+            c.s3.get_public_access_block()
+                .bucket(&b)
+                .send()
+                .await
+                .unwrap();
         let conf = bpa.public_access_block_configuration().unwrap();
         assert_eq!(
-            (conf.block_public_acls(), conf.ignore_public_acls(), conf.block_public_policy(), conf.restrict_public_buckets()),
+            (
+                conf.block_public_acls(),
+                conf.ignore_public_acls(),
+                conf.block_public_policy(),
+                conf.restrict_public_buckets()
+            ),
             (Some(true), Some(true), Some(true), Some(true)),
             "{b}: Block Public Access"
         );
-        let enc = c.s3.get_bucket_encryption().bucket(&b).send().await.unwrap();
+        let enc =
+            c.s3.get_bucket_encryption()
+                .bucket(&b)
+                .send()
+                .await
+                .unwrap();
         let rule = &enc.server_side_encryption_configuration().unwrap().rules()[0];
-        assert!(rule.apply_server_side_encryption_by_default().is_some(), "{b}: default encryption");
+        assert!(
+            rule.apply_server_side_encryption_by_default().is_some(),
+            "{b}: default encryption"
+        );
         let tags = c.s3.get_bucket_tagging().bucket(&b).send().await.unwrap();
-        assert!(tags.tag_set().iter().any(|t| t.key() == "thumbctl:stack" && t.value() == stack), "{b}: stack tag");
-        assert!(tags.tag_set().iter().any(|t| t.key() == "thumbctl:managed-by" && t.value() == "thumbctl"));
+        assert!(
+            tags.tag_set()
+                .iter()
+                .any(|t| t.key() == "thumbctl:stack" && t.value() == stack),
+            "{b}: stack tag"
+        );
+        assert!(
+            tags.tag_set()
+                .iter()
+                .any(|t| t.key() == "thumbctl:managed-by" && t.value() == "thumbctl")
+        );
     }
 
     // Roles and their inline policies, scoped to this stack's ARNs.
-    for (role_id, service) in [("lambda-role", "lambda.amazonaws.com"), ("codebuild-role", "codebuild.amazonaws.com")] {
-        let r = c.iam.get_role().role_name(name(role_id)).send().await.unwrap();
+    for (role_id, service) in [
+        ("lambda-role", "lambda.amazonaws.com"),
+        ("codebuild-role", "codebuild.amazonaws.com"),
+    ] {
+        let r = c
+            .iam
+            .get_role()
+            .role_name(name(role_id))
+            .send()
+            .await
+            .unwrap();
         let role = r.role().unwrap();
         let trust = urlencoding_decode(role.assume_role_policy_document().unwrap());
         assert!(trust.contains(service), "{role_id} trust policy: {trust}");
-        assert!(role.tags().iter().any(|t| t.key() == "thumbctl:stack" && t.value() == stack));
-        let p = c.iam.get_role_policy().role_name(name(role_id)).policy_name("thumbctl").send().await.unwrap();
+        assert!(
+            role.tags()
+                .iter()
+                .any(|t| t.key() == "thumbctl:stack" && t.value() == stack)
+        );
+        let p = c
+            .iam
+            .get_role_policy()
+            .role_name(name(role_id))
+            .policy_name("thumbctl")
+            .send()
+            .await
+            .unwrap();
         let doc: Value = serde_json::from_str(&urlencoding_decode(p.policy_document())).unwrap();
         for s in doc["Statement"].as_array().unwrap() {
             let actions: Vec<String> = match &s["Action"] {
                 Value::String(a) => vec![a.clone()],
-                v => v.as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect(),
+                v => v
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_owned())
+                    .collect(),
             };
-            assert!(actions.iter().all(|a| !a.contains('*')), "wildcard action: {s}");
+            assert!(
+                actions.iter().all(|a| !a.contains('*')),
+                "wildcard action: {s}"
+            );
             let resources: Vec<String> = match &s["Resource"] {
                 Value::String(a) => vec![a.clone()],
-                v => v.as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect(),
+                v => v
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_owned())
+                    .collect(),
             };
             for res in &resources {
                 if res == "*" {
-                    assert_eq!(actions, ["ecr:GetAuthorizationToken"], "only the ECR login may use *");
+                    assert_eq!(
+                        actions,
+                        ["ecr:GetAuthorizationToken"],
+                        "only the ECR login may use *"
+                    );
                 } else {
-                    assert!(res.contains(&stack), "{role_id}: resource {res} is not this stack's");
+                    assert!(
+                        res.contains(&stack),
+                        "{role_id}: resource {res} is not this stack's"
+                    );
                 }
             }
         }
     }
-    let lambda_policy = c.iam.get_role_policy().role_name(name("lambda-role")).policy_name("thumbctl").send().await.unwrap();
+    let lambda_policy = c
+        .iam
+        .get_role_policy()
+        .role_name(name("lambda-role"))
+        .policy_name("thumbctl")
+        .send()
+        .await
+        .unwrap();
     let lambda_policy = urlencoding_decode(lambda_policy.policy_document());
-    for needed in ["s3:GetObject", "s3:PutObject", "dynamodb:PutItem", "sns:Publish", "logs:PutLogEvents"] {
-        assert!(lambda_policy.contains(needed), "lambda policy lacks {needed}");
+    for needed in [
+        "s3:GetObject",
+        "s3:PutObject",
+        "dynamodb:PutItem",
+        "sns:Publish",
+        "logs:PutLogEvents",
+    ] {
+        assert!(
+            lambda_policy.contains(needed),
+            "lambda policy lacks {needed}"
+        );
     }
 
     // ECR, CodeBuild, DynamoDB, SNS, Logs.
-    let repo = c.ecr.describe_repositories().repository_names(name("repository")).send().await.unwrap();
+    let repo = c
+        .ecr
+        .describe_repositories()
+        .repository_names(name("repository"))
+        .send()
+        .await
+        .unwrap();
     let repo = &repo.repositories()[0];
-    assert_eq!(repo.image_scanning_configuration().map(|s| s.scan_on_push()), Some(true));
-    let projects = c.codebuild.batch_get_projects().names(name("build-project")).send().await.unwrap();
+    assert_eq!(
+        repo.image_scanning_configuration()
+            .map(|s| s.scan_on_push()),
+        Some(true)
+    );
+    let projects = c
+        .codebuild
+        .batch_get_projects()
+        .names(name("build-project"))
+        .send()
+        .await
+        .unwrap();
     let project = &projects.projects()[0];
-    assert_eq!(project.environment().and_then(|e| e.privileged_mode()), Some(true));
-    assert!(project.service_role().unwrap().ends_with(&name("codebuild-role")));
-    assert!(project.source().and_then(|s| s.location()).unwrap().starts_with(&name("dest-bucket")));
-    let table = c.dynamodb.describe_table().table_name(name("table")).send().await.unwrap();
+    assert_eq!(
+        project.environment().and_then(|e| e.privileged_mode()),
+        Some(true)
+    );
+    assert!(
+        project
+            .service_role()
+            .unwrap()
+            .ends_with(&name("codebuild-role"))
+    );
+    assert!(
+        project
+            .source()
+            .and_then(|s| s.location())
+            .unwrap()
+            .starts_with(&name("dest-bucket"))
+    );
+    let table = c
+        .dynamodb
+        .describe_table()
+        .table_name(name("table"))
+        .send()
+        .await
+        .unwrap();
     let table = table.table().unwrap();
     assert_eq!(table.key_schema()[0].attribute_name(), "id");
-    assert_eq!(table.billing_mode_summary().and_then(|b| b.billing_mode()).map(|m| m.as_str()), Some("PAY_PER_REQUEST"));
-    let indexes: Vec<_> = table.global_secondary_indexes().iter().filter_map(|i| i.index_name()).collect();
-    assert!(indexes.contains(&"by-time") && indexes.contains(&"by-status"), "{indexes:?}");
+    assert_eq!(
+        table
+            .billing_mode_summary()
+            .and_then(|b| b.billing_mode())
+            .map(|m| m.as_str()),
+        Some("PAY_PER_REQUEST")
+    );
+    let indexes: Vec<_> = table
+        .global_secondary_indexes()
+        .iter()
+        .filter_map(|i| i.index_name())
+        .collect();
+    assert!(
+        indexes.contains(&"by-time") && indexes.contains(&"by-status"),
+        "{indexes:?}"
+    );
     let topic_arn = st["resources"]["topic"]["arn"].as_str().unwrap().to_owned();
-    let tags = c.sns.list_tags_for_resource().resource_arn(&topic_arn).send().await.unwrap();
-    assert!(tags.tags().iter().any(|t| t.key() == "thumbctl:stack" && t.value() == stack));
-    let groups = c.logs.describe_log_groups().log_group_name_prefix(name("function-log-group")).send().await.unwrap();
+    let tags = c
+        .sns
+        .list_tags_for_resource()
+        .resource_arn(&topic_arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == "thumbctl:stack" && t.value() == stack)
+    );
+    let groups = c
+        .logs
+        .describe_log_groups()
+        .log_group_name_prefix(name("function-log-group"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(groups.log_groups()[0].retention_in_days(), Some(14));
 
     // The function: image, environment, and its trigger.
-    let f = c.lambda.get_function().function_name(name("function")).send().await.unwrap();
+    let f = c
+        .lambda
+        .get_function()
+        .function_name(name("function"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(f.code().and_then(|c| c.image_uri()), Some(IMAGE));
     let conf = f.configuration().unwrap();
     assert!(conf.role().unwrap().ends_with(&name("lambda-role")));
@@ -102,22 +275,52 @@ async fn up_creates_the_whole_pipeline_and_destroy_removes_it() {
     assert_eq!(env["THUMB_SIZES"], "100,320x200");
     assert_eq!(env["THUMB_FORMAT"], "webp");
     assert_eq!(env["THUMB_QUALITY"], "70");
-    let eic = c.lambda.get_function_event_invoke_config().function_name(name("function")).send().await.unwrap();
+    let eic = c
+        .lambda
+        .get_function_event_invoke_config()
+        .function_name(name("function"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(eic.maximum_retry_attempts(), Some(2));
-    let policy = c.lambda.get_policy().function_name(name("function")).send().await.unwrap();
+    let policy = c
+        .lambda
+        .get_policy()
+        .function_name(name("function"))
+        .send()
+        .await
+        .unwrap();
     let policy: Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
     let stmt = &policy["Statement"][0];
     assert_eq!(stmt["Principal"]["Service"], "s3.amazonaws.com");
-    assert!(stmt["Condition"].to_string().contains(&name("source-bucket")), "SourceArn: {stmt}");
-    assert!(stmt["Condition"].to_string().contains(ACCOUNT), "SourceAccount: {stmt}");
-    let n = c.s3.get_bucket_notification_configuration().bucket(name("source-bucket")).send().await.unwrap();
+    assert!(
+        stmt["Condition"]
+            .to_string()
+            .contains(&name("source-bucket")),
+        "SourceArn: {stmt}"
+    );
+    assert!(
+        stmt["Condition"].to_string().contains(ACCOUNT),
+        "SourceAccount: {stmt}"
+    );
+    let n =
+        c.s3.get_bucket_notification_configuration()
+            .bucket(name("source-bucket"))
+            .send()
+            .await
+            .unwrap();
     let lf = &n.lambda_function_configurations()[0];
     assert_eq!(lf.lambda_function_arn(), conf.function_arn().unwrap());
-    assert!(lf.events().iter().any(|e| e.as_str() == "s3:ObjectCreated:*"));
+    assert!(
+        lf.events()
+            .iter()
+            .any(|e| e.as_str() == "s3:ObjectCreated:*")
+    );
 
     // status --output json reports every resource as existing.
     let out = ok(dir.path(), &stack, &["status", "--output", "json"]);
-    let status: Value = serde_json::from_slice(&out.stdout).expect("status prints one JSON document");
+    let status: Value =
+        serde_json::from_slice(&out.stdout).expect("status prints one JSON document");
     assert_eq!(status["stack"], stack);
     assert_eq!(status["region"], "us-east-1");
     let list = status["resources"].as_array().unwrap();
@@ -126,30 +329,66 @@ async fn up_creates_the_whole_pipeline_and_destroy_removes_it() {
         assert_eq!(r["exists"], true, "{r}");
         assert!(r["kind"].is_string() && r["name"].is_string());
     }
-    assert!(list.iter().any(|r| r["kind"] == "function" && r["arn"].as_str().is_some_and(|a| a.contains(":function:"))));
+    assert!(
+        list.iter().any(|r| r["kind"] == "function"
+            && r["arn"].as_str().is_some_and(|a| a.contains(":function:")))
+    );
 
     // Some objects, with versions, delete markers and an unfinished multipart upload.
     let src = name("source-bucket");
     c.s3.put_bucket_versioning()
         .bucket(&src)
         .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder().status(aws_sdk_s3::types::BucketVersioningStatus::Enabled).build(),
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
         )
         .send()
         .await
         .unwrap();
     for i in 0..3 {
-        c.s3.put_object().bucket(&src).key("a b/ü.jpg").body(vec![i; 10].into()).send().await.unwrap();
+        c.s3.put_object()
+            .bucket(&src)
+            .key("a b/ü.jpg")
+            .body(vec![i; 10].into())
+            .send()
+            .await
+            .unwrap();
     }
-    c.s3.delete_object().bucket(&src).key("a b/ü.jpg").send().await.unwrap();
-    c.s3.create_multipart_upload().bucket(&src).key("big.bin").send().await.unwrap();
-    c.s3.put_object().bucket(name("dest-bucket")).key("256/x.jpg").body(vec![1u8; 5].into()).send().await.unwrap();
+    c.s3.delete_object()
+        .bucket(&src)
+        .key("a b/ü.jpg")
+        .send()
+        .await
+        .unwrap();
+    c.s3.create_multipart_upload()
+        .bucket(&src)
+        .key("big.bin")
+        .send()
+        .await
+        .unwrap();
+    c.s3.put_object()
+        .bucket(name("dest-bucket"))
+        .key("256/x.jpg")
+        .body(vec![1u8; 5].into())
+        .send()
+        .await
+        .unwrap();
 
     ok(dir.path(), &stack, &["destroy", "--yes"]);
-    assert!(!dir.path().join(format!("{stack}.json")).exists(), "state file should be gone");
+    assert!(
+        !dir.path().join(format!("{stack}.json")).exists(),
+        "state file should be gone"
+    );
     let left = leftovers(&c, &stack).await;
     assert!(left.is_empty(), "left behind: {left:?}");
-    let roles_policies = c.iam.get_role_policy().role_name(name("lambda-role")).policy_name("thumbctl").send().await;
+    let roles_policies = c
+        .iam
+        .get_role_policy()
+        .role_name(name("lambda-role"))
+        .policy_name("thumbctl")
+        .send()
+        .await;
     assert!(roles_policies.is_err());
 }
 
@@ -159,15 +398,19 @@ fn urlencoding_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            Some(v) if bytes[i] == b'%' => {
                 out.push(v);
                 i += 3;
-                continue;
+            }
+            _ => {
+                out.push(bytes[i]);
+                i += 1;
             }
         }
-        out.push(bytes[i]);
-        i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
 }
@@ -189,8 +432,18 @@ async fn tls_only_policy_is_written_and_enforced() {
         assert_eq!(s0["Effect"], "Deny");
         assert_eq!(s0["Condition"]["Bool"]["aws:SecureTransport"], "false");
         // moto enforces it: a plain-HTTP object write is refused.
-        let put = c.s3.put_object().bucket(b).key("plain.jpg").body(vec![1u8].into()).send().await;
-        let status = put.as_ref().err().and_then(|e| e.raw_response()).map(|r| r.status().as_u16());
+        let put =
+            c.s3.put_object()
+                .bucket(b)
+                .key("plain.jpg")
+                .body(vec![1u8].into())
+                .send()
+                .await;
+        let status = put
+            .as_ref()
+            .err()
+            .and_then(|e| e.raw_response())
+            .map(|r| r.status().as_u16());
         assert_eq!(status, Some(403), "{id}: a non-TLS write must be denied");
     }
     ok(dir.path(), &stack, &["destroy", "--yes"]);
@@ -206,34 +459,101 @@ async fn rerun_after_success_changes_nothing_and_config_changes_update_in_place(
     let state_path = dir.path().join(format!("{stack}.json"));
     let before = std::fs::read(&state_path).unwrap();
     let st = state_json(dir.path(), &stack);
-    let role = st["resources"]["lambda-role"]["name"].as_str().unwrap().to_owned();
-    let function = st["resources"]["function"]["name"].as_str().unwrap().to_owned();
-    let role_id = c.iam.get_role().role_name(&role).send().await.unwrap().role().unwrap().role_id().to_owned();
-    let rev = c.lambda.get_function_configuration().function_name(&function).send().await.unwrap().revision_id;
+    let role = st["resources"]["lambda-role"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let function = st["resources"]["function"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let role_id = c
+        .iam
+        .get_role()
+        .role_name(&role)
+        .send()
+        .await
+        .unwrap()
+        .role()
+        .unwrap()
+        .role_id()
+        .to_owned();
+    let rev = c
+        .lambda
+        .get_function_configuration()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap()
+        .revision_id;
 
     let out = ok(dir.path(), &stack, &["up", "--output", "json"]);
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["created"], 0, "{report}");
     assert_eq!(report["updated"], 0, "{report}");
-    assert_eq!(std::fs::read(&state_path).unwrap(), before, "a no-op rerun must not rewrite the state");
-    let role_id2 = c.iam.get_role().role_name(&role).send().await.unwrap().role().unwrap().role_id().to_owned();
+    assert_eq!(
+        std::fs::read(&state_path).unwrap(),
+        before,
+        "a no-op rerun must not rewrite the state"
+    );
+    let role_id2 = c
+        .iam
+        .get_role()
+        .role_name(&role)
+        .send()
+        .await
+        .unwrap()
+        .role()
+        .unwrap()
+        .role_id()
+        .to_owned();
     assert_eq!(role_id, role_id2, "the role was recreated");
-    let rev2 = c.lambda.get_function_configuration().function_name(&function).send().await.unwrap().revision_id;
+    let rev2 = c
+        .lambda
+        .get_function_configuration()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap()
+        .revision_id;
     assert_eq!(rev, rev2, "the function was changed by a no-op rerun");
 
     // A configuration change updates the function in place, keeping everything else.
-    ok(dir.path(), &stack, &["up", "--memory-mb", "2048", "--sizes", "64"]);
-    let conf = c.lambda.get_function_configuration().function_name(&function).send().await.unwrap();
+    ok(
+        dir.path(),
+        &stack,
+        &["up", "--memory-mb", "2048", "--sizes", "64"],
+    );
+    let conf = c
+        .lambda
+        .get_function_configuration()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(conf.memory_size(), Some(2048));
-    assert_eq!(conf.environment().and_then(|e| e.variables()).unwrap()["THUMB_SIZES"], "64");
+    assert_eq!(
+        conf.environment().and_then(|e| e.variables()).unwrap()["THUMB_SIZES"],
+        "64"
+    );
     let st2 = state_json(dir.path(), &stack);
     assert_eq!(st2["settings"]["memory_mb"], 2048);
     assert_eq!(st2["suffix"], st["suffix"]);
 
     // A resource deleted behind thumbctl's back is recreated by the next up.
-    c.sns.delete_topic().topic_arn(st["resources"]["topic"]["arn"].as_str().unwrap()).send().await.unwrap();
+    c.sns
+        .delete_topic()
+        .topic_arn(st["resources"]["topic"]["arn"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     ok(dir.path(), &stack, &["up"]);
-    c.sns.get_topic_attributes().topic_arn(st["resources"]["topic"]["arn"].as_str().unwrap()).send().await.expect("topic is back");
+    c.sns
+        .get_topic_attributes()
+        .topic_arn(st["resources"]["topic"]["arn"].as_str().unwrap())
+        .send()
+        .await
+        .expect("topic is back");
 
     ok(dir.path(), &stack, &["destroy", "--yes"]);
     assert!(leftovers(&c, &stack).await.is_empty());
@@ -246,16 +566,34 @@ async fn keep_buckets_keeps_them_and_a_later_destroy_removes_them() {
     let c = clients().await;
     ok(dir.path(), &stack, &["up", "--image-uri", IMAGE]);
     let st = state_json(dir.path(), &stack);
-    let src = st["resources"]["source-bucket"]["name"].as_str().unwrap().to_owned();
-    c.s3.put_object().bucket(&src).key("keep.jpg").body(vec![7u8; 3].into()).send().await.unwrap();
+    let src = st["resources"]["source-bucket"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.s3.put_object()
+        .bucket(&src)
+        .key("keep.jpg")
+        .body(vec![7u8; 3].into())
+        .send()
+        .await
+        .unwrap();
 
     ok(dir.path(), &stack, &["destroy", "--yes", "--keep-buckets"]);
     let st = state_json(dir.path(), &stack);
     let left: Vec<_> = st["resources"].as_object().unwrap().values().collect();
     assert_eq!(left.len(), 2, "only the buckets stay recorded: {left:?}");
     assert!(left.iter().all(|e| e["status"] == "kept"));
-    let obj = c.s3.get_object().bucket(&src).key("keep.jpg").send().await.expect("object kept");
-    assert_eq!(obj.body.collect().await.unwrap().into_bytes().as_ref(), &[7u8; 3]);
+    let obj =
+        c.s3.get_object()
+            .bucket(&src)
+            .key("keep.jpg")
+            .send()
+            .await
+            .expect("object kept");
+    assert_eq!(
+        obj.body.collect().await.unwrap().into_bytes().as_ref(),
+        &[7u8; 3]
+    );
     let mut others = leftovers(&c, &stack).await;
     others.retain(|l| !l.starts_with("bucket "));
     assert!(others.is_empty(), "{others:?}");
@@ -273,29 +611,81 @@ async fn destroy_never_touches_what_is_not_in_the_state() {
     ok(dir.path(), &stack, &["up", "--image-uri", IMAGE]);
     // Look-alikes: same naming pattern and even our tags, but not in the state.
     let fake_bucket = format!("{stack}-src-zzzzzzzz");
-    c.s3.create_bucket().bucket(&fake_bucket).send().await.unwrap();
-    c.s3.put_object().bucket(&fake_bucket).key("mine.jpg").body(vec![1u8].into()).send().await.unwrap();
+    c.s3.create_bucket()
+        .bucket(&fake_bucket)
+        .send()
+        .await
+        .unwrap();
+    c.s3.put_object()
+        .bucket(&fake_bucket)
+        .key("mine.jpg")
+        .body(vec![1u8].into())
+        .send()
+        .await
+        .unwrap();
     let fake_table = format!("{stack}-zzzzzzzz");
     c.dynamodb
         .create_table()
         .table_name(&fake_table)
         .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .key_schema(aws_sdk_dynamodb::types::KeySchemaElement::builder().attribute_name("id").key_type(aws_sdk_dynamodb::types::KeyType::Hash).build().unwrap())
-        .attribute_definitions(aws_sdk_dynamodb::types::AttributeDefinition::builder().attribute_name("id").attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S).build().unwrap())
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
 
     ok(dir.path(), &stack, &["destroy", "--yes"]);
-    c.s3.head_object().bucket(&fake_bucket).key("mine.jpg").send().await.expect("look-alike bucket and object survive");
-    c.dynamodb.describe_table().table_name(&fake_table).send().await.expect("look-alike table survives");
+    c.s3.head_object()
+        .bucket(&fake_bucket)
+        .key("mine.jpg")
+        .send()
+        .await
+        .expect("look-alike bucket and object survive");
+    c.dynamodb
+        .describe_table()
+        .table_name(&fake_table)
+        .send()
+        .await
+        .expect("look-alike table survives");
     let mut left = leftovers(&c, &stack).await;
     left.sort();
-    assert_eq!(left, vec![format!("bucket {fake_bucket}"), format!("table {fake_table}")]);
+    assert_eq!(
+        left,
+        vec![
+            format!("bucket {fake_bucket}"),
+            format!("table {fake_table}")
+        ]
+    );
     // Clean up the look-alikes ourselves.
-    c.s3.delete_object().bucket(&fake_bucket).key("mine.jpg").send().await.unwrap();
-    c.s3.delete_bucket().bucket(&fake_bucket).send().await.unwrap();
-    c.dynamodb.delete_table().table_name(&fake_table).send().await.unwrap();
+    c.s3.delete_object()
+        .bucket(&fake_bucket)
+        .key("mine.jpg")
+        .send()
+        .await
+        .unwrap();
+    c.s3.delete_bucket()
+        .bucket(&fake_bucket)
+        .send()
+        .await
+        .unwrap();
+    c.dynamodb
+        .delete_table()
+        .table_name(&fake_table)
+        .send()
+        .await
+        .unwrap();
 }
 
 #[test]
@@ -304,29 +694,53 @@ fn bad_input_is_refused_clearly() {
     // Invalid stack name: a usage error, exit 2.
     let out = thumbctl(dir.path(), "Bad_Name", &["status"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("lower-case letters"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("lower-case letters"),
+        "{}",
+        stderr(&out)
+    );
 
     // Unknown stack: nothing to destroy, exit 1, and nothing created.
     let out = thumbctl(dir.path(), "nosuchstack", &["destroy", "--yes"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("nothing to destroy"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nothing to destroy"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!dir.path().join("nosuchstack.json").exists());
 
     // Corrupt (truncated) state: refused, left untouched.
     let path = dir.path().join("broken.json");
     let truncated = b"{\"version\": 1, \"stack\": \"broken\", \"region\": \"us-";
     std::fs::write(&path, truncated).unwrap();
-    for args in [vec!["up", "--image-uri", IMAGE], vec!["destroy", "--yes"], vec!["status"]] {
+    for args in [
+        vec!["up", "--image-uri", IMAGE],
+        vec!["destroy", "--yes"],
+        vec!["status"],
+    ] {
         let out = thumbctl(dir.path(), "broken", &args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
-        assert!(stderr(&out).contains("not valid thumbctl state"), "{}", stderr(&out));
-        assert_eq!(std::fs::read(&path).unwrap(), truncated, "state file was modified by {args:?}");
+        assert!(
+            stderr(&out).contains("not valid thumbctl state"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            truncated,
+            "state file was modified by {args:?}"
+        );
     }
 
     // A state file of a future format.
     std::fs::write(dir.path().join("future.json"), b"{\"version\": 99}").unwrap();
     let out = thumbctl(dir.path(), "future", &["status"]);
-    assert!(stderr(&out).contains("format version 99"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("format version 99"),
+        "{}",
+        stderr(&out)
+    );
 
     // No image: says what is needed before creating anything.
     let out = thumbctl(dir.path(), "noimage", &["up"]);
@@ -348,9 +762,17 @@ fn bad_input_is_refused_clearly() {
     assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
 
     // Out-of-range options are usage errors.
-    let out = thumbctl(dir.path(), "opts", &["up", "--quality", "0", "--image-uri", IMAGE]);
+    let out = thumbctl(
+        dir.path(),
+        "opts",
+        &["up", "--quality", "0", "--image-uri", IMAGE],
+    );
     assert_eq!(out.status.code(), Some(2));
-    let out = thumbctl(dir.path(), "opts", &["up", "--sizes", "big", "--image-uri", IMAGE]);
+    let out = thumbctl(
+        dir.path(),
+        "opts",
+        &["up", "--sizes", "big", "--image-uri", IMAGE],
+    );
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -362,6 +784,12 @@ fn unreachable_endpoint_and_bad_credentials_say_what_to_do() {
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("could not be reached") || err.contains("--region"), "{err}");
-    assert!(!dir.path().join("unreach.json").exists(), "nothing recorded when nothing was made");
+    assert!(
+        err.contains("could not be reached") || err.contains("--region"),
+        "{err}"
+    );
+    assert!(
+        !dir.path().join("unreach.json").exists(),
+        "nothing recorded when nothing was made"
+    );
 }

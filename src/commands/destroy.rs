@@ -26,13 +26,25 @@ pub async fn run(global: &GlobalArgs, args: DestroyArgs) -> anyhow::Result<()> {
     check_account(&ctx, Some(&state)).await?;
 
     if !args.yes {
-        confirm(&state.stack, state.resources.len(), &state.region, &state.account, args.keep_buckets)?;
+        confirm(
+            &state.stack,
+            state.resources.len(),
+            &state.region,
+            &state.account,
+            args.keep_buckets,
+        )?;
     }
 
     let progress = Progress::new(global.quiet);
-    progress.note(&format!("Destroying stack `{}` in {} (account {})", state.stack, state.region, state.account));
+    progress.note(&format!(
+        "Destroying stack `{}` in {} (account {})",
+        state.stack, state.region, state.account
+    ));
     let cancel = Cancel::default();
-    engine::install_interrupt_handler(cancel.clone(), "finishing the deletions in flight and saving the state");
+    engine::install_interrupt_handler(
+        cancel.clone(),
+        "finishing the deletions in flight and saving the state",
+    );
     let result = engine::destroy(&ctx, &store, args.keep_buckets, &cancel, &progress).await;
     let outcomes = result.with_context(|| {
         format!(
@@ -43,18 +55,30 @@ pub async fn run(global: &GlobalArgs, args: DestroyArgs) -> anyhow::Result<()> {
     })?;
 
     let left = store.snapshot().map(|s| s.resources).unwrap_or_default();
-    let kept: Vec<_> = left.values().filter(|e| e.status == Status::Kept).map(|e| e.name.clone()).collect();
+    let kept: Vec<_> = left
+        .values()
+        .filter(|e| e.status == Status::Kept)
+        .map(|e| e.name.clone())
+        .collect();
     if left.is_empty() {
         store.remove_file()?;
         store.remove_lock_file(&global.state_dir, &global.stack);
     }
-    let deleted = outcomes.values().filter(|o| **o == Outcome::Deleted).count();
+    let deleted = outcomes
+        .values()
+        .filter(|o| **o == Outcome::Deleted)
+        .count();
     if global.output == OutputMode::Json {
-        return print_json(&json!({"stack": state.stack, "region": state.region, "deleted": deleted,
-                                   "kept": kept, "state_file_removed": left.is_empty()}));
+        return print_json(
+            &json!({"stack": state.stack, "region": state.region, "deleted": deleted,
+                                   "kept": kept, "state_file_removed": left.is_empty()}),
+        );
     }
     if kept.is_empty() {
-        println!("Stack `{}` is gone: {deleted} resources deleted, state file removed.", state.stack);
+        println!(
+            "Stack `{}` is gone: {deleted} resources deleted, state file removed.",
+            state.stack
+        );
     } else {
         println!(
             "Stack `{}`: {deleted} resources deleted; kept {} (recorded in {}; `thumbctl destroy` without --keep-buckets removes them).",
@@ -66,18 +90,33 @@ pub async fn run(global: &GlobalArgs, args: DestroyArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn confirm(stack: &str, count: usize, region: &str, account: &str, keep: bool) -> anyhow::Result<()> {
+fn confirm(
+    stack: &str,
+    count: usize,
+    region: &str,
+    account: &str,
+    keep: bool,
+) -> anyhow::Result<()> {
     if !std::io::stdin().is_terminal() {
         return Err(UsageError(format!(
             "refusing to destroy stack `{stack}` without confirmation: stdin is not a terminal.\n  hint: pass --yes"
         ))
         .into());
     }
-    let buckets = if keep { "keeping the buckets" } else { "including both buckets and every object in them" };
-    eprint!("Delete all {count} resources of stack `{stack}` in {region} (account {account}), {buckets}?\nType the stack name to confirm: ");
+    let buckets = if keep {
+        "keeping the buckets"
+    } else {
+        "including both buckets and every object in them"
+    };
+    eprint!(
+        "Delete all {count} resources of stack `{stack}` in {region} (account {account}), {buckets}?\nType the stack name to confirm: "
+    );
     std::io::stderr().flush().ok();
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).context("reading the confirmation")?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the confirmation")?;
     if line.trim() != stack {
         return Err(UsageError("not confirmed; nothing was deleted".into()).into());
     }

@@ -32,15 +32,18 @@ pub async fn context_for(global: &GlobalArgs, state: Option<&State>) -> anyhow::
 
 /// Checks the credentials and that they belong to the account the stack lives in.
 pub async fn check_account(ctx: &Ctx, state: Option<&State>) -> anyhow::Result<String> {
-    let account = ctx.account_id().await.context("checking your AWS credentials")?;
-    if let Some(s) = state {
-        if s.account != account {
-            return Err(UsageError(format!(
+    let account = ctx
+        .account_id()
+        .await
+        .context("checking your AWS credentials")?;
+    if let Some(s) = state
+        && s.account != account
+    {
+        return Err(UsageError(format!(
                 "stack `{}` lives in AWS account {}, but your credentials are for account {account}.\n  hint: use the profile of account {} (--profile or AWS_PROFILE)",
                 s.stack, s.account, s.account
             ))
             .into());
-        }
     }
     Ok(account)
 }

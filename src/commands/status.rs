@@ -29,7 +29,13 @@ pub async fn run(global: &GlobalArgs, _args: StatusArgs) -> anyhow::Result<()> {
                     Ok(f) => (json!(f.is_some()), json!(null)),
                     Err(err) => (json!(null), json!(err.to_string())),
                 };
-                let arn = e.arn.clone().or_else(|| found.as_ref().ok().and_then(|f| f.as_ref()).and_then(|f| f.arn.clone()));
+                let arn = e.arn.clone().or_else(|| {
+                    found
+                        .as_ref()
+                        .ok()
+                        .and_then(|f| f.as_ref())
+                        .and_then(|f| f.arn.clone())
+                });
                 json!({"id": id, "kind": e.kind, "name": e.name, "arn": arn, "status": e.status,
                        "exists": exists, "error": error})
             })
@@ -40,12 +46,21 @@ pub async fn run(global: &GlobalArgs, _args: StatusArgs) -> anyhow::Result<()> {
             "settings": state.settings, "resources": list,
         }));
     }
-    println!("Stack `{}` in {} (account {}), {} resources recorded:", state.stack, state.region, state.account, rows.len());
+    println!(
+        "Stack `{}` in {} (account {}), {} resources recorded:",
+        state.stack,
+        state.region,
+        state.account,
+        rows.len()
+    );
     for ((id, e), found) in &rows {
         let exists = match found {
             Ok(Some(_)) => "exists".to_owned(),
             Ok(None) => "MISSING".to_owned(),
-            Err(err) => format!("unknown: {}", err.to_string().lines().next().unwrap_or_default()),
+            Err(err) => format!(
+                "unknown: {}",
+                err.to_string().lines().next().unwrap_or_default()
+            ),
         };
         let note = match e.status {
             Status::Planned => " (planned: an interrupted run may have created it)",

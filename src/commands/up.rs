@@ -53,7 +53,13 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
     let existing = store.snapshot();
     let ctx = context_for(global, existing.as_ref()).await?;
     let account = check_account(&ctx, existing.as_ref()).await?;
-    let settings = merge(existing.as_ref().map(|s| s.settings.clone()).unwrap_or_default(), &args);
+    let settings = merge(
+        existing
+            .as_ref()
+            .map(|s| s.settings.clone())
+            .unwrap_or_default(),
+        &args,
+    );
     if settings.image_uri.is_none() {
         return Err(UsageError(
             "the function needs a container image: pass --image-uri URI (an image in ECR, e.g. \
@@ -65,7 +71,10 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
     }
     let plan = Plan {
         stack: global.stack.clone(),
-        suffix: existing.as_ref().map(|s| s.suffix.clone()).unwrap_or_else(new_suffix),
+        suffix: existing
+            .as_ref()
+            .map(|s| s.suffix.clone())
+            .unwrap_or_else(new_suffix),
         account: account.clone(),
         region: ctx.region.clone(),
         settings,
@@ -102,7 +111,10 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
         progress.note("Note: the endpoint is plain HTTP (an emulator), so the buckets get no TLS-only policy; on AWS they always do.");
     }
     let cancel = Cancel::default();
-    engine::install_interrupt_handler(cancel.clone(), "finishing the AWS calls in flight and saving the state");
+    engine::install_interrupt_handler(
+        cancel.clone(),
+        "finishing the AWS calls in flight and saving the state",
+    );
     let outcomes = match engine::up(&ctx, &plan, &store, &cancel, &progress).await {
         Ok(o) => o,
         Err(EngineError::Interrupted) => {
@@ -126,7 +138,9 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
     };
 
     let count = |o: Outcome| outcomes.values().filter(|v| **v == o).count();
-    let state = store.snapshot().context("the state vanished while running")?;
+    let state = store
+        .snapshot()
+        .context("the state vanished while running")?;
     if global.output == OutputMode::Json {
         let resources: Vec<_> = state
             .resources
@@ -158,7 +172,10 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
     println!("  thumbnails land in s3://{}/", plan.dest_bucket());
     println!("  metadata table    {}", plan.table());
     println!("  announcements     {}", plan.topic_arn());
-    println!("Remove it all with: thumbctl --stack {} destroy", plan.stack);
+    println!(
+        "Remove it all with: thumbctl --stack {} destroy",
+        plan.stack
+    );
     Ok(())
 }
 
@@ -173,16 +190,33 @@ fn dry_run(global: &GlobalArgs, plan: &Plan, existing: Option<&State>) -> anyhow
     if global.output == OutputMode::Json {
         let list: Vec<_> = steps
             .iter()
-            .map(|s| json!({"id": s.id, "kind": s.kind, "name": s.name, "arn": s.arn,
-                            "after": engine::deps(&s.id), "action": status_of(&s.id)}))
+            .map(|s| {
+                json!({"id": s.id, "kind": s.kind, "name": s.name, "arn": s.arn,
+                            "after": engine::deps(&s.id), "action": status_of(&s.id)})
+            })
             .collect();
-        return print_json(&json!({"stack": plan.stack, "region": plan.region, "account": plan.account, "dry_run": true, "steps": list}));
+        return print_json(
+            &json!({"stack": plan.stack, "region": plan.region, "account": plan.account, "dry_run": true, "steps": list}),
+        );
     }
-    println!("Dry run: stack `{}` in {} (account {}). Nothing will be created.", plan.stack, plan.region, plan.account);
+    println!(
+        "Dry run: stack `{}` in {} (account {}). Nothing will be created.",
+        plan.stack, plan.region, plan.account
+    );
     for s in &steps {
         let after = engine::deps(&s.id);
-        let after = if after.is_empty() { String::new() } else { format!("  (after {})", after.join(", ")) };
-        println!("  {:<20} {:<14} {:<45} {}{after}", s.id, s.kind, s.name, status_of(&s.id));
+        let after = if after.is_empty() {
+            String::new()
+        } else {
+            format!("  (after {})", after.join(", "))
+        };
+        println!(
+            "  {:<20} {:<14} {:<45} {}{after}",
+            s.id,
+            s.kind,
+            s.name,
+            status_of(&s.id)
+        );
     }
     Ok(())
 }

@@ -1,9 +1,9 @@
 //! S3 buckets: private (Block Public Access), encrypted by default, TLS-only, tagged.
 
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier, PublicAccessBlockConfiguration,
-    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
-    Tag, Tagging,
+    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier,
+    PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
 };
 
 use super::{Found, built};
@@ -42,32 +42,65 @@ async fn configure(ctx: &Ctx, plan: &Plan, name: &str) -> Result<(), AwsError> {
         .build();
     let rule = ServerSideEncryptionRule::builder()
         .apply_server_side_encryption_by_default(built(
-            ServerSideEncryptionByDefault::builder().sse_algorithm(ServerSideEncryption::Aes256).build(),
+            ServerSideEncryptionByDefault::builder()
+                .sse_algorithm(ServerSideEncryption::Aes256)
+                .build(),
             KIND,
             name,
         )?)
         .bucket_key_enabled(true)
         .build();
-    let sse = built(ServerSideEncryptionConfiguration::builder().rules(rule).build(), KIND, name)?;
+    let sse = built(
+        ServerSideEncryptionConfiguration::builder()
+            .rules(rule)
+            .build(),
+        KIND,
+        name,
+    )?;
     let mut tags = Vec::new();
     for (k, v) in plan.tags() {
         tags.push(built(Tag::builder().key(k).value(v).build(), KIND, name)?);
     }
-    let tagging = built(Tagging::builder().set_tag_set(Some(tags)).build(), KIND, name)?;
+    let tagging = built(
+        Tagging::builder().set_tag_set(Some(tags)).build(),
+        KIND,
+        name,
+    )?;
     let policy = async {
         if ctx.tls_only_policy() {
             let policy = plan.bucket_policy(name).to_string();
-            ctx.s3.put_bucket_policy().bucket(name).policy(policy).send().await.map(|_| ())
+            ctx.s3
+                .put_bucket_policy()
+                .bucket(name)
+                .policy(policy)
+                .send()
+                .await
+                .map(|_| ())
         } else {
-            tracing::info!(bucket = name, "plain-HTTP endpoint: TLS-only bucket policy left out");
+            tracing::info!(
+                bucket = name,
+                "plain-HTTP endpoint: TLS-only bucket policy left out"
+            );
             Ok(())
         }
     };
     let (a, b, c, d) = tokio::join!(
-        ctx.s3.put_public_access_block().bucket(name).public_access_block_configuration(bpa).send(),
-        ctx.s3.put_bucket_encryption().bucket(name).server_side_encryption_configuration(sse).send(),
+        ctx.s3
+            .put_public_access_block()
+            .bucket(name)
+            .public_access_block_configuration(bpa)
+            .send(),
+        ctx.s3
+            .put_bucket_encryption()
+            .bucket(name)
+            .server_side_encryption_configuration(sse)
+            .send(),
         policy,
-        ctx.s3.put_bucket_tagging().bucket(name).tagging(tagging).send(),
+        ctx.s3
+            .put_bucket_tagging()
+            .bucket(name)
+            .tagging(tagging)
+            .send(),
     );
     a.map_err(aws("block public access on", KIND, name))?;
     b.map_err(aws("enable default encryption on", KIND, name))?;
@@ -77,18 +110,30 @@ async fn configure(ctx: &Ctx, plan: &Plan, name: &str) -> Result<(), AwsError> {
 }
 
 pub async fn find(ctx: &Ctx, name: &str) -> Result<Option<Found>, AwsError> {
-    let found = ctx.s3.head_bucket().bucket(name).send().await.map_err(aws("look up", KIND, name)).or_not_found()?;
+    let found = ctx
+        .s3
+        .head_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .map_err(aws("look up", KIND, name))
+        .or_not_found()?;
     Ok(found.map(|_| Found::arn(format!("arn:aws:s3:::{name}"))))
 }
 
 /// Empties the bucket completely (every version, delete marker and unfinished multipart
 /// upload, page by page), then deletes it.
 pub async fn delete(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
-    match empty(ctx, name).await.or_not_found()? {
-        None => return Ok(()),
-        Some(()) => {}
+    if empty(ctx, name).await.or_not_found()?.is_none() {
+        return Ok(());
     }
-    ctx.s3.delete_bucket().bucket(name).send().await.map_err(aws("delete", KIND, name)).or_not_found()?;
+    ctx.s3
+        .delete_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .map_err(aws("delete", KIND, name))
+        .or_not_found()?;
     Ok(())
 }
 
@@ -108,18 +153,46 @@ pub async fn empty(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
         let mut ids = Vec::new();
         for v in page.versions() {
             if let Some(key) = v.key() {
-                ids.push(built(ObjectIdentifier::builder().key(key).set_version_id(v.version_id().map(str::to_owned)).build(), KIND, name)?);
+                ids.push(built(
+                    ObjectIdentifier::builder()
+                        .key(key)
+                        .set_version_id(v.version_id().map(str::to_owned))
+                        .build(),
+                    KIND,
+                    name,
+                )?);
             }
         }
         for m in page.delete_markers() {
             if let Some(key) = m.key() {
-                ids.push(built(ObjectIdentifier::builder().key(key).set_version_id(m.version_id().map(str::to_owned)).build(), KIND, name)?);
+                ids.push(built(
+                    ObjectIdentifier::builder()
+                        .key(key)
+                        .set_version_id(m.version_id().map(str::to_owned))
+                        .build(),
+                    KIND,
+                    name,
+                )?);
             }
         }
         // A page holds at most 1000 versions plus markers; delete_objects takes 1000 at once.
         for chunk in ids.chunks(1000) {
-            let del = built(Delete::builder().set_objects(Some(chunk.to_vec())).quiet(true).build(), KIND, name)?;
-            let out = ctx.s3.delete_objects().bucket(name).delete(del).send().await.map_err(aws("delete objects in", KIND, name))?;
+            let del = built(
+                Delete::builder()
+                    .set_objects(Some(chunk.to_vec()))
+                    .quiet(true)
+                    .build(),
+                KIND,
+                name,
+            )?;
+            let out = ctx
+                .s3
+                .delete_objects()
+                .bucket(name)
+                .delete(del)
+                .send()
+                .await
+                .map_err(aws("delete objects in", KIND, name))?;
             if let Some(err) = out.errors().first() {
                 return Err(AwsError::local(
                     "delete objects in",
@@ -143,7 +216,13 @@ pub async fn empty(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
     }
     // Unfinished multipart uploads are invisible to object listings but still billed.
     loop {
-        let page = ctx.s3.list_multipart_uploads().bucket(name).send().await.map_err(aws("list uploads in", KIND, name))?;
+        let page = ctx
+            .s3
+            .list_multipart_uploads()
+            .bucket(name)
+            .send()
+            .await
+            .map_err(aws("list uploads in", KIND, name))?;
         let uploads = page.uploads();
         if uploads.is_empty() {
             break;

@@ -1,8 +1,9 @@
 //! The CodeBuild project that builds the function's image from the packaged sources.
 
 use aws_sdk_codebuild::types::{
-    ArtifactsType, CacheType, CloudWatchLogsConfig, ComputeType, EnvironmentType, EnvironmentVariable, LogsConfig,
-    LogsConfigStatusType, ProjectArtifacts, ProjectCache, ProjectEnvironment, ProjectSource, SourceType, Tag,
+    ArtifactsType, CacheType, CloudWatchLogsConfig, ComputeType, EnvironmentType,
+    EnvironmentVariable, LogsConfig, LogsConfigStatusType, ProjectArtifacts, ProjectCache,
+    ProjectEnvironment, ProjectSource, SourceType, Tag,
 };
 
 use super::{Found, built};
@@ -16,7 +17,13 @@ pub const BUILD_IMAGE: &str = "aws/codebuild/amazonlinux-x86_64-standard:5.0";
 
 pub async fn ensure(ctx: &Ctx, plan: &Plan, name: &str, role_arn: &str) -> Result<Found, AwsError> {
     let dst = plan.dest_bucket();
-    let env_var = |k: &str, v: String| built(EnvironmentVariable::builder().name(k).value(v).build(), KIND, name);
+    let env_var = |k: &str, v: String| {
+        built(
+            EnvironmentVariable::builder().name(k).value(v).build(),
+            KIND,
+            name,
+        )
+    };
     let environment = built(
         ProjectEnvironment::builder()
             .r#type(EnvironmentType::LinuxContainer)
@@ -37,15 +44,30 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, name: &str, role_arn: &str) -> Resul
         .codebuild
         .create_project()
         .name(name)
-        .description(format!("thumbctl stack {}: builds the thumbnail function's image", plan.stack))
+        .description(format!(
+            "thumbctl stack {}: builds the thumbnail function's image",
+            plan.stack
+        ))
         .source(built(
-            ProjectSource::builder().r#type(SourceType::S3).location(format!("{dst}/{BUILD_SOURCE_KEY}")).build(),
+            ProjectSource::builder()
+                .r#type(SourceType::S3)
+                .location(format!("{dst}/{BUILD_SOURCE_KEY}"))
+                .build(),
             KIND,
             name,
         )?)
-        .artifacts(built(ProjectArtifacts::builder().r#type(ArtifactsType::NoArtifacts).build(), KIND, name)?)
+        .artifacts(built(
+            ProjectArtifacts::builder()
+                .r#type(ArtifactsType::NoArtifacts)
+                .build(),
+            KIND,
+            name,
+        )?)
         .cache(built(
-            ProjectCache::builder().r#type(CacheType::S3).location(format!("{dst}/{BUILD_PREFIX}cache")).build(),
+            ProjectCache::builder()
+                .r#type(CacheType::S3)
+                .location(format!("{dst}/{BUILD_PREFIX}cache"))
+                .build(),
             KIND,
             name,
         )?)
@@ -69,22 +91,51 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, name: &str, role_arn: &str) -> Resul
         .await
         .map_err(aws("create", KIND, name));
     match created {
-        Ok(out) => Ok(Found::arn(out.project().and_then(|p| p.arn()).map(str::to_owned).unwrap_or_else(|| plan.project_arn()))),
-        Err(e) if e.is_already_exists() => find(ctx, name)
-            .await?
-            .ok_or_else(|| AwsError::local("adopt", KIND, name, "it was reported to exist, then not found")),
+        Ok(out) => Ok(Found::arn(
+            out.project()
+                .and_then(|p| p.arn())
+                .map(str::to_owned)
+                .unwrap_or_else(|| plan.project_arn()),
+        )),
+        Err(e) if e.is_already_exists() => find(ctx, name).await?.ok_or_else(|| {
+            AwsError::local(
+                "adopt",
+                KIND,
+                name,
+                "it was reported to exist, then not found",
+            )
+        }),
         Err(e) => Err(e),
     }
 }
 
 pub async fn find(ctx: &Ctx, name: &str) -> Result<Option<Found>, AwsError> {
     // batch_get_projects reports unknown names in `projects_not_found`, not as an error.
-    let out = ctx.codebuild.batch_get_projects().names(name).send().await.map_err(aws("look up", KIND, name))?;
-    Ok(out.projects().iter().find(|p| p.name() == Some(name)).map(|p| Found { arn: p.arn().map(str::to_owned), ..Found::default() }))
+    let out = ctx
+        .codebuild
+        .batch_get_projects()
+        .names(name)
+        .send()
+        .await
+        .map_err(aws("look up", KIND, name))?;
+    Ok(out
+        .projects()
+        .iter()
+        .find(|p| p.name() == Some(name))
+        .map(|p| Found {
+            arn: p.arn().map(str::to_owned),
+            ..Found::default()
+        }))
 }
 
 pub async fn delete(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
     // DeleteProject succeeds for a name that does not exist.
-    ctx.codebuild.delete_project().name(name).send().await.map_err(aws("delete", KIND, name)).or_not_found()?;
+    ctx.codebuild
+        .delete_project()
+        .name(name)
+        .send()
+        .await
+        .map_err(aws("delete", KIND, name))
+        .or_not_found()?;
     Ok(())
 }

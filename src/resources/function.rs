@@ -26,7 +26,9 @@ fn image_uri(plan: &Plan) -> Result<&str, AwsError> {
 }
 
 fn environment(plan: &Plan) -> Environment {
-    Environment::builder().set_variables(Some(plan.function_environment().into_iter().collect())).build()
+    Environment::builder()
+        .set_variables(Some(plan.function_environment().into_iter().collect()))
+        .build()
 }
 
 pub async fn ensure(ctx: &Ctx, plan: &Plan, role_arn: &str) -> Result<Found, AwsError> {
@@ -51,7 +53,11 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, role_arn: &str) -> Result<Found, Aws
     // CreateFunction says ResourceConflictException when the name exists: an earlier run made it.
     let adopted = match result {
         Ok(_) => false,
-        Err(e) if e.is_already_exists() || e.code.as_deref() == Some("ResourceConflictException") => true,
+        Err(e)
+            if e.is_already_exists() || e.code.as_deref() == Some("ResourceConflictException") =>
+        {
+            true
+        }
         Err(e) => return Err(e),
     };
     wait_active(ctx, &name).await?;
@@ -77,7 +83,14 @@ async fn wait_active(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
         .function_name(name)
         .wait(WAIT)
         .await
-        .map_err(|e| AwsError::local("wait for", KIND, name, format!("the function did not become Active: {e}")))?;
+        .map_err(|e| {
+            AwsError::local(
+                "wait for",
+                KIND,
+                name,
+                format!("the function did not become Active: {e}"),
+            )
+        })?;
     Ok(())
 }
 
@@ -87,7 +100,14 @@ async fn wait_updated(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
         .function_name(name)
         .wait(WAIT)
         .await
-        .map_err(|e| AwsError::local("wait for", KIND, name, format!("the function update did not finish: {e}")))?;
+        .map_err(|e| {
+            AwsError::local(
+                "wait for",
+                KIND,
+                name,
+                format!("the function update did not finish: {e}"),
+            )
+        })?;
     Ok(())
 }
 
@@ -95,12 +115,25 @@ async fn wait_updated(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
 /// timeout) and image. Returns whether anything changed.
 pub async fn reconcile(ctx: &Ctx, plan: &Plan) -> Result<bool, AwsError> {
     let name = plan.function();
-    let out = ctx.lambda.get_function().function_name(&name).send().await.map_err(aws("look up", KIND, &name))?;
+    let out = ctx
+        .lambda
+        .get_function()
+        .function_name(&name)
+        .send()
+        .await
+        .map_err(aws("look up", KIND, &name))?;
     let mut changed = false;
     if let Some(conf) = out.configuration() {
         let want_env: HashMap<String, String> = plan.function_environment().into_iter().collect();
-        let have_env = conf.environment().and_then(|e| e.variables()).cloned().unwrap_or_default();
-        if have_env != want_env || conf.memory_size() != Some(plan.settings.memory_mb) || conf.timeout() != Some(plan.settings.timeout_s) {
+        let have_env = conf
+            .environment()
+            .and_then(|e| e.variables())
+            .cloned()
+            .unwrap_or_default();
+        if have_env != want_env
+            || conf.memory_size() != Some(plan.settings.memory_mb)
+            || conf.timeout() != Some(plan.settings.timeout_s)
+        {
             ctx.lambda
                 .update_function_configuration()
                 .function_name(&name)
@@ -115,11 +148,11 @@ pub async fn reconcile(ctx: &Ctx, plan: &Plan) -> Result<bool, AwsError> {
         }
     }
     let have_image = out.code().and_then(|c| c.image_uri());
-    if let Some(want) = plan.settings.image_uri.as_deref() {
-        if have_image != Some(want) {
-            update_image(ctx, &name, want).await?;
-            changed = true;
-        }
+    if let Some(want) = plan.settings.image_uri.as_deref()
+        && have_image != Some(want)
+    {
+        update_image(ctx, &name, want).await?;
+        changed = true;
     }
     Ok(changed)
 }
@@ -145,10 +178,19 @@ pub async fn find(ctx: &Ctx, name: &str) -> Result<Option<Found>, AwsError> {
         .await
         .map_err(aws("look up", KIND, name))
         .or_not_found()?;
-    Ok(out.map(|c| Found { arn: c.function_arn, ..Found::default() }))
+    Ok(out.map(|c| Found {
+        arn: c.function_arn,
+        ..Found::default()
+    }))
 }
 
 pub async fn delete(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
-    ctx.lambda.delete_function().function_name(name).send().await.map_err(aws("delete", KIND, name)).or_not_found()?;
+    ctx.lambda
+        .delete_function()
+        .function_name(name)
+        .send()
+        .await
+        .map_err(aws("delete", KIND, name))
+        .or_not_found()?;
     Ok(())
 }

@@ -12,7 +12,15 @@ pub const KIND: &str = "log-group";
 
 pub async fn ensure(ctx: &Ctx, plan: &Plan, name: &str) -> Result<Found, AwsError> {
     let tags: HashMap<String, String> = plan.tags().into_iter().collect();
-    match ctx.logs.create_log_group().log_group_name(name).set_tags(Some(tags)).send().await.map_err(aws("create", KIND, name)) {
+    match ctx
+        .logs
+        .create_log_group()
+        .log_group_name(name)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map_err(aws("create", KIND, name))
+    {
         Ok(_) => {}
         Err(e) if e.is_already_exists() => {}
         Err(e) => return Err(e),
@@ -40,11 +48,20 @@ pub async fn find(ctx: &Ctx, name: &str) -> Result<Option<Found>, AwsError> {
         o.log_groups()
             .iter()
             .find(|g| g.log_group_name() == Some(name))
-            .map(|g| Found { arn: g.arn().map(|a| a.trim_end_matches(":*").to_owned()), ..Found::default() })
+            .map(|g| Found {
+                arn: g.arn().map(|a| a.trim_end_matches(":*").to_owned()),
+                ..Found::default()
+            })
     }))
 }
 
 pub async fn delete(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
-    ctx.logs.delete_log_group().log_group_name(name).send().await.map_err(aws("delete", KIND, name)).or_not_found()?;
+    ctx.logs
+        .delete_log_group()
+        .log_group_name(name)
+        .send()
+        .await
+        .map_err(aws("delete", KIND, name))
+        .or_not_found()?;
     Ok(())
 }

@@ -36,7 +36,10 @@ pub struct Found {
 
 impl Found {
     pub fn arn(arn: impl Into<String>) -> Found {
-        Found { arn: Some(arn.into()), extra: BTreeMap::new() }
+        Found {
+            arn: Some(arn.into()),
+            extra: BTreeMap::new(),
+        }
     }
 }
 
@@ -92,6 +95,8 @@ fn unknown_kind(kind: &str, name: &str) -> AwsError {
         "handle",
         "resource",
         name,
-        format!("unknown resource kind `{kind}` in the state file; it was written by a newer thumbctl"),
+        format!(
+            "unknown resource kind `{kind}` in the state file; it was written by a newer thumbctl"
+        ),
     )
 }

@@ -16,10 +16,14 @@ pub fn extra(function: &str) -> BTreeMap<String, String> {
 }
 
 fn function_of(e: &Entry) -> Result<&str, AwsError> {
-    e.extra
-        .get("function")
-        .map(String::as_str)
-        .ok_or_else(|| AwsError::local("read", KIND, &e.name, "the state entry does not say which function it belongs to"))
+    e.extra.get("function").map(String::as_str).ok_or_else(|| {
+        AwsError::local(
+            "read",
+            KIND,
+            &e.name,
+            "the state entry does not say which function it belongs to",
+        )
+    })
 }
 
 pub async fn ensure(ctx: &Ctx, plan: &Plan) -> Result<Found, AwsError> {
@@ -42,19 +46,38 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan) -> Result<Found, AwsError> {
         Err(e) if e.code.as_deref() == Some("ResourceConflictException") => {}
         Err(e) => return Err(e),
     }
-    Ok(Found { arn: None, extra: extra(&function) })
+    Ok(Found {
+        arn: None,
+        extra: extra(&function),
+    })
 }
 
 pub async fn find(ctx: &Ctx, e: &Entry) -> Result<Option<Found>, AwsError> {
     let function = function_of(e)?;
-    let Some(out) =
-        ctx.lambda.get_policy().function_name(function).send().await.map_err(aws("look up", KIND, &e.name)).or_not_found()?
+    let Some(out) = ctx
+        .lambda
+        .get_policy()
+        .function_name(function)
+        .send()
+        .await
+        .map_err(aws("look up", KIND, &e.name))
+        .or_not_found()?
     else {
         return Ok(None);
     };
-    let policy: serde_json::Value = out.policy().and_then(|p| serde_json::from_str(p).ok()).unwrap_or_default();
-    let present = policy["Statement"].as_array().into_iter().flatten().any(|s| s["Sid"] == e.name.as_str());
-    Ok(present.then(|| Found { arn: None, extra: extra(function) }))
+    let policy: serde_json::Value = out
+        .policy()
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or_default();
+    let present = policy["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|s| s["Sid"] == e.name.as_str());
+    Ok(present.then(|| Found {
+        arn: None,
+        extra: extra(function),
+    }))
 }
 
 pub async fn delete(ctx: &Ctx, e: &Entry) -> Result<(), AwsError> {

@@ -1,6 +1,8 @@
 //! The ECR repository holding the function's container images.
 
-use aws_sdk_ecr::types::{EncryptionConfiguration, EncryptionType, ImageScanningConfiguration, Tag};
+use aws_sdk_ecr::types::{
+    EncryptionConfiguration, EncryptionType, ImageScanningConfiguration, Tag,
+};
 
 use super::{Found, built};
 use crate::context::Ctx;
@@ -18,9 +20,15 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, name: &str) -> Result<Found, AwsErro
         .ecr
         .create_repository()
         .repository_name(name)
-        .image_scanning_configuration(ImageScanningConfiguration::builder().scan_on_push(true).build())
+        .image_scanning_configuration(
+            ImageScanningConfiguration::builder()
+                .scan_on_push(true)
+                .build(),
+        )
         .encryption_configuration(built(
-            EncryptionConfiguration::builder().encryption_type(EncryptionType::Aes256).build(),
+            EncryptionConfiguration::builder()
+                .encryption_type(EncryptionType::Aes256)
+                .build(),
             KIND,
             name,
         )?)
@@ -30,11 +38,19 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, name: &str) -> Result<Found, AwsErro
         .map_err(aws("create", KIND, name));
     match created {
         Ok(out) => Ok(Found::arn(
-            out.repository().and_then(|r| r.repository_arn()).map(str::to_owned).unwrap_or_else(|| plan.repository_arn()),
+            out.repository()
+                .and_then(|r| r.repository_arn())
+                .map(str::to_owned)
+                .unwrap_or_else(|| plan.repository_arn()),
         )),
-        Err(e) if e.is_already_exists() => find(ctx, name)
-            .await?
-            .ok_or_else(|| AwsError::local("adopt", KIND, name, "it was reported to exist, then not found")),
+        Err(e) if e.is_already_exists() => find(ctx, name).await?.ok_or_else(|| {
+            AwsError::local(
+                "adopt",
+                KIND,
+                name,
+                "it was reported to exist, then not found",
+            )
+        }),
         Err(e) => Err(e),
     }
 }
@@ -48,11 +64,22 @@ pub async fn find(ctx: &Ctx, name: &str) -> Result<Option<Found>, AwsError> {
         .await
         .map_err(aws("look up", KIND, name))
         .or_not_found()?;
-    Ok(out.and_then(|o| o.repositories().first().and_then(|r| r.repository_arn().map(Found::arn))))
+    Ok(out.and_then(|o| {
+        o.repositories()
+            .first()
+            .and_then(|r| r.repository_arn().map(Found::arn))
+    }))
 }
 
 /// `force` deletes the images with the repository, which ECR otherwise refuses.
 pub async fn delete(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
-    ctx.ecr.delete_repository().repository_name(name).force(true).send().await.map_err(aws("delete", KIND, name)).or_not_found()?;
+    ctx.ecr
+        .delete_repository()
+        .repository_name(name)
+        .force(true)
+        .send()
+        .await
+        .map_err(aws("delete", KIND, name))
+        .or_not_found()?;
     Ok(())
 }

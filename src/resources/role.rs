@@ -18,23 +18,42 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, name: &str, service: &str) -> Result
         .iam
         .create_role()
         .role_name(name)
-        .description(format!("thumbctl stack {}: assumed by {service}", plan.stack))
+        .description(format!(
+            "thumbctl stack {}: assumed by {service}",
+            plan.stack
+        ))
         .assume_role_policy_document(Plan::trust_policy(service).to_string())
         .set_tags(Some(tags))
         .send()
         .await
         .map_err(aws("create", KIND, name));
     match created {
-        Ok(out) => Ok(Found::arn(out.role().map(|r| r.arn().to_owned()).unwrap_or_else(|| plan.role_arn(name)))),
-        Err(e) if e.is_already_exists() => find(ctx, name)
-            .await?
-            .ok_or_else(|| AwsError::local("adopt", KIND, name, "it was reported to exist, then not found")),
+        Ok(out) => Ok(Found::arn(
+            out.role()
+                .map(|r| r.arn().to_owned())
+                .unwrap_or_else(|| plan.role_arn(name)),
+        )),
+        Err(e) if e.is_already_exists() => find(ctx, name).await?.ok_or_else(|| {
+            AwsError::local(
+                "adopt",
+                KIND,
+                name,
+                "it was reported to exist, then not found",
+            )
+        }),
         Err(e) => Err(e),
     }
 }
 
 pub async fn find(ctx: &Ctx, name: &str) -> Result<Option<Found>, AwsError> {
-    let out = ctx.iam.get_role().role_name(name).send().await.map_err(aws("look up", KIND, name)).or_not_found()?;
+    let out = ctx
+        .iam
+        .get_role()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(aws("look up", KIND, name))
+        .or_not_found()?;
     Ok(out.and_then(|o| o.role).map(|r| Found::arn(r.arn)))
 }
 
@@ -83,6 +102,12 @@ pub async fn delete(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
             }
         }
     }
-    ctx.iam.delete_role().role_name(name).send().await.map_err(aws("delete", KIND, name)).or_not_found()?;
+    ctx.iam
+        .delete_role()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(aws("delete", KIND, name))
+        .or_not_found()?;
     Ok(())
 }

@@ -16,13 +16,21 @@ pub fn extra(role: &str) -> BTreeMap<String, String> {
 }
 
 fn role_of(e: &Entry) -> Result<&str, AwsError> {
-    e.extra
-        .get("role")
-        .map(String::as_str)
-        .ok_or_else(|| AwsError::local("read", KIND, &e.name, "the state entry does not say which role it belongs to"))
+    e.extra.get("role").map(String::as_str).ok_or_else(|| {
+        AwsError::local(
+            "read",
+            KIND,
+            &e.name,
+            "the state entry does not say which role it belongs to",
+        )
+    })
 }
 
-pub async fn ensure(ctx: &Ctx, role: &str, document: &serde_json::Value) -> Result<Found, AwsError> {
+pub async fn ensure(
+    ctx: &Ctx,
+    role: &str,
+    document: &serde_json::Value,
+) -> Result<Found, AwsError> {
     ctx.iam
         .put_role_policy()
         .role_name(role)
@@ -31,7 +39,10 @@ pub async fn ensure(ctx: &Ctx, role: &str, document: &serde_json::Value) -> Resu
         .send()
         .await
         .map_err(aws("put policy on", "role", role))?;
-    Ok(Found { arn: None, extra: extra(role) })
+    Ok(Found {
+        arn: None,
+        extra: extra(role),
+    })
 }
 
 pub async fn find(ctx: &Ctx, e: &Entry) -> Result<Option<Found>, AwsError> {
@@ -45,7 +56,10 @@ pub async fn find(ctx: &Ctx, e: &Entry) -> Result<Option<Found>, AwsError> {
         .await
         .map_err(aws("look up", KIND, &e.name))
         .or_not_found()?;
-    Ok(out.map(|_| Found { arn: None, extra: extra(role) }))
+    Ok(out.map(|_| Found {
+        arn: None,
+        extra: extra(role),
+    }))
 }
 
 pub async fn delete(ctx: &Ctx, e: &Entry) -> Result<(), AwsError> {

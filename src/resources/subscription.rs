@@ -7,7 +7,12 @@ use crate::state::Entry;
 
 pub const KIND: &str = "subscription";
 
-pub async fn ensure(ctx: &Ctx, topic_arn: &str, protocol: &str, endpoint: &str) -> Result<Found, AwsError> {
+pub async fn ensure(
+    ctx: &Ctx,
+    topic_arn: &str,
+    protocol: &str,
+    endpoint: &str,
+) -> Result<Found, AwsError> {
     // Without ReturnSubscriptionArn an unconfirmed subscription answers "pending confirmation",
     // which could not be unsubscribed later.
     let out = ctx
@@ -20,11 +25,16 @@ pub async fn ensure(ctx: &Ctx, topic_arn: &str, protocol: &str, endpoint: &str) 
         .send()
         .await
         .map_err(aws("subscribe", KIND, endpoint))?;
-    Ok(Found { arn: out.subscription_arn, ..Found::default() })
+    Ok(Found {
+        arn: out.subscription_arn,
+        ..Found::default()
+    })
 }
 
 pub async fn find(ctx: &Ctx, e: &Entry) -> Result<Option<Found>, AwsError> {
-    let Some(arn) = e.arn.as_deref() else { return Ok(None) };
+    let Some(arn) = e.arn.as_deref() else {
+        return Ok(None);
+    };
     let out = ctx
         .sns
         .get_subscription_attributes()
@@ -37,7 +47,15 @@ pub async fn find(ctx: &Ctx, e: &Entry) -> Result<Option<Found>, AwsError> {
 }
 
 pub async fn delete(ctx: &Ctx, e: &Entry) -> Result<(), AwsError> {
-    let Some(arn) = e.arn.as_deref() else { return Ok(()) };
-    ctx.sns.unsubscribe().subscription_arn(arn).send().await.map_err(aws("delete", KIND, &e.name)).or_not_found()?;
+    let Some(arn) = e.arn.as_deref() else {
+        return Ok(());
+    };
+    ctx.sns
+        .unsubscribe()
+        .subscription_arn(arn)
+        .send()
+        .await
+        .map_err(aws("delete", KIND, &e.name))
+        .or_not_found()?;
     Ok(())
 }

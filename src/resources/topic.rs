@@ -16,19 +16,45 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, name: &str) -> Result<Found, AwsErro
     for (k, v) in plan.tags() {
         tags.push(built(Tag::builder().key(k).value(v).build(), KIND, name)?);
     }
-    let out = ctx.sns.create_topic().name(name).set_tags(Some(tags)).send().await.map_err(aws("create", KIND, name))?;
-    Ok(Found::arn(out.topic_arn.unwrap_or_else(|| plan.topic_arn())))
+    let out = ctx
+        .sns
+        .create_topic()
+        .name(name)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map_err(aws("create", KIND, name))?;
+    Ok(Found::arn(
+        out.topic_arn.unwrap_or_else(|| plan.topic_arn()),
+    ))
 }
 
 pub async fn find(ctx: &Ctx, e: &Entry) -> Result<Option<Found>, AwsError> {
-    let Some(arn) = e.arn.as_deref() else { return Ok(None) };
-    let out = ctx.sns.get_topic_attributes().topic_arn(arn).send().await.map_err(aws("look up", KIND, &e.name)).or_not_found()?;
+    let Some(arn) = e.arn.as_deref() else {
+        return Ok(None);
+    };
+    let out = ctx
+        .sns
+        .get_topic_attributes()
+        .topic_arn(arn)
+        .send()
+        .await
+        .map_err(aws("look up", KIND, &e.name))
+        .or_not_found()?;
     Ok(out.map(|_| Found::arn(arn)))
 }
 
 /// Deleting a topic also deletes its subscriptions.
 pub async fn delete(ctx: &Ctx, e: &Entry) -> Result<(), AwsError> {
-    let Some(arn) = e.arn.as_deref() else { return Ok(()) };
-    ctx.sns.delete_topic().topic_arn(arn).send().await.map_err(aws("delete", KIND, &e.name)).or_not_found()?;
+    let Some(arn) = e.arn.as_deref() else {
+        return Ok(());
+    };
+    ctx.sns
+        .delete_topic()
+        .topic_arn(arn)
+        .send()
+        .await
+        .map_err(aws("delete", KIND, &e.name))
+        .or_not_found()?;
     Ok(())
 }

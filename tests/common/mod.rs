@@ -96,13 +96,22 @@ pub fn aws_env() -> Vec<(&'static str, String)> {
 
 pub fn thumbctl_cmd(state_dir: &Path, stack: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_thumbctl"));
-    cmd.arg("--stack").arg(stack).arg("--state-dir").arg(state_dir).args(args);
-    cmd.env_remove("AWS_PROFILE").env_remove("FAILPOINTS").envs(aws_env()).stdin(Stdio::null());
+    cmd.arg("--stack")
+        .arg(stack)
+        .arg("--state-dir")
+        .arg(state_dir)
+        .args(args);
+    cmd.env_remove("AWS_PROFILE")
+        .env_remove("FAILPOINTS")
+        .envs(aws_env())
+        .stdin(Stdio::null());
     cmd
 }
 
 pub fn thumbctl(state_dir: &Path, stack: &str, args: &[&str]) -> Output {
-    thumbctl_cmd(state_dir, stack, args).output().expect("run thumbctl")
+    thumbctl_cmd(state_dir, stack, args)
+        .output()
+        .expect("run thumbctl")
 }
 
 /// Runs thumbctl and insists it succeeded, showing its output if not.
@@ -123,7 +132,8 @@ pub fn stderr(out: &Output) -> String {
 }
 
 pub fn state_json(state_dir: &Path, stack: &str) -> serde_json::Value {
-    let text = std::fs::read_to_string(state_dir.join(format!("{stack}.json"))).expect("state file");
+    let text =
+        std::fs::read_to_string(state_dir.join(format!("{stack}.json"))).expect("state file");
     serde_json::from_str(&text).expect("state file is JSON")
 }
 
@@ -153,7 +163,11 @@ pub struct Clients {
 pub async fn clients() -> Clients {
     let c = sdk().await;
     Clients {
-        s3: aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&c).force_path_style(true).build()),
+        s3: aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&c)
+                .force_path_style(true)
+                .build(),
+        ),
         iam: aws_sdk_iam::Client::new(&c),
         ecr: aws_sdk_ecr::Client::new(&c),
         codebuild: aws_sdk_codebuild::Client::new(&c),
@@ -175,25 +189,51 @@ pub async fn leftovers(c: &Clients, stack: &str) -> Vec<String> {
             left.push(format!("bucket {}", b.name().unwrap_or_default()));
         }
     }
-    let roles: Vec<_> = c.iam.list_roles().into_paginator().items().send().try_collect().await.expect("list roles");
+    let roles: Vec<_> = c
+        .iam
+        .list_roles()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .expect("list roles");
     for r in &roles {
         if r.role_name().starts_with(&prefix) {
             left.push(format!("role {}", r.role_name()));
         }
     }
-    let repos = c.ecr.describe_repositories().send().await.expect("list repositories");
+    let repos = c
+        .ecr
+        .describe_repositories()
+        .send()
+        .await
+        .expect("list repositories");
     for r in repos.repositories() {
         if r.repository_name().is_some_and(|n| n.starts_with(&prefix)) {
             left.push(format!("repository {:?}", r.repository_name()));
         }
     }
-    let projects = c.codebuild.list_projects().send().await.expect("list projects");
+    let projects = c
+        .codebuild
+        .list_projects()
+        .send()
+        .await
+        .expect("list projects");
     for p in projects.projects() {
         if p.starts_with(&prefix) {
             left.push(format!("project {p}"));
         }
     }
-    let tables: Vec<_> = c.dynamodb.list_tables().into_paginator().items().send().try_collect().await.expect("list tables");
+    let tables: Vec<_> = c
+        .dynamodb
+        .list_tables()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .expect("list tables");
     for t in &tables {
         if t.starts_with(&prefix) {
             left.push(format!("table {t}"));
@@ -201,18 +241,36 @@ pub async fn leftovers(c: &Clients, stack: &str) -> Vec<String> {
     }
     let topics = c.sns.list_topics().send().await.expect("list topics");
     for t in topics.topics() {
-        if t.topic_arn().is_some_and(|a| a.rsplit(':').next().is_some_and(|n| n.starts_with(&prefix))) {
+        if t.topic_arn()
+            .is_some_and(|a| a.rsplit(':').next().is_some_and(|n| n.starts_with(&prefix)))
+        {
             left.push(format!("topic {:?}", t.topic_arn()));
         }
     }
-    for group_prefix in [format!("/aws/lambda/{prefix}"), format!("/aws/codebuild/{prefix}")] {
-        let groups = c.logs.describe_log_groups().log_group_name_prefix(&group_prefix).send().await.expect("list log groups");
+    for group_prefix in [
+        format!("/aws/lambda/{prefix}"),
+        format!("/aws/codebuild/{prefix}"),
+    ] {
+        let groups = c
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix(&group_prefix)
+            .send()
+            .await
+            .expect("list log groups");
         for g in groups.log_groups() {
             left.push(format!("log group {:?}", g.log_group_name()));
         }
     }
-    let functions: Vec<_> =
-        c.lambda.list_functions().into_paginator().items().send().try_collect().await.expect("list functions");
+    let functions: Vec<_> = c
+        .lambda
+        .list_functions()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .expect("list functions");
     for f in &functions {
         if f.function_name().is_some_and(|n| n.starts_with(&prefix)) {
             left.push(format!("function {:?}", f.function_name()));
