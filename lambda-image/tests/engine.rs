@@ -701,6 +701,18 @@ fn truncated_jpeg_is_corrupt() {
 }
 
 #[test]
+fn stray_bytes_before_a_marker_are_tolerated() {
+    // Camera files sometimes carry a few garbage bytes before EOI: libjpeg-turbo warns, the
+    // pixels are complete, so this must still make a thumbnail.
+    let mut src = jpeg_rgb(&quadrants(320, 240), false, None);
+    let eoi = src.len() - 2;
+    assert_eq!(&src[eoi..], &[0xFF, 0xD9]);
+    src.splice(eoi..eoi, [0x00, 0x12, 0x34, 0x56]);
+    let t = make_thumbnails(&src, &opts(&["64"], OutputFormat::Jpeg)).expect("tolerated");
+    assert_quadrants(&t.thumbnails[0].bytes, QUADS, 40);
+}
+
+#[test]
 fn random_bytes_and_text_are_not_images() {
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let random: Vec<u8> = (0..10_000)

@@ -226,7 +226,7 @@ fn decode_jpeg(
     };
     let pitch = w * format.size();
     let mut buf = vec![0u8; pitch * h];
-    d.decompress(
+    let res = d.decompress(
         bytes,
         turbojpeg::Image {
             pixels: buf.as_mut_slice(),
@@ -235,8 +235,16 @@ fn decode_jpeg(
             height: h,
             format,
         },
-    )
-    .map_err(tj_err)?;
+    );
+    match res {
+        Ok(()) => {}
+        // libjpeg-turbo reports warnings as errors after a complete decode. Stray bytes between
+        // segments are common in camera files and harmless; every other warning (premature end
+        // of file, bad Huffman code, ...) means missing or damaged pixels: refuse.
+        Err(turbojpeg::Error::TurboJpegError(msg))
+            if msg.contains("extraneous bytes before marker") => {}
+        Err(e) => return Err(tj_err(e)),
+    }
     if format == PixelFormat::CMYK {
         buf = cmyk_to_rgb(&buf, detect::jpeg_has_adobe_marker(bytes));
     }

@@ -198,6 +198,12 @@ pub fn make_thumbnails(bytes: &[u8], opts: &ThumbOptions) -> Result<Thumbnails, 
     });
 
     let mut pixels = opened.decode(need_w, need_h)?.drop_opaque_alpha();
+    // Formats without scaled decoding: average integer blocks first while keeping at least
+    // twice the largest target, then let Lanczos do the final, exact step.
+    let k = (pixels.width / (2 * need_w)).min(pixels.height / (2 * need_h));
+    if k >= 2 {
+        pixels = pixels.box_shrink(k);
+    }
     if opts.format == OutputFormat::Jpeg {
         pixels = pixels.flatten_on_white();
     }

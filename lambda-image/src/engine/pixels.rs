@@ -113,6 +113,70 @@ impl Pixels {
         }
     }
 
+    /// Averages `k` x `k` blocks (alpha-weighted for RGBA, so transparent pixels lend no
+    /// colour). Edge blocks average the pixels they have. The cheap first stage of a large
+    /// reduction, like libvips' shrink before its reduce; `k` is capped at 64.
+    pub fn box_shrink(self, k: u32) -> Self {
+        let k = k.min(64) as usize;
+        if k <= 1 {
+            return self;
+        }
+        let (w, h) = (self.width as usize, self.height as usize);
+        let c = self.layout.channels();
+        let (ow, oh) = (w.div_ceil(k), h.div_ceil(k));
+        let mut out = Vec::with_capacity(ow * oh * c);
+        let mut acc = vec![0u32; w * c];
+        let rgba = self.layout == Layout::Rgba;
+        for oy in 0..oh {
+            let (y0, y1) = (oy * k, ((oy + 1) * k).min(h));
+            acc.fill(0);
+            for y in y0..y1 {
+                let row = &self.data[y * w * c..(y + 1) * w * c];
+                if rgba {
+                    for (a, p) in acc.chunks_exact_mut(4).zip(row.chunks_exact(4)) {
+                        let al = u32::from(p[3]);
+                        a[0] += u32::from(p[0]) * al;
+                        a[1] += u32::from(p[1]) * al;
+                        a[2] += u32::from(p[2]) * al;
+                        a[3] += al;
+                    }
+                } else {
+                    for (a, &v) in acc.iter_mut().zip(row) {
+                        *a += u32::from(v);
+                    }
+                }
+            }
+            let rows = (y1 - y0) as u32;
+            for ox in 0..ow {
+                let (x0, x1) = (ox * k, ((ox + 1) * k).min(w));
+                let n = rows * (x1 - x0) as u32;
+                let mut sum = [0u32; 4];
+                for x in x0..x1 {
+                    for (ch, s) in sum.iter_mut().enumerate().take(c) {
+                        *s += acc[x * c + ch];
+                    }
+                }
+                if rgba {
+                    let a = sum[3];
+                    for s in &sum[..3] {
+                        out.push(if a == 0 { 0 } else { ((s + a / 2) / a) as u8 });
+                    }
+                    out.push(((a + n / 2) / n) as u8);
+                } else {
+                    for s in &sum[..c] {
+                        out.push(((s + n / 2) / n) as u8);
+                    }
+                }
+            }
+        }
+        Self {
+            width: ow as u32,
+            height: oh as u32,
+            layout: self.layout,
+            data: out,
+        }
+    }
+
     /// Resizes to exactly `w` x `h` (Lanczos3; alpha is premultiplied during the filter).
     pub fn resize(&self, w: u32, h: u32, resizer: &mut fr::Resizer) -> Result<Self, EngineError> {
         if w == self.width && h == self.height {
