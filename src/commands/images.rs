@@ -1,0 +1,241 @@
+//! `list`, `get`, `delete` and `presign`: the metadata items and objects of a deployed stack.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_s3::presigning::PresigningConfig;
+use serde_json::{Value, json};
+
+use super::{Deployed, print_json};
+use crate::UsageError;
+use crate::cli::{DeleteArgs, GetArgs, GlobalArgs, ListArgs, OutputMode, PresignArgs};
+use crate::context::Ctx;
+use crate::error::{AwsError, aws};
+use crate::resources::table::{INDEX_BY_STATUS, INDEX_BY_TIME};
+
+/// How long the GET links printed by `get`, `list` and `upload --wait` stay valid.
+pub const LINK_TTL: Duration = Duration::from_secs(3600);
+
+fn item_to_json(item: std::collections::HashMap<String, AttributeValue>) -> anyhow::Result<Value> {
+    serde_dynamo::from_item(item).context("reading a metadata item")
+}
+
+/// Newest first from the `by-time` index (or `by-status` for one status): a query on an
+/// index, never a scan, and DynamoDB's pagination followed until `limit` items.
+pub async fn list_items(ctx: &Ctx, table: &str, status: Option<&str>, limit: usize) -> anyhow::Result<Vec<Value>> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let (index, key, value) = match status {
+            Some(s) => (INDEX_BY_STATUS, "status", s),
+            None => (INDEX_BY_TIME, "listing", "all"),
+        };
+        let page = ctx
+            .dynamodb
+            .query()
+            .table_name(table)
+            .index_name(index)
+            .key_condition_expression("#k = :v")
+            .expression_attribute_names("#k", key)
+            .expression_attribute_values(":v", AttributeValue::S(value.to_owned()))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.saturating_sub(items.len()).clamp(1, 1000)).unwrap_or(1000))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(aws("query", "table", table))?;
+        for item in page.items.unwrap_or_default() {
+            items.push(item_to_json(item)?);
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() || items.len() >= limit {
+            break;
+        }
+    }
+    items.truncate(limit);
+    Ok(items)
+}
+
+pub async fn get_item(ctx: &Ctx, table: &str, id: &str) -> anyhow::Result<Option<Value>> {
+    let out = ctx
+        .dynamodb
+        .get_item()
+        .table_name(table)
+        .key("id", AttributeValue::S(id.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(aws("read item from", "table", table))?;
+    out.item.map(item_to_json).transpose()
+}
+
+pub async fn presign_get(ctx: &Ctx, bucket: &str, key: &str, ttl: Duration) -> Result<String, AwsError> {
+    let conf = PresigningConfig::expires_in(ttl).map_err(|e| AwsError::local("presign", "object", key, e.to_string()))?;
+    let req = ctx.s3.get_object().bucket(bucket).key(key).presigned(conf).await.map_err(aws("presign", "object", key))?;
+    Ok(req.uri().to_owned())
+}
+
+/// Adds a presigned GET `url` to every thumbnail of an item.
+pub async fn with_links(ctx: &Ctx, dest_bucket: &str, mut item: Value) -> anyhow::Result<Value> {
+    if let Some(thumbs) = item.get_mut("thumbnails").and_then(Value::as_array_mut) {
+        for t in thumbs {
+            if let Some(key) = t.get("key").and_then(Value::as_str).map(str::to_owned) {
+                t["url"] = json!(presign_get(ctx, dest_bucket, &key, LINK_TTL).await?);
+            }
+        }
+    }
+    Ok(item)
+}
+
+fn summary_line(item: &Value) -> String {
+    let s = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or("-").to_owned();
+    let n = |k: &str| item.get(k).and_then(Value::as_u64).map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+    let thumbs = item.get("thumbnails").and_then(Value::as_array).map(Vec::len).unwrap_or(0);
+    let detail = if s("status") == "ok" { format!("{}x{}, {thumbs} thumbnails", n("width"), n("height")) } else { s("error") };
+    format!("{:<20}  {:<6}  {:<28}  {}", s("created_at"), s("status"), detail, s("id"))
+}
+
+pub async fn list(global: &GlobalArgs, args: ListArgs) -> anyhow::Result<()> {
+    let (ctx, d) = Deployed::load(global).await?;
+    let items = list_items(&ctx, &d.table, args.status.as_deref(), args.limit as usize).await?;
+    if global.output == OutputMode::Json {
+        return print_json(&json!({"stack": global.stack, "count": items.len(), "items": items}));
+    }
+    if items.is_empty() {
+        println!("No images yet. Upload some with: thumbctl upload <file|dir>");
+    }
+    for item in &items {
+        println!("{}", summary_line(item));
+    }
+    Ok(())
+}
+
+pub async fn get(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
+    let (ctx, d) = Deployed::load(global).await?;
+    let Some(item) = get_item(&ctx, &d.table, &args.id).await? else {
+        anyhow::bail!("no image `{}` in stack `{}`.\n  hint: `thumbctl list` shows the ids", args.id, global.stack);
+    };
+    let item = with_links(&ctx, &d.dest_bucket, item).await?;
+    if global.output == OutputMode::Json {
+        return print_json(&item);
+    }
+    println!("{}", summary_line(&item));
+    for t in item.get("thumbnails").and_then(Value::as_array).into_iter().flatten() {
+        let w = t.get("width").and_then(Value::as_u64).unwrap_or(0);
+        let h = t.get("height").and_then(Value::as_u64).unwrap_or(0);
+        println!("  {w}x{h}  {}\n    {}", t["key"].as_str().unwrap_or("?"), t["url"].as_str().unwrap_or(""));
+    }
+    Ok(())
+}
+
+pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> anyhow::Result<()> {
+    let (ctx, d) = Deployed::load(global).await?;
+    let mut plans = Vec::new();
+    for id in &args.ids {
+        let Some(item) = get_item(&ctx, &d.table, id).await? else {
+            anyhow::bail!("no image `{id}` in stack `{}`; nothing was deleted.\n  hint: `thumbctl list` shows the ids", global.stack);
+        };
+        let source_key = item.get("source_key").and_then(Value::as_str).unwrap_or(id).to_owned();
+        let thumbs: Vec<String> = item
+            .get("thumbnails")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.get("key").and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        plans.push((id.clone(), source_key, thumbs));
+    }
+    if !args.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(UsageError("refusing to delete without confirmation: stdin is not a terminal.\n  hint: pass --yes".into()).into());
+        }
+        let n: usize = plans.iter().map(|(_, _, t)| 1 + t.len()).sum();
+        eprint!("Delete {} image(s), {n} object(s) and their metadata? [y/N] ", plans.len());
+        std::io::stderr().flush().ok();
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        if !matches!(line.trim(), "y" | "Y" | "yes") {
+            return Err(UsageError("not confirmed; nothing was deleted".into()).into());
+        }
+    }
+    let mut report = Vec::new();
+    for (id, source_key, thumbs) in plans {
+        // Objects first, item last: if this stops half-way, the item still lists what is left.
+        ctx.s3.delete_object().bucket(&d.source_bucket).key(&source_key).send().await.map_err(aws("delete", "object", &source_key))?;
+        for key in &thumbs {
+            ctx.s3.delete_object().bucket(&d.dest_bucket).key(key).send().await.map_err(aws("delete", "object", key))?;
+        }
+        ctx.dynamodb
+            .delete_item()
+            .table_name(&d.table)
+            .key("id", AttributeValue::S(id.clone()))
+            .send()
+            .await
+            .map_err(aws("delete item from", "table", &d.table))?;
+        if global.output == OutputMode::Text {
+            println!("deleted {id} (original and {} thumbnails)", thumbs.len());
+        }
+        report.push(json!({"id": id, "source_key": source_key, "thumbnails": thumbs}));
+    }
+    if global.output == OutputMode::Json {
+        print_json(&json!({"deleted": report}))?;
+    }
+    Ok(())
+}
+
+/// The Content-Type a browser PUT must send, from the key's extension.
+pub fn content_type_for_key(key: &str) -> Option<&'static str> {
+    let ext = key.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase())?;
+    Some(match ext.as_str() {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "webp" => "image/webp",
+        "gif" => "image/gif",
+        "bmp" => "image/bmp",
+        "tif" | "tiff" => "image/tiff",
+        _ => return None,
+    })
+}
+
+pub async fn presign(global: &GlobalArgs, args: PresignArgs) -> anyhow::Result<()> {
+    let (ctx, d) = Deployed::load(global).await?;
+    let conf = PresigningConfig::expires_in(args.expires).context("presign expiry")?;
+    let (method, url, content_type, bucket) = if args.put {
+        let ct = match (&args.content_type, content_type_for_key(&args.key)) {
+            (Some(ct), _) => ct.clone(),
+            (None, Some(ct)) => ct.to_owned(),
+            (None, None) => {
+                return Err(UsageError(format!(
+                    "cannot tell the image type of `{}` from its name.\n  hint: pass --content-type image/jpeg (or png, webp, ...)",
+                    args.key
+                ))
+                .into());
+            }
+        };
+        let req = ctx
+            .s3
+            .put_object()
+            .bucket(&d.source_bucket)
+            .key(&args.key)
+            .content_type(&ct)
+            .presigned(conf)
+            .await
+            .map_err(aws("presign", "object", &args.key))?;
+        ("PUT", req.uri().to_owned(), Some(ct), d.source_bucket.clone())
+    } else {
+        let bucket = if args.thumbnail { d.dest_bucket.clone() } else { d.source_bucket.clone() };
+        let req = ctx.s3.get_object().bucket(&bucket).key(&args.key).presigned(conf).await.map_err(aws("presign", "object", &args.key))?;
+        ("GET", req.uri().to_owned(), None, bucket)
+    };
+    if global.output == OutputMode::Json {
+        return print_json(&json!({"method": method, "url": url, "bucket": bucket, "key": args.key,
+                                   "content_type": content_type, "expires_in_s": args.expires.as_secs()}));
+    }
+    println!("{url}");
+    if let Some(ct) = content_type {
+        eprintln!("Upload with: curl -X PUT -H 'Content-Type: {ct}' --data-binary @FILE '<url>'  (the Content-Type must match)");
+    }
+    Ok(())
+}
