@@ -1,0 +1,156 @@
+//! The local build of the Lambda binary: `cargo build` of `lambda-image` for a static musl
+//! target, with the checks that turn a missing target or C cross-compiler into one clear line.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use super::Arch;
+
+/// The cargo profile the image is built with (see the root Cargo.toml): release code with
+/// thin LTO over 16 units, stripped.
+pub const PROFILE: &str = "lambda";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot run `{program}`: {source}\n  hint: {hint}")]
+    Tool {
+        program: String,
+        hint: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the Rust target {target} is not installed.\n  hint: run `rustup target add {target}`")]
+    MissingTarget { target: &'static str },
+    #[error("no C compiler for {target} (tried {tried}).\n  hint: {hint}")]
+    MissingCc {
+        target: &'static str,
+        tried: String,
+        hint: &'static str,
+    },
+    #[error(
+        "cargo build of lambda-image for {target} failed (exit {code:?}); its messages are above.\n  hint: fix the error, or use the CodeBuild path (drop --local)"
+    )]
+    Cargo {
+        target: &'static str,
+        code: Option<i32>,
+    },
+    #[error("the build finished but {0} is missing")]
+    NoBinary(PathBuf),
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
+}
+
+/// The target directory cargo will use for `root` (CARGO_TARGET_DIR wins, as in cargo).
+pub fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) => {
+            let d = PathBuf::from(d);
+            if d.is_absolute() { d } else { root.join(d) }
+        }
+        None => root.join("target"),
+    }
+}
+
+pub fn binary_path(root: &Path, arch: Arch) -> PathBuf {
+    target_dir(root)
+        .join(arch.rust_target())
+        .join(PROFILE)
+        .join("lambda-image")
+}
+
+async fn target_installed(target: &str) -> Result<bool, BuildError> {
+    // Without rustup (a distribution toolchain) there is nothing to ask: let cargo say.
+    if !on_path("rustup") {
+        return Ok(true);
+    }
+    let out = tokio::process::Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|source| BuildError::Tool {
+            program: "rustup".into(),
+            hint: "install Rust with rustup (https://rustup.rs)",
+            source,
+        })?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == target))
+}
+
+/// Builds the static binary and returns its path. Cargo's own progress goes to stderr
+/// unless `quiet`.
+pub async fn build_binary(root: &Path, arch: Arch, quiet: bool) -> Result<PathBuf, BuildError> {
+    let target = arch.rust_target();
+    if !target_installed(target).await? {
+        return Err(BuildError::MissingTarget { target });
+    }
+    let mut cmd =
+        tokio::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    // The SDK's TLS (aws-lc) and the image codecs (libjpeg-turbo, libwebp) are C: they need a
+    // C compiler that targets musl.
+    match arch {
+        Arch::X86_64 => {
+            if !on_path("x86_64-linux-musl-gcc") && !on_path("musl-gcc") {
+                return Err(BuildError::MissingCc {
+                    target,
+                    tried: "x86_64-linux-musl-gcc, musl-gcc".into(),
+                    hint: "install musl-tools (Debian/Ubuntu: `apt-get install musl-tools`), or drop --local to build in CodeBuild",
+                });
+            }
+            if !on_path("x86_64-linux-musl-gcc") {
+                cmd.env("CC_x86_64_unknown_linux_musl", "musl-gcc");
+            }
+        }
+        Arch::Arm64 => {
+            let cc = ["aarch64-linux-musl-gcc", "aarch64-linux-gnu-gcc"]
+                .into_iter()
+                .find(|c| on_path(c))
+                .ok_or(BuildError::MissingCc {
+                    target,
+                    tried: "aarch64-linux-musl-gcc, aarch64-linux-gnu-gcc".into(),
+                    hint: "install a cross compiler (Debian/Ubuntu: `apt-get install gcc-aarch64-linux-gnu`), or build x86_64 (drop --arch), or drop --local to build in CodeBuild",
+                })?;
+            cmd.env("CC_aarch64_unknown_linux_musl", cc);
+            if std::env::var_os("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER").is_none() {
+                cmd.env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER", "rust-lld");
+            }
+        }
+    }
+    cmd.current_dir(root)
+        .args([
+            "build",
+            "--locked",
+            "-p",
+            "lambda-image",
+            "--bin",
+            "lambda-image",
+        ])
+        .args(["--profile", PROFILE, "--target", target])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    if quiet {
+        cmd.arg("--quiet").stderr(Stdio::null());
+    } else {
+        cmd.stderr(Stdio::inherit());
+    }
+    let status = cmd.status().await.map_err(|source| BuildError::Tool {
+        program: "cargo".into(),
+        hint: "install Rust (https://rustup.rs), or drop --local to build in CodeBuild",
+        source,
+    })?;
+    if !status.success() {
+        return Err(BuildError::Cargo {
+            target,
+            code: status.code(),
+        });
+    }
+    let bin = binary_path(root, arch);
+    if !bin.is_file() {
+        return Err(BuildError::NoBinary(bin));
+    }
+    Ok(bin)
+}

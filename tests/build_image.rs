@@ -1,0 +1,634 @@
+//! `thumbctl build-image` and `up` without `--image-uri`, against moto and a real OCI registry
+//! (Debian's `docker-registry`, started here with htpasswd auth for user `AWS` and moto's ECR
+//! token as password). The pushed image is pulled back, unpacked, and its binary processes an
+//! S3 event through a Runtime API served by this test.
+//!
+//! The local build compiles lambda-image for musl (minutes when cold); it is cached in
+//! `target/musl` (CARGO_TARGET_DIR of the nested cargo), so only the first run pays.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{IMAGE, clients, ok, stack_name, thumbctl, thumbctl_cmd};
+use sha2::{Digest as _, Sha256};
+
+const MOTO_PASSWORD: &str = "123456789012-auth-token";
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    let d = Sha256::digest(bytes);
+    let mut s = String::from("sha256:");
+    for b in d.iter() {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+fn json_of(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+struct Killer(Child);
+impl Drop for Killer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+// ---------------------------------------------------------------- the registry
+
+struct LocalRegistry {
+    url: String,
+    _dir: tempfile::TempDir,
+    _child: Killer,
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// Debian's docker-registry on 127.0.0.1, basic auth `AWS:<password>`, storage in a tempdir.
+fn start_registry(password: &str) -> LocalRegistry {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let htpasswd = Command::new("htpasswd")
+        .args(["-Bbn", "AWS", password])
+        .output()
+        .expect("htpasswd (Debian: apt-get install apache2-utils)");
+    assert!(htpasswd.status.success());
+    std::fs::write(dir.path().join("htpasswd"), &htpasswd.stdout).expect("write htpasswd");
+    let port = free_port();
+    let config = format!(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: test\nauth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+        dir.path().join("data").display(),
+        dir.path().join("htpasswd").display()
+    );
+    let conf = dir.path().join("config.yml");
+    std::fs::write(&conf, config).expect("write config");
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("docker-registry (Debian: apt-get install docker-registry)");
+    let child = Killer(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "docker-registry did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    LocalRegistry {
+        url: format!("http://127.0.0.1:{port}"),
+        _dir: dir,
+        _child: child,
+    }
+}
+
+fn http() -> reqwest::Client {
+    reqwest::Client::new()
+}
+
+async fn registry_get(
+    reg: &LocalRegistry,
+    path: &str,
+    accept: Option<&str>,
+) -> (u16, Vec<u8>, Option<String>) {
+    let mut r = http()
+        .get(format!("{}{path}", reg.url))
+        .basic_auth("AWS", Some(MOTO_PASSWORD));
+    if let Some(a) = accept {
+        r = r.header("Accept", a);
+    }
+    let resp = r.send().await.expect("registry GET");
+    let status = resp.status().as_u16();
+    let digest = resp
+        .headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    (status, resp.bytes().await.expect("body").to_vec(), digest)
+}
+
+// ---------------------------------------------------------------- a Lambda Runtime API
+// The approach of lambda-image/tests/runtime.rs: serve one event on /next, forward POSTs.
+
+const REQUEST_ID: &str = "3f1c2a9e-0c5e-4b8e-9d6a-5f0d2b1c7a11";
+
+fn read_request(r: &mut BufReader<TcpStream>) -> Option<(String, String, Vec<u8>)> {
+    let mut line = String::new();
+    if r.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let path = parts.next()?.to_string();
+    let mut len = 0usize;
+    let mut chunked = false;
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':')?;
+        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+        if k == "content-length" {
+            len = v.parse().ok()?;
+        }
+        if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
+            chunked = true;
+        }
+    }
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size).ok()?;
+            let n = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
+            let mut chunk = vec![0u8; n + 2];
+            r.read_exact(&mut chunk).ok()?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    } else {
+        body.resize(len, 0);
+        r.read_exact(&mut body).ok()?;
+    }
+    Some((method, path, body))
+}
+
+fn serve(
+    stream: TcpStream,
+    event: Arc<Vec<u8>>,
+    served: Arc<Mutex<bool>>,
+    posts: Sender<(String, Vec<u8>)>,
+) {
+    let Ok(mut w) = stream.try_clone() else {
+        return;
+    };
+    let mut r = BufReader::new(stream);
+    while let Some((method, path, body)) = read_request(&mut r) {
+        if method == "GET" && path == "/2018-06-01/runtime/invocation/next" {
+            let first = served
+                .lock()
+                .map(|mut s| !std::mem::replace(&mut *s, true))
+                .unwrap_or(false);
+            if !first {
+                std::thread::sleep(Duration::from_secs(120));
+                return;
+            }
+            let deadline = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() + 60_000)
+                .unwrap_or(0);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                 Lambda-Runtime-Aws-Request-Id: {REQUEST_ID}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\n\
+                 Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:thumbs\r\n\
+                 Lambda-Runtime-Trace-Id: Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Sampled=1\r\n\r\n",
+                event.len()
+            );
+            if w.write_all(head.as_bytes())
+                .and_then(|_| w.write_all(&event))
+                .is_err()
+            {
+                return;
+            }
+        } else if method == "POST" {
+            let _ = posts.send((path, body));
+            let _ = w.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"status\":\"OK\"}");
+        } else {
+            let _ = w.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+        }
+    }
+}
+
+fn start_runtime_api(event: Vec<u8>) -> (String, Receiver<(String, Vec<u8>)>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let (tx, rx) = channel();
+    let event = Arc::new(event);
+    let served = Arc::new(Mutex::new(false));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (e, s, t) = (Arc::clone(&event), Arc::clone(&served), tx.clone());
+            std::thread::spawn(move || serve(stream, e, s, t));
+        }
+    });
+    (addr, rx)
+}
+
+/// A 64x48 24-bit BMP: a format the engine reads, written without any encoder.
+fn bmp(w: u32, h: u32) -> Vec<u8> {
+    let row = (w * 3).div_ceil(4) * 4;
+    let size = 54 + row * h;
+    let mut v = Vec::with_capacity(size as usize);
+    v.extend_from_slice(b"BM");
+    v.extend_from_slice(&size.to_le_bytes());
+    v.extend_from_slice(&[0; 4]);
+    v.extend_from_slice(&54u32.to_le_bytes());
+    v.extend_from_slice(&40u32.to_le_bytes());
+    v.extend_from_slice(&(w as i32).to_le_bytes());
+    v.extend_from_slice(&(h as i32).to_le_bytes());
+    v.extend_from_slice(&1u16.to_le_bytes());
+    v.extend_from_slice(&24u16.to_le_bytes());
+    v.extend_from_slice(&[0; 4]);
+    v.extend_from_slice(&(row * h).to_le_bytes());
+    v.extend_from_slice(&[0; 16]);
+    for y in 0..h {
+        for x in 0..w {
+            v.extend_from_slice(&[(x * 4) as u8, (y * 5) as u8, 200]);
+        }
+        v.resize(v.len() + (row - w * 3) as usize, 0);
+    }
+    v
+}
+
+// ---------------------------------------------------------------- CodeBuild path (moto)
+
+/// Packaging is deterministic (same tag twice), the zip lands where the project reads it, a
+/// build is started, and an image ECR already holds for these sources is never rebuilt.
+#[tokio::test]
+async fn codebuild_path_packages_deterministically_and_skips_images_ecr_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name("bic");
+    let c = clients().await;
+    ok(dir.path(), &stack, &["up", "--image-uri", IMAGE]);
+    let state = common::state_json(dir.path(), &stack);
+    let suffix = state["suffix"].as_str().unwrap().to_owned();
+    let repo = format!("{stack}-{suffix}");
+    let dest = format!("{stack}-dst-{suffix}");
+
+    let dry = |_: ()| {
+        json_of(&ok(
+            dir.path(),
+            &stack,
+            &["build-image", "--dry-run", "--output", "json"],
+        ))
+    };
+    let first = dry(());
+    let second = dry(());
+    assert_eq!(first["tag"], second["tag"]);
+    assert_eq!(first["source_sha256"], second["source_sha256"]);
+    assert_eq!(first["action"], "build in CodeBuild");
+    let tag = first["tag"].as_str().unwrap().to_owned();
+    assert!(tag.starts_with("src-"), "{tag}");
+
+    // moto "succeeds" every build without running it, so no image appears: a clear error.
+    let out = thumbctl(dir.path(), &stack, &["build-image"]);
+    let err = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("holds no image tagged {tag}")),
+        "{err}"
+    );
+    // The zip is in the project's source location, byte for byte what was hashed.
+    let obj =
+        c.s3.get_object()
+            .bucket(&dest)
+            .key(".thumbctl/build/source.zip")
+            .send()
+            .await
+            .expect("source zip");
+    let zip = obj.body.collect().await.unwrap().into_bytes();
+    assert_eq!(
+        sha256(&zip),
+        format!("sha256:{}", first["source_sha256"].as_str().unwrap())
+    );
+    let builds = c
+        .codebuild
+        .list_builds_for_project()
+        .project_name(&repo)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(builds.ids().len(), 1, "one build started");
+
+    // ECR holds the tag now (as after a real build): nothing is built, the function moves to it.
+    let manifest = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":2,"digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},"layers":[]}"#;
+    c.ecr
+        .put_image()
+        .repository_name(&repo)
+        .image_tag(&tag)
+        .image_manifest(manifest)
+        .send()
+        .await
+        .expect("put_image");
+    let t = Instant::now();
+    let out = json_of(&ok(
+        dir.path(),
+        &stack,
+        &["build-image", "--output", "json"],
+    ));
+    assert_eq!(out["how"], "already-in-ecr", "{out}");
+    assert!(t.elapsed() < Duration::from_secs(20));
+    let digest = out["digest"].as_str().unwrap().to_owned();
+    assert_eq!(
+        out["image_uri"],
+        format!("123456789012.dkr.ecr.us-east-1.amazonaws.com/{repo}@{digest}")
+    );
+    assert_eq!(out["function_updated"], true);
+    let f = c
+        .lambda
+        .get_function()
+        .function_name(&repo)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        f.code().and_then(|c| c.image_uri()),
+        out["image_uri"].as_str()
+    );
+    let builds = c
+        .codebuild
+        .list_builds_for_project()
+        .project_name(&repo)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(builds.ids().len(), 1, "no second build");
+    assert_eq!(
+        common::state_json(dir.path(), &stack)["settings"]["image_uri"],
+        out["image_uri"]
+    );
+
+    // --force builds anyway (and finds the pushed tag afterwards).
+    let out = json_of(&ok(
+        dir.path(),
+        &stack,
+        &["build-image", "--force", "--output", "json"],
+    ));
+    assert_eq!(out["how"], "codebuild", "{out}");
+    let builds = c
+        .codebuild
+        .list_builds_for_project()
+        .project_name(&repo)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(builds.ids().len(), 2);
+
+    ok(dir.path(), &stack, &["destroy", "--yes"]);
+    assert!(common::leftovers(&c, &stack).await.is_empty());
+}
+
+#[test]
+fn build_image_needs_a_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = thumbctl(dir.path(), "nostack", &["build-image"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        common::stderr(&out).contains("thumbctl up"),
+        "{}",
+        common::stderr(&out)
+    );
+}
+
+// ---------------------------------------------------------------- local path + registry
+
+fn local_cmd(dir: &Path, stack: &str, args: &[&str]) -> Command {
+    let mut cmd = thumbctl_cmd(dir, stack, args);
+    cmd.current_dir(root())
+        .env("CARGO_TARGET_DIR", root().join("target/musl"))
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped());
+    cmd
+}
+
+fn run_ok(mut cmd: Command, what: &str) -> (serde_json::Value, Duration, String) {
+    let t = Instant::now();
+    let out = cmd.output().expect("run thumbctl");
+    let took = t.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "{what} failed:\nstdout: {}\nstderr: {err}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    (json_of(&out), took, err)
+}
+
+/// `up --local` on a fresh stack builds the image without Docker, pushes it to a real
+/// registry (with ECR's token as credentials) and creates the function on its digest. The
+/// registry then holds exactly what was pushed; a rerun uploads no blob; and the binary
+/// pulled back from the registry processes an S3 event through the Runtime API.
+#[tokio::test]
+async fn up_local_builds_pushes_and_the_pulled_image_runs() {
+    let reg = start_registry(MOTO_PASSWORD);
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name("bil");
+    let c = clients().await;
+
+    let (up, took, _) = run_ok(
+        local_cmd(
+            dir.path(),
+            &stack,
+            &[
+                "up",
+                "--local",
+                "--registry-url",
+                &reg.url,
+                "--output",
+                "json",
+            ],
+        ),
+        "up --local",
+    );
+    eprintln!("up --local took {took:?}");
+    let function = up["function"].as_str().unwrap().to_owned();
+    let repo = function.clone();
+    let state = common::state_json(dir.path(), &stack);
+    let image_uri = state["settings"]["image_uri"].as_str().unwrap().to_owned();
+    let (_, digest) = image_uri.split_once('@').expect("a digest URI");
+    assert!(image_uri.starts_with(&format!(
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/{repo}@sha256:"
+    )));
+    let f = c
+        .lambda
+        .get_function()
+        .function_name(&function)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        f.code().and_then(|c| c.image_uri()),
+        Some(image_uri.as_str())
+    );
+
+    // The registry has the manifest under its digest, and the config and layer it names.
+    let (status, manifest, header) = registry_get(
+        &reg,
+        &format!("/v2/{repo}/manifests/{digest}"),
+        Some(OCI_MANIFEST),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(sha256(&manifest), digest);
+    assert_eq!(header.as_deref(), Some(digest));
+    let m: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(m["mediaType"], OCI_MANIFEST);
+    let config_digest = m["config"]["digest"].as_str().unwrap();
+    let layer_digest = m["layers"][0]["digest"].as_str().unwrap();
+    let (status, config, _) =
+        registry_get(&reg, &format!("/v2/{repo}/blobs/{config_digest}"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(sha256(&config), config_digest);
+    let cfg: serde_json::Value = serde_json::from_slice(&config).unwrap();
+    assert_eq!(cfg["architecture"], "amd64");
+    assert_eq!(cfg["os"], "linux");
+    let entrypoint = cfg["config"]["Entrypoint"][0].as_str().unwrap().to_owned();
+    let (status, layer, _) =
+        registry_get(&reg, &format!("/v2/{repo}/blobs/{layer_digest}"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(sha256(&layer), layer_digest);
+    assert_eq!(m["layers"][0]["size"], layer.len() as u64);
+    eprintln!("image layer: {:.2} MB compressed", layer.len() as f64 / 1e6);
+    // Without the token the registry refuses: the credentials were really used.
+    let anon = http()
+        .get(format!("{}/v2/{repo}/manifests/{digest}", reg.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status().as_u16(), 401);
+
+    // Nothing changed: the rebuild is a cargo no-op, the same bytes, and no blob goes up again.
+    let (again, took, err) = run_ok(
+        local_cmd(
+            dir.path(),
+            &stack,
+            &[
+                "build-image",
+                "--local",
+                "--registry-url",
+                &reg.url,
+                "--output",
+                "json",
+            ],
+        ),
+        "build-image --local (unchanged)",
+    );
+    eprintln!("build-image --local with nothing changed took {took:?}");
+    assert_eq!(again["digest"], digest, "reproducible: {again}");
+    assert_eq!(again["uploaded_bytes"], 0, "{again}\n{err}");
+    assert!(err.contains("already in the registry"), "{err}");
+
+    // Unpack the layer and run the entrypoint against a Runtime API with the function's env.
+    let unpacked = tempfile::tempdir().unwrap();
+    let mut tar = Vec::new();
+    flate2::read::GzDecoder::new(&layer[..])
+        .read_to_end(&mut tar)
+        .unwrap();
+    tar::Archive::new(&tar[..]).unpack(unpacked.path()).unwrap();
+    let bin = unpacked.path().join(entrypoint.trim_start_matches('/'));
+    assert!(bin.is_file(), "entrypoint {entrypoint} is in the layer");
+    assert!(
+        unpacked
+            .path()
+            .join("etc/ssl/certs/ca-certificates.crt")
+            .is_file()
+    );
+
+    let src_bucket = up["source_bucket"].as_str().unwrap().to_owned();
+    let key = "build-image-test/pixel art.bmp";
+    let bytes = bmp(64, 48);
+    let put =
+        c.s3.put_object()
+            .bucket(&src_bucket)
+            .key(key)
+            .body(bytes.clone().into())
+            .send()
+            .await
+            .unwrap();
+    let etag = put.e_tag().unwrap_or_default().trim_matches('"').to_owned();
+    let event = serde_json::json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-25T12:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "AWS:AIDAEXAMPLE"},
+        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {"x-amz-request-id": "C3D13FE58DE4C810", "x-amz-id-2": "x"},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "thumbnails",
+               "bucket": {"name": src_bucket, "ownerIdentity": {"principalId": "A"}, "arn": format!("arn:aws:s3:::{src_bucket}")},
+               "object": {"key": "build-image-test/pixel+art.bmp", "size": bytes.len(), "eTag": etag, "sequencer": "0055AED6DCD90281E5"}}
+    }]});
+    let (api, posts) = start_runtime_api(serde_json::to_vec(&event).unwrap());
+    let env = f
+        .configuration()
+        .and_then(|c| c.environment())
+        .and_then(|e| e.variables())
+        .cloned()
+        .unwrap_or_default();
+    let child = Command::new(&bin)
+        .env_clear()
+        .envs(common::aws_env())
+        .envs(env)
+        .env("AWS_LAMBDA_RUNTIME_API", &api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", &function)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the image's entrypoint");
+    let mut child = Killer(child);
+    let (path, body) = posts
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| {
+            let _ = child.0.kill();
+            let mut e = String::new();
+            if let Some(mut s) = child.0.stderr.take() {
+                let _ = s.read_to_string(&mut e);
+            }
+            panic!("the image's binary answered nothing; stderr: {e}")
+        });
+    assert_eq!(
+        path,
+        format!("/2018-06-01/runtime/invocation/{REQUEST_ID}/response"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let resp: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(resp["records"][0]["outcome"], "ok", "{resp}");
+    let thumbs = resp["records"][0]["thumbnails"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!thumbs.is_empty(), "{resp}");
+    let dest = up["dest_bucket"].as_str().unwrap();
+    for t in &thumbs {
+        let t = t.as_str().unwrap();
+        c.s3.head_object()
+            .bucket(dest)
+            .key(t)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("thumbnail {t} in {dest}: {e}"));
+    }
+    drop(child);
+
+    ok(dir.path(), &stack, &["destroy", "--yes"]);
+    assert!(common::leftovers(&c, &stack).await.is_empty());
+}
