@@ -16,9 +16,9 @@ has_aws_credentials() {
     || [ -f "${AWS_SHARED_CREDENTIALS_FILE:-$HOME/.aws/credentials}" ] || [ -f "${AWS_CONFIG_FILE:-$HOME/.aws/config}" ]
 }
 
-step "building thumbctl (release)"
-cargo build --release -q -p thumbctl
-thumbctl="$PWD/target/release/thumbctl"
+step "building thumbctl"
+cargo build -q -p thumbctl
+thumbctl="$PWD/target/debug/thumbctl"
 
 if [ "${THUMBCTL_DEMO:-}" != "local" ] && [ -z "${AWS_ENDPOINT_URL:-}" ] && has_aws_credentials; then
   if [ -z "${THUMBCTL_IMAGE_URI:-}" ]; then
@@ -50,6 +50,28 @@ step "thumbctl up again: nothing to create"
 "$thumbctl" --stack "$stack" --state-dir "$state_dir" up
 step "thumbctl status"
 "$thumbctl" --stack "$stack" --state-dir "$state_dir" status
+
+[ -d samples ] && ls samples/*.png >/dev/null 2>&1 || python3 scripts/make-samples.py samples
+step "thumbctl upload samples/ (typed from their bytes)"
+"$thumbctl" --stack "$stack" --state-dir "$state_dir" upload samples --prefix demo/
+step "thumbctl invoke-local: the function's own handler, run here (moto runs no Lambda code)"
+keys=()
+for f in samples/*; do keys+=("demo/$(basename "$f")"); done
+"$thumbctl" --stack "$stack" --state-dir "$state_dir" invoke-local "${keys[@]}"
+step "thumbctl list"
+"$thumbctl" --stack "$stack" --state-dir "$state_dir" list
+out_dir="$(mktemp -d -t thumbctl-demo-thumbs.XXXXXX)"
+step "fetching the thumbnails back through presigned links into $out_dir"
+for k in "${keys[@]}"; do
+  "$thumbctl" --stack "$stack" --state-dir "$state_dir" get "$k" --output json \
+    | python3 -c 'import json,sys; [print(t["key"] + "\t" + t["url"]) for t in json.load(sys.stdin)["thumbnails"]]' \
+    | while IFS=$'\t' read -r key url; do
+        mkdir -p "$out_dir/$(dirname "$key")"
+        curl -sf "$url" -o "$out_dir/$key"
+      done
+done
+(cd "$out_dir" && find . -type f -printf '  %p  %s bytes\n' | sort)
+
 step "thumbctl destroy --yes"
 "$thumbctl" --stack "$stack" --state-dir "$state_dir" destroy --yes
 rmdir "$state_dir" 2>/dev/null || true
