@@ -103,8 +103,12 @@ pub async fn ecr_digest(ctx: &Ctx, repo: &str, tag: &str) -> Result<Option<Strin
         )
         .send()
         .await
-        .map_err(aws("look up image in", "repository", repo))
-        .or_not_found()?;
+        .map_err(aws("look up image in", "repository", repo));
+    // A missing tag is ImageNotFoundException, which is an answer here, not a failure.
+    let out = match out {
+        Err(e) if e.code.as_deref() == Some("ImageNotFoundException") => return Ok(None),
+        other => other.or_not_found()?,
+    };
     Ok(out.and_then(|o| {
         o.image_details()
             .first()
