@@ -82,6 +82,13 @@ pub enum Command {
 (all versions and unfinished uploads) unless --keep-buckets."
     )]
     Destroy(DestroyArgs),
+    /// Build the function's container image, push it to ECR and point the function at it.
+    #[command(
+        after_help = "Default: package lambda-image's sources and build in the stack's CodeBuild project \
+(nothing needed on this machine); the image is tagged by the sources' hash, so unchanged sources build \
+nothing. --local: build a static binary with cargo and push a one-layer OCI image directly (no Docker)."
+    )]
+    BuildImage(BuildImageArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -113,6 +120,12 @@ pub struct UpArgs {
     /// Show what would be created, and create nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Without --image-uri: build the image on this machine (no Docker) instead of in CodeBuild.
+    #[arg(long, conflicts_with = "image_uri")]
+    pub local: bool,
+    /// With --local: push to this registry instead of ECR's endpoint (private mirrors, tests).
+    #[arg(long, value_name = "URL", requires = "local", value_parser = parse_url)]
+    pub registry_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -126,6 +139,31 @@ pub struct DestroyArgs {
     /// Leave both buckets and their objects in place (recorded as kept in the state).
     #[arg(long)]
     pub keep_buckets: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BuildImageArgs {
+    /// Build on this machine (cargo, static musl binary) and push the OCI image directly; no Docker, no CodeBuild.
+    #[arg(long)]
+    pub local: bool,
+    /// Push to this registry instead of ECR's endpoint (private mirrors, tests). With --local.
+    #[arg(long, value_name = "URL", requires = "local", value_parser = parse_url)]
+    pub registry_url: Option<String>,
+    /// CPU architecture of the image (arm64: --local only, needs the target and a cross C compiler).
+    #[arg(long, default_value = "x86_64", value_parser = ["x86_64", "arm64"])]
+    pub arch: String,
+    /// Build even if ECR already holds an image of these sources.
+    #[arg(long)]
+    pub force: bool,
+    /// Give up on a CodeBuild build after this long, and stop it (e.g. 20m, 1h).
+    #[arg(long, default_value = "30m", value_parser = crate::commands::build_image::parse_timeout)]
+    pub timeout: std::time::Duration,
+    /// The thumbctl repository (holding lambda-image/).
+    #[arg(long, default_value = ".", value_name = "DIR")]
+    pub source: PathBuf,
+    /// Show the sources' tag and what would be built; build nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 fn parse_stack(s: &str) -> Result<String, String> {

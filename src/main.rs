@@ -6,6 +6,7 @@ mod commands;
 mod context;
 mod engine;
 mod error;
+mod image;
 mod progress;
 mod resources;
 mod stack;
@@ -89,5 +90,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up(args) => commands::up::run(&cli.global, args).await,
         Command::Status(args) => commands::status::run(&cli.global, args).await,
         Command::Destroy(args) => commands::destroy::run(&cli.global, args).await,
+        Command::BuildImage(args) => commands::build_image::run(&cli.global, args).await,
     }
 }

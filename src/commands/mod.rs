@@ -1,5 +1,6 @@
 //! Thin command modules: each reads like the user's story of that command.
 
+pub mod build_image;
 pub mod destroy;
 pub mod status;
 pub mod up;

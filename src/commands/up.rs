@@ -6,7 +6,6 @@ use anyhow::Context;
 use serde_json::json;
 
 use super::{check_account, context_for, print_json};
-use crate::UsageError;
 use crate::cli::{GlobalArgs, OutputMode, UpArgs};
 use crate::engine::{self, Cancel, EngineError, Outcome};
 use crate::progress::Progress;
@@ -60,15 +59,6 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
             .unwrap_or_default(),
         &args,
     );
-    if settings.image_uri.is_none() {
-        return Err(UsageError(
-            "the function needs a container image: pass --image-uri URI (an image in ECR, e.g. \
-             123456789012.dkr.ecr.eu-west-1.amazonaws.com/thumbs:1).\n  hint: building the image for you \
-             (`thumbctl build-image`) is not available in this version"
-                .into(),
-        )
-        .into());
-    }
     let plan = Plan {
         stack: global.stack.clone(),
         suffix: existing
@@ -99,6 +89,30 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
         Some(_) => store.update(|s| s.settings = plan.settings.clone())?,
     }
 
+    let mut plan = plan;
+    if plan.settings.image_uri.is_none() {
+        // No image yet: build it (CodeBuild, or --local), creating first only what the build
+        // needs, recorded like every other resource; then the function gets it by digest.
+        let opts = super::build_image::Options::for_up(
+            args.local,
+            args.registry_url.clone(),
+            global.quiet,
+        );
+        let built = super::build_image::produce(&ctx, &plan, &store, &opts)
+            .await
+            .with_context(|| {
+                format!(
+                    "building the function's image for stack `{}` (what was made so far is recorded in {}; rerun `thumbctl up`, or pass --image-uri)",
+                    plan.stack,
+                    store.path().display()
+                )
+            })?;
+        plan.settings.image_uri = Some(built.image_uri.clone());
+        store.update(|s| s.settings = plan.settings.clone())?;
+        if !global.quiet {
+            eprintln!("Image {} ({})", built.image_uri, built.how);
+        }
+    }
     let progress = Progress::new(global.quiet);
     progress.note(&format!(
         "Bringing up stack `{}` in {} (account {}); state: {}",
