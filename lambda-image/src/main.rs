@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use aws_lambda_events::event::s3::S3Event;
+use futures::FutureExt;
 use lambda_image::config::Config;
 use lambda_image::handler::{Handler, HandlerError, RecordOutcome};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
@@ -50,13 +51,28 @@ fn init_tracing() {
 }
 
 async fn serve(config: Config) -> Result<(), lambda_runtime::Error> {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await;
-    let handler = Arc::new(Handler::new(config, &sdk));
+    // Build the AWS clients on a blocking thread while the runtime already polls for the first
+    // event: loading the SDK configuration (and the TLS root certificates) would otherwise sit
+    // between process start and the first request to the Runtime API.
+    let rt = tokio::runtime::Handle::current();
+    let handler = tokio::task::spawn_blocking(move || {
+        rt.block_on(async move {
+            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .load()
+                .await;
+            Arc::new(Handler::new(config, &sdk))
+        })
+    })
+    .map(|r| r.map_err(|e| format!("initialisation failed: {e}")))
+    .boxed()
+    .shared();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| {
-        let handler = Arc::clone(&handler);
+        let handler = handler.clone();
         async move {
+            let handler = handler.await.map_err(|e| Diagnostic {
+                error_type: "InitFailure".into(),
+                error_message: e,
+            })?;
             handler
                 .handle_event(event.payload)
                 .await

@@ -182,10 +182,13 @@ pub struct Store {
 
 impl Store {
     /// S3 uses path-style addressing when the config carries an endpoint URL (an emulator
-    /// such as moto, via `AWS_ENDPOINT_URL`).
+    /// such as moto, via `AWS_ENDPOINT_URL`), or `AWS_ENDPOINT_URL_S3` is set.
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
         let s3_conf = aws_sdk_s3::config::Builder::from(sdk)
-            .force_path_style(sdk.endpoint_url().is_some())
+            .force_path_style(
+                sdk.endpoint_url().is_some()
+                    || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some_and(|v| !v.is_empty()),
+            )
             .build();
         Self {
             s3: aws_sdk_s3::Client::from_conf(s3_conf),
