@@ -159,7 +159,7 @@ impl Pixels {
                 if rgba {
                     let a = sum[3];
                     for s in &sum[..3] {
-                        out.push(if a == 0 { 0 } else { ((s + a / 2) / a) as u8 });
+                        out.push((s + a / 2).checked_div(a).unwrap_or(0) as u8);
                     }
                     out.push(((a + n / 2) / n) as u8);
                 } else {
