@@ -89,6 +89,119 @@ pub enum Command {
 nothing. --local: build a static binary with cargo and push a one-layer OCI image directly (no Docker)."
     )]
     BuildImage(BuildImageArgs),
+    /// Upload images (files or directories) to the stack's source bucket.
+    #[command(
+        after_help = "Examples:\n  thumbctl upload cat.jpg\n  thumbctl upload ~/Pictures/trip --prefix trip/ --wait\n\n\
+Files are typed from their bytes, not their names; what is not an image is refused (all or nothing) unless --force. \
+Large files go up in parts. With --wait, prints each image's thumbnails with download links."
+    )]
+    Upload(UploadArgs),
+    /// List the images the function has processed, newest first.
+    List(ListArgs),
+    /// Show one image's metadata and thumbnails, with download links.
+    Get(GetArgs),
+    /// Delete images: the original, every thumbnail, and the metadata item.
+    Delete(DeleteArgs),
+    /// Make a presigned URL to upload (PUT) or download (GET) an object with curl or a browser.
+    Presign(PresignArgs),
+    /// Run the function's handler on this machine for objects already in the source bucket.
+    #[command(
+        after_help = "Uses the deployed function's environment and the exact event S3 sends, \
+so the result in S3, DynamoDB and SNS is what the function would produce. This is how the local \
+emulator, which runs no Lambda code, completes the pipeline."
+    )]
+    InvokeLocal(InvokeLocalArgs),
+    /// Make thumbnails of local files with the function's engine, to preview its output.
+    Thumbnail(ThumbnailArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UploadArgs {
+    /// Image files or directories (recursed).
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub paths: Vec<PathBuf>,
+    /// Prefix for the object keys (e.g. `trip/`).
+    #[arg(long, default_value = "")]
+    pub prefix: String,
+    /// Wait until the function has processed each image, then print its thumbnails.
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits (e.g. 90s, 5m).
+    #[arg(long, default_value = "120s", value_parser = crate::commands::parse_expiry)]
+    pub timeout: std::time::Duration,
+    /// Upload files that are not images too.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    /// Only images with this status.
+    #[arg(long, value_parser = ["ok", "failed"])]
+    pub status: Option<String>,
+    /// At most this many items.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100000))]
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GetArgs {
+    /// The image's id: its key in the source bucket (see `thumbctl list`).
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeleteArgs {
+    /// Ids of the images (their keys in the source bucket).
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PresignArgs {
+    /// Object key (in the source bucket; with --thumbnail, in the destination bucket).
+    pub key: String,
+    /// A URL to upload with (PUT) instead of to download with (GET).
+    #[arg(long)]
+    pub put: bool,
+    /// Download from the thumbnails bucket.
+    #[arg(long, conflicts_with = "put")]
+    pub thumbnail: bool,
+    /// The Content-Type the PUT must send [default: from the key's extension].
+    #[arg(long, requires = "put")]
+    pub content_type: Option<String>,
+    /// How long the URL works (e.g. 15m, 1h, 7d).
+    #[arg(long, default_value = "15m", value_parser = crate::commands::parse_expiry)]
+    pub expires: std::time::Duration,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InvokeLocalArgs {
+    /// Keys of objects in the source bucket.
+    #[arg(required = true)]
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ThumbnailArgs {
+    /// Image files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Directory for the thumbnails (laid out like the destination bucket).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Boxes to fit, as for `up`.
+    #[arg(long, value_delimiter = ',', default_value = "128,256,512", value_parser = parse_size)]
+    pub sizes: Vec<String>,
+    /// Output format.
+    #[arg(long, default_value = "jpeg", value_parser = ["jpeg", "png", "webp"])]
+    pub format: String,
+    /// Encoder quality, 1-100.
+    #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub quality: u8,
 }
 
 #[derive(Debug, Clone, Args)]

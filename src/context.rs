@@ -26,12 +26,19 @@ pub struct Ctx {
 /// Builds the SDK configuration the same way the AWS CLI does (environment, profile, SSO),
 /// with thumbctl's overrides. Also used by `invoke-local` to build the handler's clients.
 pub async fn load_sdk_config(global: &GlobalArgs) -> SdkConfig {
-    // Standard retries with jittered backoff, bounded: throttling and 5xx are retried up to
-    // 6 attempts; beyond that the error names the call and a rerun resumes.
-    let retry = RetryConfig::standard()
-        .with_max_attempts(6)
-        .with_max_backoff(Duration::from_secs(10));
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
+    // Standard retries with jittered backoff, bounded: throttling, 5xx and connection errors
+    // are retried up to 6 attempts; beyond that the error names the call and a rerun resumes.
+    // AWS_MAX_ATTEMPTS / AWS_RETRY_MODE, when set, win, as in every AWS SDK.
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if std::env::var_os("AWS_MAX_ATTEMPTS").is_none()
+        && std::env::var_os("AWS_RETRY_MODE").is_none()
+    {
+        loader = loader.retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(6)
+                .with_max_backoff(Duration::from_secs(10)),
+        );
+    }
     if let Some(region) = &global.region {
         loader = loader.region(Region::new(region.clone()));
     }

@@ -68,10 +68,15 @@ pub fn deps(id: &str) -> Vec<&'static str> {
             "build-log-group",
             "repository",
         ],
-        "function" => vec!["lambda-role", "function-log-group"],
+        // The log group and the retry settings matter from the first invocation, which only
+        // the notification can cause: they hold up the notification, not the function.
+        "function" => vec!["lambda-role"],
         "permission" => vec!["function"],
+        "invoke-config" => vec!["function"],
         "notification" => vec![
             "permission",
+            "invoke-config",
+            "function-log-group",
             "source-bucket",
             "dest-bucket",
             "table",
@@ -204,6 +209,12 @@ pub fn steps(plan: &Plan) -> Vec<Step> {
         plan.function(),
         Some(plan.function_arn()),
     ));
+    s.push(Step::new(
+        "invoke-config",
+        function::invoke_config::KIND,
+        plan.function(),
+        None,
+    ));
     s.push(Step {
         extra: permission::extra(&plan.function()),
         ..Step::new("permission", permission::KIND, PERMISSION_SID, None)
@@ -256,6 +267,7 @@ async fn ensure(ctx: &Ctx, plan: &Plan, step: &Step) -> Result<Found, AwsError> 
         "topic" => topic::ensure(ctx, plan, &step.name).await,
         "function" => function::ensure(ctx, plan, &plan.role_arn(&plan.lambda_role())).await,
         "permission" => permission::ensure(ctx, plan).await,
+        "invoke-config" => function::invoke_config::ensure(ctx, &step.name).await,
         "notification" => notification::ensure(ctx, plan, &plan.function_arn()).await,
         id if id.starts_with("subscription:email:") => {
             subscription::ensure(ctx, &plan.topic_arn(), "email", &step.name).await
@@ -417,11 +429,11 @@ async fn destroy_step(
 type StepFuture<'a> = Pin<Box<dyn Future<Output = (String, Result<Outcome, EngineError>)> + 'a>>;
 
 /// Runs `action` on every node once all of its `before` nodes succeeded, as many at a time as
-/// are ready. After a failure nothing new starts unless `keep_going`; nodes that depend on a
-/// failed node never start. Steps in flight always finish, so their results are recorded.
+/// are ready. A failure stops only the nodes that depend on it: independent branches go on,
+/// so a rerun has less left to do. After Ctrl-C nothing new starts. Steps in flight always
+/// finish, so their results are recorded.
 async fn run_graph<'a>(
     nodes: Vec<(String, Vec<String>)>,
-    keep_going: bool,
     cancel: &Cancel,
     progress: &Progress,
     action: impl Fn(String) -> StepFuture<'a>,
@@ -437,7 +449,7 @@ async fn run_graph<'a>(
     let mut errors = Vec::new();
     let mut running = FuturesUnordered::new();
     loop {
-        let stop = cancel.is_cancelled() || (!keep_going && !errors.is_empty());
+        let stop = cancel.is_cancelled();
         if !stop {
             let (ready, rest): (Vec<_>, Vec<_>) = waiting
                 .into_iter()
@@ -503,7 +515,7 @@ pub async fn up(
     for s in &all {
         progress.add(&s.id, &label(s.kind, &s.name, &s.extra));
     }
-    run_graph(nodes, false, cancel, progress, |id| {
+    run_graph(nodes, cancel, progress, |id| {
         Box::pin(async move {
             let r = match by_id.get(&id) {
                 Some(step) => up_step(ctx, plan, store, step).await,
@@ -537,7 +549,7 @@ pub async fn destroy(
     for (id, e) in &entries {
         progress.add(id, &label(&e.kind, &e.name, &e.extra));
     }
-    run_graph(before.into_iter().collect(), true, cancel, progress, |id| {
+    run_graph(before.into_iter().collect(), cancel, progress, |id| {
         Box::pin(async move {
             let r = destroy_step(ctx, store, &id, keep_buckets).await;
             (id, r)

@@ -91,5 +91,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => commands::status::run(&cli.global, args).await,
         Command::Destroy(args) => commands::destroy::run(&cli.global, args).await,
         Command::BuildImage(args) => commands::build_image::run(&cli.global, args).await,
+        Command::Upload(args) => commands::upload::run(&cli.global, args).await,
+        Command::List(args) => commands::images::list(&cli.global, args).await,
+        Command::Get(args) => commands::images::get(&cli.global, args).await,
+        Command::Delete(args) => commands::images::delete(&cli.global, args).await,
+        Command::Presign(args) => commands::images::presign(&cli.global, args).await,
+        Command::InvokeLocal(args) => commands::invoke_local::run(&cli.global, args).await,
+        Command::Thumbnail(args) => commands::thumbnail::run(&cli.global, args),
     }
 }

@@ -632,3 +632,37 @@ async fn up_local_builds_pushes_and_the_pulled_image_runs() {
     ok(dir.path(), &stack, &["destroy", "--yes"]);
     assert!(common::leftovers(&c, &stack).await.is_empty());
 }
+
+/// `--arch arm64` without the Rust target or a cross C compiler fails before building, with
+/// one line saying what to install.
+#[tokio::test]
+async fn arm64_without_its_toolchain_says_what_to_install() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name("bia");
+    let c = clients().await;
+    ok(dir.path(), &stack, &["up", "--image-uri", IMAGE]);
+    let out = local_cmd(
+        dir.path(),
+        &stack,
+        &["build-image", "--local", "--arch", "arm64"],
+    )
+    .output()
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let has_target = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("aarch64-unknown-linux-musl"))
+        .unwrap_or(true);
+    if !has_target {
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains("rustup target add aarch64-unknown-linux-musl"),
+            "{err}"
+        );
+    }
+    let out = thumbctl(dir.path(), &stack, &["build-image", "--arch", "arm64"]);
+    assert_eq!(out.status.code(), Some(2), "arm64 needs --local");
+    ok(dir.path(), &stack, &["destroy", "--yes"]);
+    assert!(common::leftovers(&c, &stack).await.is_empty());
+}

@@ -10,8 +10,11 @@ use common::*;
 use serde_json::Value;
 
 fn write_jpeg(path: &Path, w: u32, h: u32) {
-    let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8]));
-    img.save_with_format(path, image::ImageFormat::Jpeg).unwrap();
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+    });
+    img.save_with_format(path, image::ImageFormat::Jpeg)
+        .unwrap();
 }
 
 /// A PNG of noise: does not compress, so a few megapixels make a multipart-sized file.
@@ -36,12 +39,27 @@ impl Stack {
     fn up(prefix: &str) -> Stack {
         let dir = tempfile::tempdir().unwrap();
         let name = stack_name(prefix);
-        ok(dir.path(), &name, &["up", "--image-uri", IMAGE, "--sizes", "64,128", "--format", "jpeg"]);
+        ok(
+            dir.path(),
+            &name,
+            &[
+                "up",
+                "--image-uri",
+                IMAGE,
+                "--sizes",
+                "64,128",
+                "--format",
+                "jpeg",
+            ],
+        );
         let st = state_json(dir.path(), &name);
         Stack { dir, name, st }
     }
     fn res(&self, id: &str) -> String {
-        self.st["resources"][id]["name"].as_str().unwrap().to_owned()
+        self.st["resources"][id]["name"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
     fn run(&self, args: &[&str]) -> std::process::Output {
         thumbctl(self.dir.path(), &self.name, args)
@@ -70,19 +88,51 @@ async fn upload_types_from_bytes_goes_multipart_when_large_and_refuses_non_image
     write_jpeg(&small, 40, 30);
     let big = files.path().join("big.png");
     write_noise_png(&big, 2600, 2600);
-    assert!(std::fs::metadata(&big).unwrap().len() > 16 * 1024 * 1024, "big file must be multipart-sized");
-    let report = s.json(&["upload", small.to_str().unwrap(), big.to_str().unwrap(), "--prefix", "in/"]);
+    assert!(
+        std::fs::metadata(&big).unwrap().len() > 16 * 1024 * 1024,
+        "big file must be multipart-sized"
+    );
+    let report = s.json(&[
+        "upload",
+        small.to_str().unwrap(),
+        big.to_str().unwrap(),
+        "--prefix",
+        "in/",
+    ]);
     assert_eq!(report["uploaded"].as_array().unwrap().len(), 2, "{report}");
 
     let src = s.res("source-bucket");
-    for (path, key, ct) in [(&small, "in/small.dat", "image/jpeg"), (&big, "in/big.png", "image/png")] {
-        let obj = c.s3.get_object().bucket(&src).key(key).send().await.expect("object in moto");
+    for (path, key, ct) in [
+        (&small, "in/small.dat", "image/jpeg"),
+        (&big, "in/big.png", "image/png"),
+    ] {
+        let obj =
+            c.s3.get_object()
+                .bucket(&src)
+                .key(key)
+                .send()
+                .await
+                .expect("object in moto");
         assert_eq!(obj.content_type(), Some(ct), "{key}");
         let body = obj.body.collect().await.unwrap().into_bytes();
-        assert_eq!(body.as_ref(), std::fs::read(path).unwrap().as_slice(), "{key}: bytes differ");
+        assert_eq!(
+            body.as_ref(),
+            std::fs::read(path).unwrap().as_slice(),
+            "{key}: bytes differ"
+        );
     }
-    let head = c.s3.head_object().bucket(&src).key("in/big.png").send().await.unwrap();
-    assert!(head.e_tag().unwrap_or_default().contains('-'), "large file should have a multipart ETag: {:?}", head.e_tag());
+    let head =
+        c.s3.head_object()
+            .bucket(&src)
+            .key("in/big.png")
+            .send()
+            .await
+            .unwrap();
+    assert!(
+        head.e_tag().unwrap_or_default().contains('-'),
+        "large file should have a multipart ETag: {:?}",
+        head.e_tag()
+    );
 
     // A directory, with a text file and an empty file in it: refused, all or nothing.
     let tree = files.path().join("tree");
@@ -93,15 +143,36 @@ async fn upload_types_from_bytes_goes_multipart_when_large_and_refuses_non_image
     let out = s.run(&["upload", tree.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("notes.txt") && err.contains("not an image"), "{err}");
-    assert!(err.contains("empty.jpg") && err.contains("empty file"), "{err}");
-    let listed = c.s3.list_objects_v2().bucket(&src).prefix("sub").send().await.unwrap();
-    assert_eq!(listed.key_count(), Some(0), "nothing may be uploaded when a file is refused");
+    assert!(
+        err.contains("notes.txt") && err.contains("not an image"),
+        "{err}"
+    );
+    assert!(
+        err.contains("empty.jpg") && err.contains("empty file"),
+        "{err}"
+    );
+    let listed =
+        c.s3.list_objects_v2()
+            .bucket(&src)
+            .prefix("sub")
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        listed.key_count(),
+        Some(0),
+        "nothing may be uploaded when a file is refused"
+    );
 
     std::fs::remove_file(tree.join("notes.txt")).unwrap();
     std::fs::remove_file(tree.join("empty.jpg")).unwrap();
     s.ok(&["upload", tree.to_str().unwrap(), "--prefix", "t/"]);
-    c.s3.head_object().bucket(&src).key("t/sub dir/ü b.jpg").send().await.expect("key keeps the relative path");
+    c.s3.head_object()
+        .bucket(&src)
+        .key("t/sub dir/ü b.jpg")
+        .send()
+        .await
+        .expect("key keeps the relative path");
     s.destroy().await;
 }
 
@@ -116,11 +187,36 @@ async fn wait_list_get_delete_with_the_handler_run_by_invoke_local() {
 
     // `upload --wait` blocks until the item exists; the local emulator runs no Lambda, so
     // invoke-local plays the function's part meanwhile.
-    let mut waiter = thumbctl_cmd(s.dir.path(), &s.name, &["upload", photo.to_str().unwrap(), "--prefix", "photos/", "--wait", "--timeout", "60s", "--output", "json"]);
-    let waiter = waiter.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut waiter = thumbctl_cmd(
+        s.dir.path(),
+        &s.name,
+        &[
+            "upload",
+            photo.to_str().unwrap(),
+            "--prefix",
+            "photos/",
+            "--wait",
+            "--timeout",
+            "60s",
+            "--output",
+            "json",
+        ],
+    );
+    let waiter = waiter
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let src = s.res("source-bucket");
     for _ in 0..100 {
-        if c.s3.head_object().bucket(&src).key(key).send().await.is_ok() {
+        if c.s3
+            .head_object()
+            .bucket(&src)
+            .key(key)
+            .send()
+            .await
+            .is_ok()
+        {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -128,7 +224,11 @@ async fn wait_list_get_delete_with_the_handler_run_by_invoke_local() {
     let invoked = s.json(&["invoke-local", key]);
     assert_eq!(invoked["outcomes"][0]["outcome"], "ok", "{invoked}");
     let waited = waiter.wait_with_output().unwrap();
-    assert!(waited.status.success(), "{}", String::from_utf8_lossy(&waited.stderr));
+    assert!(
+        waited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
     let report: Value = serde_json::from_slice(&waited.stdout).unwrap();
     let entry = &report["uploaded"][0];
     assert_eq!(entry["status"], "ok", "{report}");
@@ -139,16 +239,33 @@ async fn wait_list_get_delete_with_the_handler_run_by_invoke_local() {
     let dst = s.res("dest-bucket");
     for t in thumbs {
         let tkey = t["key"].as_str().unwrap();
-        let obj = c.s3.get_object().bucket(&dst).key(tkey).send().await.expect("thumbnail in moto");
+        let obj =
+            c.s3.get_object()
+                .bucket(&dst)
+                .key(tkey)
+                .send()
+                .await
+                .expect("thumbnail in moto");
         assert_eq!(obj.content_type(), Some("image/jpeg"));
         let bytes = obj.body.collect().await.unwrap().into_bytes();
         let img = image::load_from_memory(&bytes).unwrap();
         let side = t["size"].as_str().unwrap().parse::<u32>().unwrap();
         assert_eq!(img.width(), side, "{tkey}: long side fills the box");
-        assert_eq!(img.height(), (f64::from(side) * 2.0 / 3.0).round() as u32, "{tkey}: aspect kept");
-        let fetched = std::process::Command::new("curl").args(["-sf", t["url"].as_str().unwrap()]).output().unwrap();
+        assert_eq!(
+            img.height(),
+            (f64::from(side) * 2.0 / 3.0).round() as u32,
+            "{tkey}: aspect kept"
+        );
+        let fetched = std::process::Command::new("curl")
+            .args(["-sf", t["url"].as_str().unwrap()])
+            .output()
+            .unwrap();
         assert!(fetched.status.success());
-        assert_eq!(fetched.stdout, bytes.as_ref(), "presigned GET serves the thumbnail");
+        assert_eq!(
+            fetched.stdout,
+            bytes.as_ref(),
+            "presigned GET serves the thumbnail"
+        );
     }
 
     // A non-image, forced up, is recorded as failed by the handler.
@@ -159,30 +276,72 @@ async fn wait_list_get_delete_with_the_handler_run_by_invoke_local() {
     assert_eq!(invoked["outcomes"][0]["outcome"], "failed");
 
     let all = s.json(&["list"]);
-    let ids: Vec<&str> = all["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids.len(), 2, "{all}");
     assert_eq!(ids[0], "junk.jpg", "newest first");
     let failed = s.json(&["list", "--status", "failed"]);
     assert_eq!(failed["items"].as_array().unwrap().len(), 1);
     assert_eq!(failed["items"][0]["error"], "not an image");
-    assert_eq!(s.json(&["list", "--limit", "1"])["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        s.json(&["list", "--limit", "1"])["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     let item = s.json(&["get", key]);
     assert_eq!(item["width"], 300);
-    assert!(item["thumbnails"][0]["url"].as_str().unwrap().starts_with("http"));
+    assert!(
+        item["thumbnails"][0]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http")
+    );
     let missing = s.run(&["get", "nope.jpg"]);
     assert_eq!(missing.status.code(), Some(1));
 
     // delete removes the original, every thumbnail and the item, and nothing else.
     s.ok(&["delete", key, "--yes"]);
-    assert!(c.s3.head_object().bucket(&src).key(key).send().await.is_err());
+    assert!(
+        c.s3.head_object()
+            .bucket(&src)
+            .key(key)
+            .send()
+            .await
+            .is_err()
+    );
     for t in thumbs {
-        assert!(c.s3.head_object().bucket(&dst).key(t["key"].as_str().unwrap()).send().await.is_err());
+        assert!(
+            c.s3.head_object()
+                .bucket(&dst)
+                .key(t["key"].as_str().unwrap())
+                .send()
+                .await
+                .is_err()
+        );
     }
     let table = s.res("table");
-    let item = c.dynamodb.get_item().table_name(&table).key("id", aws_sdk_dynamodb::types::AttributeValue::S(key.into())).send().await.unwrap();
+    let item = c
+        .dynamodb
+        .get_item()
+        .table_name(&table)
+        .key("id", aws_sdk_dynamodb::types::AttributeValue::S(key.into()))
+        .send()
+        .await
+        .unwrap();
     assert!(item.item.is_none());
-    c.s3.head_object().bucket(&src).key("junk.jpg").send().await.expect("other images stay");
+    c.s3.head_object()
+        .bucket(&src)
+        .key("junk.jpg")
+        .send()
+        .await
+        .expect("other images stay");
     s.destroy().await;
 }
 
@@ -198,18 +357,37 @@ async fn presigned_put_then_get_with_plain_http() {
     assert_eq!(put["content_type"], "image/jpeg");
     // The Content-Type must be the one signed (and moto stores an empty object for a form type).
     let sent = std::process::Command::new("curl")
-        .args(["-sf", "-X", "PUT", "-H", "Content-Type: image/jpeg", "--data-binary"])
+        .args([
+            "-sf",
+            "-X",
+            "PUT",
+            "-H",
+            "Content-Type: image/jpeg",
+            "--data-binary",
+        ])
         .arg(format!("@{}", photo.display()))
         .arg(put["url"].as_str().unwrap())
         .status()
         .unwrap();
     assert!(sent.success());
-    let obj = c.s3.get_object().bucket(s.res("source-bucket")).key("uploads/p.jpg").send().await.unwrap();
+    let obj =
+        c.s3.get_object()
+            .bucket(s.res("source-bucket"))
+            .key("uploads/p.jpg")
+            .send()
+            .await
+            .unwrap();
     assert_eq!(obj.content_type(), Some("image/jpeg"));
-    assert_eq!(obj.body.collect().await.unwrap().into_bytes().as_ref(), std::fs::read(&photo).unwrap().as_slice());
+    assert_eq!(
+        obj.body.collect().await.unwrap().into_bytes().as_ref(),
+        std::fs::read(&photo).unwrap().as_slice()
+    );
 
     let get = s.json(&["presign", "uploads/p.jpg"]);
-    let fetched = std::process::Command::new("curl").args(["-sf", get["url"].as_str().unwrap()]).output().unwrap();
+    let fetched = std::process::Command::new("curl")
+        .args(["-sf", get["url"].as_str().unwrap()])
+        .output()
+        .unwrap();
     assert_eq!(fetched.stdout, std::fs::read(&photo).unwrap());
 
     let bad = s.run(&["presign", "noext", "--put"]);
@@ -228,7 +406,21 @@ fn thumbnail_previews_local_files_and_reports_bad_ones() {
     let bad = dir.path().join("bad.png");
     std::fs::write(&bad, b"\x89PNG\r\n\x1a\nnope").unwrap();
     let out_dir = dir.path().join("out");
-    let out = thumbctl(dir.path(), "local", &["thumbnail", photo.to_str().unwrap(), bad.to_str().unwrap(), "--out", out_dir.to_str().unwrap(), "--sizes", "100,50x50", "--output", "json"]);
+    let out = thumbctl(
+        dir.path(),
+        "local",
+        &[
+            "thumbnail",
+            photo.to_str().unwrap(),
+            bad.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--sizes",
+            "100,50x50",
+            "--output",
+            "json",
+        ],
+    );
     assert_eq!(out.status.code(), Some(1), "one file failed");
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["results"][1]["status"], "failed");

@@ -349,11 +349,42 @@ async fn produce_codebuild(ctx: &Ctx, plan: &Plan, opts: &Options) -> anyhow::Re
 }
 
 /// Points the function (if the stack has one) at the image and records it in the settings.
-async fn deploy(ctx: &Ctx, plan: &Plan, store: &StateStore, built: &Built) -> anyhow::Result<bool> {
+async fn deploy(
+    ctx: &Ctx,
+    plan: &Plan,
+    store: &StateStore,
+    built: &Built,
+    arch: Arch,
+) -> anyhow::Result<bool> {
     let has_function = store
         .entry("function")
         .is_some_and(|e| e.status == Status::Created);
-    if has_function {
+    if has_function && arch == Arch::Arm64 {
+        // The function's architecture must match the image's: switch it with the code.
+        use aws_sdk_lambda::client::Waiters;
+        let name = plan.function();
+        ctx.lambda
+            .update_function_code()
+            .function_name(&name)
+            .image_uri(&built.image_uri)
+            .architectures(aws_sdk_lambda::types::Architecture::Arm64)
+            .send()
+            .await
+            .map_err(aws("update image of", function::KIND, &name))?;
+        ctx.lambda
+            .wait_until_function_updated_v2()
+            .function_name(&name)
+            .wait(Duration::from_secs(600))
+            .await
+            .map_err(|e| {
+                AwsError::local(
+                    "wait for",
+                    function::KIND,
+                    &name,
+                    format!("the function update did not finish: {e}"),
+                )
+            })?;
+    } else if has_function {
         function::update_image(ctx, &plan.function(), &built.image_uri).await?;
     }
     store.update(|s| s.settings.image_uri = Some(built.image_uri.clone()))?;
@@ -408,13 +439,15 @@ pub async fn run(global: &GlobalArgs, args: BuildImageArgs) -> anyhow::Result<()
         return dry_run(global, &ctx, &plan, &opts).await;
     }
     let built = produce(&ctx, &plan, &store, &opts).await?;
-    let updated = deploy(&ctx, &plan, &store, &built).await.with_context(|| {
-        format!(
-            "pointing function {} at {}",
-            plan.function(),
-            built.image_uri
-        )
-    })?;
+    let updated = deploy(&ctx, &plan, &store, &built, opts.arch)
+        .await
+        .with_context(|| {
+            format!(
+                "pointing function {} at {}",
+                plan.function(),
+                built.image_uri
+            )
+        })?;
     let total = started.elapsed().as_secs_f64();
     if global.output == OutputMode::Json {
         return print_json(&json!({

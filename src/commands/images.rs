@@ -24,7 +24,12 @@ fn item_to_json(item: std::collections::HashMap<String, AttributeValue>) -> anyh
 
 /// Newest first from the `by-time` index (or `by-status` for one status): a query on an
 /// index, never a scan, and DynamoDB's pagination followed until `limit` items.
-pub async fn list_items(ctx: &Ctx, table: &str, status: Option<&str>, limit: usize) -> anyhow::Result<Vec<Value>> {
+pub async fn list_items(
+    ctx: &Ctx,
+    table: &str,
+    status: Option<&str>,
+    limit: usize,
+) -> anyhow::Result<Vec<Value>> {
     let mut items = Vec::new();
     let mut start = None;
     loop {
@@ -71,9 +76,22 @@ pub async fn get_item(ctx: &Ctx, table: &str, id: &str) -> anyhow::Result<Option
     out.item.map(item_to_json).transpose()
 }
 
-pub async fn presign_get(ctx: &Ctx, bucket: &str, key: &str, ttl: Duration) -> Result<String, AwsError> {
-    let conf = PresigningConfig::expires_in(ttl).map_err(|e| AwsError::local("presign", "object", key, e.to_string()))?;
-    let req = ctx.s3.get_object().bucket(bucket).key(key).presigned(conf).await.map_err(aws("presign", "object", key))?;
+pub async fn presign_get(
+    ctx: &Ctx,
+    bucket: &str,
+    key: &str,
+    ttl: Duration,
+) -> Result<String, AwsError> {
+    let conf = PresigningConfig::expires_in(ttl)
+        .map_err(|e| AwsError::local("presign", "object", key, e.to_string()))?;
+    let req = ctx
+        .s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .presigned(conf)
+        .await
+        .map_err(aws("presign", "object", key))?;
     Ok(req.uri().to_owned())
 }
 
@@ -90,11 +108,35 @@ pub async fn with_links(ctx: &Ctx, dest_bucket: &str, mut item: Value) -> anyhow
 }
 
 fn summary_line(item: &Value) -> String {
-    let s = |k: &str| item.get(k).and_then(Value::as_str).unwrap_or("-").to_owned();
-    let n = |k: &str| item.get(k).and_then(Value::as_u64).map(|v| v.to_string()).unwrap_or_else(|| "-".into());
-    let thumbs = item.get("thumbnails").and_then(Value::as_array).map(Vec::len).unwrap_or(0);
-    let detail = if s("status") == "ok" { format!("{}x{}, {thumbs} thumbnails", n("width"), n("height")) } else { s("error") };
-    format!("{:<20}  {:<6}  {:<28}  {}", s("created_at"), s("status"), detail, s("id"))
+    let s = |k: &str| {
+        item.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("-")
+            .to_owned()
+    };
+    let n = |k: &str| {
+        item.get(k)
+            .and_then(Value::as_u64)
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "-".into())
+    };
+    let thumbs = item
+        .get("thumbnails")
+        .and_then(Value::as_array)
+        .map(Vec::len)
+        .unwrap_or(0);
+    let detail = if s("status") == "ok" {
+        format!("{}x{}, {thumbs} thumbnails", n("width"), n("height"))
+    } else {
+        s("error")
+    };
+    format!(
+        "{:<20}  {:<6}  {:<28}  {}",
+        s("created_at"),
+        s("status"),
+        detail,
+        s("id")
+    )
 }
 
 pub async fn list(global: &GlobalArgs, args: ListArgs) -> anyhow::Result<()> {
@@ -115,17 +157,30 @@ pub async fn list(global: &GlobalArgs, args: ListArgs) -> anyhow::Result<()> {
 pub async fn get(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
     let (ctx, d) = Deployed::load(global).await?;
     let Some(item) = get_item(&ctx, &d.table, &args.id).await? else {
-        anyhow::bail!("no image `{}` in stack `{}`.\n  hint: `thumbctl list` shows the ids", args.id, global.stack);
+        anyhow::bail!(
+            "no image `{}` in stack `{}`.\n  hint: `thumbctl list` shows the ids",
+            args.id,
+            global.stack
+        );
     };
     let item = with_links(&ctx, &d.dest_bucket, item).await?;
     if global.output == OutputMode::Json {
         return print_json(&item);
     }
     println!("{}", summary_line(&item));
-    for t in item.get("thumbnails").and_then(Value::as_array).into_iter().flatten() {
+    for t in item
+        .get("thumbnails")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let w = t.get("width").and_then(Value::as_u64).unwrap_or(0);
         let h = t.get("height").and_then(Value::as_u64).unwrap_or(0);
-        println!("  {w}x{h}  {}\n    {}", t["key"].as_str().unwrap_or("?"), t["url"].as_str().unwrap_or(""));
+        println!(
+            "  {w}x{h}  {}\n    {}",
+            t["key"].as_str().unwrap_or("?"),
+            t["url"].as_str().unwrap_or("")
+        );
     }
     Ok(())
 }
@@ -135,9 +190,16 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> anyhow::Result<()>
     let mut plans = Vec::new();
     for id in &args.ids {
         let Some(item) = get_item(&ctx, &d.table, id).await? else {
-            anyhow::bail!("no image `{id}` in stack `{}`; nothing was deleted.\n  hint: `thumbctl list` shows the ids", global.stack);
+            anyhow::bail!(
+                "no image `{id}` in stack `{}`; nothing was deleted.\n  hint: `thumbctl list` shows the ids",
+                global.stack
+            );
         };
-        let source_key = item.get("source_key").and_then(Value::as_str).unwrap_or(id).to_owned();
+        let source_key = item
+            .get("source_key")
+            .and_then(Value::as_str)
+            .unwrap_or(id)
+            .to_owned();
         let thumbs: Vec<String> = item
             .get("thumbnails")
             .and_then(Value::as_array)
@@ -152,7 +214,10 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> anyhow::Result<()>
             return Err(UsageError("refusing to delete without confirmation: stdin is not a terminal.\n  hint: pass --yes".into()).into());
         }
         let n: usize = plans.iter().map(|(_, _, t)| 1 + t.len()).sum();
-        eprint!("Delete {} image(s), {n} object(s) and their metadata? [y/N] ", plans.len());
+        eprint!(
+            "Delete {} image(s), {n} object(s) and their metadata? [y/N] ",
+            plans.len()
+        );
         std::io::stderr().flush().ok();
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line)?;
@@ -163,9 +228,21 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> anyhow::Result<()>
     let mut report = Vec::new();
     for (id, source_key, thumbs) in plans {
         // Objects first, item last: if this stops half-way, the item still lists what is left.
-        ctx.s3.delete_object().bucket(&d.source_bucket).key(&source_key).send().await.map_err(aws("delete", "object", &source_key))?;
+        ctx.s3
+            .delete_object()
+            .bucket(&d.source_bucket)
+            .key(&source_key)
+            .send()
+            .await
+            .map_err(aws("delete", "object", &source_key))?;
         for key in &thumbs {
-            ctx.s3.delete_object().bucket(&d.dest_bucket).key(key).send().await.map_err(aws("delete", "object", key))?;
+            ctx.s3
+                .delete_object()
+                .bucket(&d.dest_bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(aws("delete", "object", key))?;
         }
         ctx.dynamodb
             .delete_item()
@@ -223,19 +300,39 @@ pub async fn presign(global: &GlobalArgs, args: PresignArgs) -> anyhow::Result<(
             .presigned(conf)
             .await
             .map_err(aws("presign", "object", &args.key))?;
-        ("PUT", req.uri().to_owned(), Some(ct), d.source_bucket.clone())
+        (
+            "PUT",
+            req.uri().to_owned(),
+            Some(ct),
+            d.source_bucket.clone(),
+        )
     } else {
-        let bucket = if args.thumbnail { d.dest_bucket.clone() } else { d.source_bucket.clone() };
-        let req = ctx.s3.get_object().bucket(&bucket).key(&args.key).presigned(conf).await.map_err(aws("presign", "object", &args.key))?;
+        let bucket = if args.thumbnail {
+            d.dest_bucket.clone()
+        } else {
+            d.source_bucket.clone()
+        };
+        let req = ctx
+            .s3
+            .get_object()
+            .bucket(&bucket)
+            .key(&args.key)
+            .presigned(conf)
+            .await
+            .map_err(aws("presign", "object", &args.key))?;
         ("GET", req.uri().to_owned(), None, bucket)
     };
     if global.output == OutputMode::Json {
-        return print_json(&json!({"method": method, "url": url, "bucket": bucket, "key": args.key,
-                                   "content_type": content_type, "expires_in_s": args.expires.as_secs()}));
+        return print_json(
+            &json!({"method": method, "url": url, "bucket": bucket, "key": args.key,
+                                   "content_type": content_type, "expires_in_s": args.expires.as_secs()}),
+        );
     }
     println!("{url}");
     if let Some(ct) = content_type {
-        eprintln!("Upload with: curl -X PUT -H 'Content-Type: {ct}' --data-binary @FILE '<url>'  (the Content-Type must match)");
+        eprintln!(
+            "Upload with: curl -X PUT -H 'Content-Type: {ct}' --data-binary @FILE '<url>'  (the Content-Type must match)"
+        );
     }
     Ok(())
 }

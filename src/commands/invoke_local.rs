@@ -17,14 +17,29 @@ use crate::error::aws;
 
 /// S3 event keys are form-encoded: unreserved characters and `/` stay, a space becomes `+`,
 /// everything else (including `+` itself and non-ASCII) is percent-encoded.
-const KEY_SET: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/').remove(b' ');
+const KEY_SET: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/')
+    .remove(b' ');
 
 pub fn encode_event_key(key: &str) -> String {
-    utf8_percent_encode(key, KEY_SET).to_string().replace(' ', "+")
+    utf8_percent_encode(key, KEY_SET)
+        .to_string()
+        .replace(' ', "+")
 }
 
 /// The ObjectCreated:Put event S3 sends for one object (event version 2.1).
-pub fn s3_event(region: &str, bucket: &str, key: &str, size: i64, etag: &str, sequencer: &str) -> serde_json::Value {
+pub fn s3_event(
+    region: &str,
+    bucket: &str,
+    key: &str,
+    size: i64,
+    etag: &str,
+    sequencer: &str,
+) -> serde_json::Value {
     json!({"Records": [{
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
@@ -52,17 +67,38 @@ pub async fn run(global: &GlobalArgs, args: InvokeLocalArgs) -> anyhow::Result<(
         .send()
         .await
         .map_err(aws("read configuration of", "function", &d.function))?;
-    let vars: HashMap<String, String> = conf.environment.and_then(|e| e.variables).unwrap_or_default();
-    let config = Config::from_vars(&vars).with_context(|| format!("the environment of function `{}` is not usable", d.function))?;
+    let vars: HashMap<String, String> = conf
+        .environment
+        .and_then(|e| e.variables)
+        .unwrap_or_default();
+    let config = Config::from_vars(&vars)
+        .with_context(|| format!("the environment of function `{}` is not usable", d.function))?;
     let sdk = crate::context::load_sdk_config(&global_in_region(global, &ctx.region)).await;
     let handler = Handler::new(config, &sdk);
 
     let mut outcomes = Vec::new();
     for key in &args.keys {
-        let head = ctx.s3.head_object().bucket(&d.source_bucket).key(key).send().await.map_err(aws("look up", "object", key))?;
+        let head = ctx
+            .s3
+            .head_object()
+            .bucket(&d.source_bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(aws("look up", "object", key))?;
         let etag = head.e_tag().unwrap_or_default().to_owned();
-        let sequencer = format!("{:016X}", time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u64);
-        let event = s3_event(&ctx.region, &d.source_bucket, key, head.content_length().unwrap_or(0), &etag, &sequencer);
+        let sequencer = format!(
+            "{:016X}",
+            time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u64
+        );
+        let event = s3_event(
+            &ctx.region,
+            &d.source_bucket,
+            key,
+            head.content_length().unwrap_or(0),
+            &etag,
+            &sequencer,
+        );
         let event: S3Event = serde_json::from_value(event).context("building the S3 event")?;
         let result = handler.handle_event(event).await.with_context(|| {
             format!("the handler failed transiently on `{key}` (on AWS, Lambda would retry); rerun invoke-local")
@@ -73,7 +109,16 @@ pub async fn run(global: &GlobalArgs, args: InvokeLocalArgs) -> anyhow::Result<(
         return print_json(&json!({"function": d.function, "outcomes": outcomes}));
     }
     for o in &outcomes {
-        println!("{:<8} {} ({} ms){}", o.outcome.as_str(), o.key, o.ms, o.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default());
+        println!(
+            "{:<8} {} ({} ms){}",
+            o.outcome.as_str(),
+            o.key,
+            o.ms,
+            o.reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        );
         for t in &o.thumbnails {
             println!("         s3://{}/{t}", d.dest_bucket);
         }
@@ -98,7 +143,10 @@ mod tests {
         assert_eq!(encode_event_key("ü/é 1.png"), "%C3%BC/%C3%A9+1.png");
         // And the handler's decoder gives the key back.
         for key in ["photos/my cat.jpg", "a+b.jpg", "ü/é 1.png", "100% (1).jpg"] {
-            assert_eq!(lambda_image::keys::decode_event_key(&encode_event_key(key)), key);
+            assert_eq!(
+                lambda_image::keys::decode_event_key(&encode_event_key(key)),
+                key
+            );
         }
     }
 }

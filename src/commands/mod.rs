@@ -2,8 +2,12 @@
 
 pub mod build_image;
 pub mod destroy;
+pub mod images;
+pub mod invoke_local;
 pub mod status;
+pub mod thumbnail;
 pub mod up;
+pub mod upload;
 
 use anyhow::Context;
 
@@ -52,4 +56,54 @@ pub async fn check_account(ctx: &Ctx, state: Option<&State>) -> anyhow::Result<S
 pub fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// The names a deployed stack's workflow commands need, read from its state.
+pub struct Deployed {
+    pub source_bucket: String,
+    pub dest_bucket: String,
+    pub table: String,
+    pub function: String,
+}
+
+impl Deployed {
+    /// Reads the stack's state (no lock: these commands change no infrastructure) and builds
+    /// the AWS context in the stack's region.
+    pub async fn load(global: &GlobalArgs) -> anyhow::Result<(Ctx, Deployed)> {
+        let Some(state) = crate::state::StateStore::read(&global.state_dir, &global.stack)? else {
+            anyhow::bail!(
+                "no state for stack `{}` in {}.\n  hint: run `thumbctl up` first, or check --stack and --state-dir",
+                global.stack,
+                global.state_dir.display()
+            );
+        };
+        let name = |id: &str| -> anyhow::Result<String> {
+            state.resources.get(id).map(|e| e.name.clone()).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "stack `{}` has no {id} recorded: it is not fully up.\n  hint: run `thumbctl up` to finish it",
+                    global.stack
+                )
+            })
+        };
+        let deployed = Deployed {
+            source_bucket: name("source-bucket")?,
+            dest_bucket: name("dest-bucket")?,
+            table: name("table")?,
+            function: name("function")?,
+        };
+        let ctx = context_for(global, Some(&state)).await?;
+        Ok((ctx, deployed))
+    }
+}
+
+/// Parses `15m`, `1h`, `90s`, `7d` (presigned URLs live at most 7 days).
+pub fn parse_expiry(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration like 15m or 1h: {e}"))?;
+    if d.is_zero() || d > std::time::Duration::from_secs(7 * 24 * 3600) {
+        return Err(format!(
+            "`{s}`: a presigned URL lives between 1 second and 7 days"
+        ));
+    }
+    Ok(d)
 }

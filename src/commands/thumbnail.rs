@@ -15,16 +15,32 @@ pub fn run(global: &GlobalArgs, args: ThumbnailArgs) -> anyhow::Result<()> {
     let sizes = args
         .sizes
         .iter()
-        .map(|s| s.parse::<ThumbSpec>().map_err(|e| crate::UsageError(format!("--sizes {s}: {e}"))))
+        .map(|s| {
+            s.parse::<ThumbSpec>()
+                .map_err(|e| crate::UsageError(format!("--sizes {s}: {e}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    let format: OutputFormat = args.format.parse().map_err(|e| crate::UsageError(format!("--format: {e}")))?;
-    let opts = ThumbOptions { sizes, format, quality: args.quality, ..ThumbOptions::default() };
-    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let format: OutputFormat = args
+        .format
+        .parse()
+        .map_err(|e| crate::UsageError(format!("--format: {e}")))?;
+    let opts = ThumbOptions {
+        sizes,
+        format,
+        quality: args.quality,
+        ..ThumbOptions::default()
+    };
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
     let mut report = Vec::new();
     let mut failed = 0;
     for file in &args.files {
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
-        let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "image".into());
+        let bytes =
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
         match make_thumbnails(&bytes, &opts) {
             Ok(made) => {
                 let mut outs = Vec::new();
@@ -34,7 +50,14 @@ pub fn run(global: &GlobalArgs, args: ThumbnailArgs) -> anyhow::Result<()> {
                     write(&path, &t.bytes)?;
                     outs.push(json!({"size": t.spec.to_string(), "file": path, "width": t.width, "height": t.height, "bytes": t.bytes.len()}));
                     if global.output == OutputMode::Text {
-                        println!("{}  {}x{}  {} bytes  {}", file.display(), t.width, t.height, t.bytes.len(), path.display());
+                        println!(
+                            "{}  {}x{}  {} bytes  {}",
+                            file.display(),
+                            t.width,
+                            t.height,
+                            t.bytes.len(),
+                            path.display()
+                        );
                     }
                 }
                 report.push(json!({"file": file, "status": "ok", "width": made.source.width, "height": made.source.height,
@@ -53,7 +76,10 @@ pub fn run(global: &GlobalArgs, args: ThumbnailArgs) -> anyhow::Result<()> {
         print_json(&json!({"out": args.out, "results": report}))?;
     }
     if failed > 0 {
-        anyhow::bail!("{failed} of {} file(s) could not be thumbnailed (the function would record them as failed)", args.files.len());
+        anyhow::bail!(
+            "{failed} of {} file(s) could not be thumbnailed (the function would record them as failed)",
+            args.files.len()
+        );
     }
     Ok(())
 }

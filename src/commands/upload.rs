@@ -45,17 +45,26 @@ pub fn classify(path: &Path) -> Result<(u64, String), String> {
         return Err("empty file (0 bytes)".into());
     }
     let mut head = Vec::new();
-    (&mut f).take(SNIFF_BYTES).read_to_end(&mut head).map_err(|e| format!("cannot read: {e}"))?;
-    let opts = ThumbOptions { max_pixels: u64::MAX, max_bytes: u64::MAX, ..ThumbOptions::default() };
+    (&mut f)
+        .take(SNIFF_BYTES)
+        .read_to_end(&mut head)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let opts = ThumbOptions {
+        max_pixels: u64::MAX,
+        max_bytes: u64::MAX,
+        ..ThumbOptions::default()
+    };
     match probe(&head, &opts) {
         Ok(info) => Ok((size, info.content_type.to_owned())),
-        Err(EngineError::NotAnImage) => Err("not an image (its bytes match no supported format)".into()),
+        Err(EngineError::NotAnImage) => {
+            Err("not an image (its bytes match no supported format)".into())
+        }
         Err(EngineError::Unsupported(what)) => Err(format!("unsupported image: {what}")),
         // A header beyond the first MiB (huge EXIF) or a damaged one: let the function judge,
         // typed from the name.
         Err(e) => match super::images::content_type_for_key(&path.to_string_lossy()) {
             Some(ct) if size > SNIFF_BYTES => Ok((size, ct.to_owned())),
-            _ => Err(format!("{}", e.reason())),
+            _ => Err(e.reason().to_string()),
         },
     }
 }
@@ -70,11 +79,17 @@ pub fn collect(paths: &[PathBuf], prefix: &str) -> anyhow::Result<Vec<(PathBuf, 
                 let entry = entry.with_context(|| format!("walking {}", p.display()))?;
                 if entry.file_type().is_file() {
                     let rel = entry.path().strip_prefix(p).unwrap_or(entry.path());
-                    out.push((entry.path().to_owned(), format!("{prefix}{}", slash_path(rel))));
+                    out.push((
+                        entry.path().to_owned(),
+                        format!("{prefix}{}", slash_path(rel)),
+                    ));
                 }
             }
         } else {
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             out.push((p.clone(), format!("{prefix}{name}")));
         }
     }
@@ -82,13 +97,23 @@ pub fn collect(paths: &[PathBuf], prefix: &str) -> anyhow::Result<Vec<(PathBuf, 
 }
 
 fn slash_path(p: &Path) -> String {
-    p.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+    p.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Uploads one file; returns its ETag (as the function will see it).
-pub async fn put_file(ctx: &Ctx, bucket: &str, f: &Planned, bar: &ProgressBar) -> Result<String, AwsError> {
+pub async fn put_file(
+    ctx: &Ctx,
+    bucket: &str,
+    f: &Planned,
+    bar: &ProgressBar,
+) -> Result<String, AwsError> {
     if f.size <= MULTIPART_THRESHOLD {
-        let body = ByteStream::from_path(&f.path).await.map_err(|e| AwsError::local("read", "file", f.path.display().to_string(), e.to_string()))?;
+        let body = ByteStream::from_path(&f.path).await.map_err(|e| {
+            AwsError::local("read", "file", f.path.display().to_string(), e.to_string())
+        })?;
         let out = ctx
             .s3
             .put_object()
@@ -117,13 +142,26 @@ pub async fn put_file(ctx: &Ctx, bucket: &str, f: &Planned, bar: &ProgressBar) -
         Ok(etag) => Ok(etag),
         Err(e) => {
             // An unfinished upload is billed storage nobody sees: abort it on any failure.
-            let _ = ctx.s3.abort_multipart_upload().bucket(bucket).key(&f.key).upload_id(&upload_id).send().await;
+            let _ = ctx
+                .s3
+                .abort_multipart_upload()
+                .bucket(bucket)
+                .key(&f.key)
+                .upload_id(&upload_id)
+                .send()
+                .await;
             Err(e)
         }
     }
 }
 
-async fn upload_parts(ctx: &Ctx, bucket: &str, f: &Planned, upload_id: &str, bar: &ProgressBar) -> Result<String, AwsError> {
+async fn upload_parts(
+    ctx: &Ctx,
+    bucket: &str,
+    f: &Planned,
+    upload_id: &str,
+    bar: &ProgressBar,
+) -> Result<String, AwsError> {
     let count = f.size.div_ceil(PART_SIZE);
     let parts: Vec<CompletedPart> = stream::iter(0..count)
         .map(|i| async move {
@@ -135,7 +173,9 @@ async fn upload_parts(ctx: &Ctx, bucket: &str, f: &Planned, upload_id: &str, bar
                 .length(aws_sdk_s3::primitives::Length::Exact(length))
                 .build()
                 .await
-                .map_err(|e| AwsError::local("read", "file", f.path.display().to_string(), e.to_string()))?;
+                .map_err(|e| {
+                    AwsError::local("read", "file", f.path.display().to_string(), e.to_string())
+                })?;
             let n = i32::try_from(i + 1).unwrap_or(i32::MAX);
             let out = ctx
                 .s3
@@ -149,7 +189,12 @@ async fn upload_parts(ctx: &Ctx, bucket: &str, f: &Planned, upload_id: &str, bar
                 .await
                 .map_err(aws("upload part of", "object", &f.key))?;
             bar.inc(length);
-            Ok::<_, AwsError>(CompletedPart::builder().part_number(n).set_e_tag(out.e_tag).build())
+            Ok::<_, AwsError>(
+                CompletedPart::builder()
+                    .part_number(n)
+                    .set_e_tag(out.e_tag)
+                    .build(),
+            )
         })
         .buffered(4)
         .try_collect()
@@ -160,7 +205,11 @@ async fn upload_parts(ctx: &Ctx, bucket: &str, f: &Planned, upload_id: &str, bar
         .bucket(bucket)
         .key(&f.key)
         .upload_id(upload_id)
-        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
         .send()
         .await
         .map_err(aws("finish upload of", "object", &f.key))?;
@@ -181,18 +230,40 @@ async fn wait_for_items(
     let deadline = Instant::now() + timeout;
     let mut done: HashMap<String, Value> = HashMap::new();
     loop {
-        let pending: Vec<&(String, String)> = uploaded.iter().filter(|(k, _)| !done.contains_key(k)).collect();
+        let pending: Vec<&(String, String)> = uploaded
+            .iter()
+            .filter(|(k, _)| !done.contains_key(k))
+            .collect();
         if pending.is_empty() || Instant::now() >= deadline {
             return Ok((done, pending.into_iter().map(|(k, _)| k.clone()).collect()));
         }
         for chunk in pending.chunks(100) {
-            let keys = chunk.iter().map(|(k, _)| HashMap::from([("id".to_owned(), AttributeValue::S(k.clone()))])).collect();
-            let req = KeysAndAttributes::builder().set_keys(Some(keys)).consistent_read(true).build().context("building a read request")?;
-            let out = ctx.dynamodb.batch_get_item().request_items(table, req).send().await.map_err(aws("read items from", "table", table))?;
-            for item in out.responses.and_then(|mut r| r.remove(table)).unwrap_or_default() {
+            let keys = chunk
+                .iter()
+                .map(|(k, _)| HashMap::from([("id".to_owned(), AttributeValue::S(k.clone()))]))
+                .collect();
+            let req = KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .context("building a read request")?;
+            let out = ctx
+                .dynamodb
+                .batch_get_item()
+                .request_items(table, req)
+                .send()
+                .await
+                .map_err(aws("read items from", "table", table))?;
+            for item in out
+                .responses
+                .and_then(|mut r| r.remove(table))
+                .unwrap_or_default()
+            {
                 let v: Value = serde_dynamo::from_item(item).context("reading a metadata item")?;
                 let id = v["id"].as_str().unwrap_or_default().to_owned();
-                let etag_matches = uploaded.iter().any(|(k, e)| *k == id && bare_etag(v["etag"].as_str().unwrap_or_default()) == bare_etag(e));
+                let etag_matches = uploaded.iter().any(|(k, e)| {
+                    *k == id && bare_etag(v["etag"].as_str().unwrap_or_default()) == bare_etag(e)
+                });
                 let finished = matches!(v["status"].as_str(), Some("ok" | "failed"));
                 if etag_matches && finished {
                     done.insert(id, v);
@@ -213,17 +284,30 @@ pub async fn run(global: &GlobalArgs, args: UploadArgs) -> anyhow::Result<()> {
     let mut refused = Vec::new();
     for (path, key) in files {
         match classify(&path) {
-            Ok((size, content_type)) => planned.push(Planned { path, key, size, content_type }),
+            Ok((size, content_type)) => planned.push(Planned {
+                path,
+                key,
+                size,
+                content_type,
+            }),
             Err(reason) if args.force => {
                 let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
                 tracing::warn!(file = %path.display(), %reason, "uploading anyway (--force)");
-                planned.push(Planned { path, key, size, content_type: "application/octet-stream".into() });
+                planned.push(Planned {
+                    path,
+                    key,
+                    size,
+                    content_type: "application/octet-stream".into(),
+                });
             }
             Err(reason) => refused.push((path, reason)),
         }
     }
     if !refused.is_empty() {
-        let list: Vec<String> = refused.iter().map(|(p, r)| format!("  {}: {r}", p.display())).collect();
+        let list: Vec<String> = refused
+            .iter()
+            .map(|(p, r)| format!("  {}: {r}", p.display()))
+            .collect();
         anyhow::bail!(
             "{} file(s) are not images thumbctl can thumbnail; nothing was uploaded:\n{}\n  hint: remove them, or pass --force to upload them anyway",
             refused.len(),
@@ -235,8 +319,10 @@ pub async fn run(global: &GlobalArgs, args: UploadArgs) -> anyhow::Result<()> {
     let bar = if !global.quiet && std::io::stderr().is_terminal() {
         let b = ProgressBar::new(total);
         b.set_style(
-            ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         b
     } else {
@@ -273,11 +359,20 @@ pub async fn run(global: &GlobalArgs, args: UploadArgs) -> anyhow::Result<()> {
         );
     }
     if !failures.is_empty() {
-        anyhow::bail!("{} upload(s) failed:\n{}\n  hint: rerun the same command; uploads overwrite", failures.len(), failures.join("\n"));
+        anyhow::bail!(
+            "{} upload(s) failed:\n{}\n  hint: rerun the same command; uploads overwrite",
+            failures.len(),
+            failures.join("\n")
+        );
     }
 
-    let mut report: Vec<Value> = results.iter().map(|(f, r)| json!({"file": f.path, "key": f.key, "bytes": f.size,
-        "content_type": f.content_type, "etag": r.as_ref().ok()})).collect();
+    let mut report: Vec<Value> = results
+        .iter()
+        .map(|(f, r)| {
+            json!({"file": f.path, "key": f.key, "bytes": f.size,
+        "content_type": f.content_type, "etag": r.as_ref().ok()})
+        })
+        .collect();
     let mut pending = Vec::new();
     if args.wait {
         let (done, still) = wait_for_items(&ctx, &d.table, &uploaded, args.timeout).await?;
@@ -298,13 +393,25 @@ pub async fn run(global: &GlobalArgs, args: UploadArgs) -> anyhow::Result<()> {
         print_json(&json!({"bucket": d.source_bucket, "uploaded": report, "pending": pending}))?;
     } else {
         for e in &report {
-            let status = e.get("status").and_then(Value::as_str).unwrap_or("uploaded");
+            let status = e
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or("uploaded");
             println!("{status:<8} {}", e["key"].as_str().unwrap_or_default());
             if let Some(err) = e.get("error").and_then(Value::as_str) {
                 println!("         {err}");
             }
-            for t in e.get("thumbnails").and_then(Value::as_array).into_iter().flatten() {
-                println!("         {}  {}", t["key"].as_str().unwrap_or_default(), t["url"].as_str().unwrap_or_default());
+            for t in e
+                .get("thumbnails")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                println!(
+                    "         {}  {}",
+                    t["key"].as_str().unwrap_or_default(),
+                    t["url"].as_str().unwrap_or_default()
+                );
             }
         }
     }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_lambda::client::Waiters;
-use aws_sdk_lambda::types::{Architecture, Environment, FunctionCode, PackageType};
+use aws_sdk_lambda::types::{Architecture, Environment, FunctionCode, PackageType, State};
 
 use super::Found;
 use crate::context::Ctx;
@@ -51,30 +51,68 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, role_arn: &str) -> Result<Found, Aws
         .await
         .map_err(aws("create", KIND, &name));
     // CreateFunction says ResourceConflictException when the name exists: an earlier run made it.
-    let adopted = match result {
-        Ok(_) => false,
+    let (adopted, active) = match result {
+        Ok(out) => (false, out.state == Some(State::Active)),
         Err(e)
             if e.is_already_exists() || e.code.as_deref() == Some("ResourceConflictException") =>
         {
-            true
+            (true, false)
         }
         Err(e) => return Err(e),
     };
-    wait_active(ctx, &name).await?;
+    // An image function starts Pending on AWS; only an answer that says Active saves the wait.
+    if !active {
+        wait_active(ctx, &name).await?;
+    }
     if adopted {
         reconcile(ctx, plan).await?;
     }
-    // Lambda's defaults retry a failed event twice over six hours; a thumbnail that failed
-    // twice will not succeed later, and an hour-old upload is not worth a late thumbnail.
-    ctx.lambda
-        .put_function_event_invoke_config()
-        .function_name(&name)
-        .maximum_retry_attempts(2)
-        .maximum_event_age_in_seconds(3600)
-        .send()
-        .await
-        .map_err(aws("configure retries of", KIND, &name))?;
     Ok(Found::arn(plan.function_arn()))
+}
+
+/// Lambda's defaults retry a failed event twice over six hours; a thumbnail that failed twice
+/// will not succeed later, and an hour-old upload is not worth a late thumbnail. Its own step,
+/// so it runs alongside the S3 permission.
+pub mod invoke_config {
+    use super::*;
+    use crate::state::Entry;
+
+    pub const KIND: &str = "invoke-config";
+
+    pub async fn ensure(ctx: &Ctx, function: &str) -> Result<Found, AwsError> {
+        ctx.lambda
+            .put_function_event_invoke_config()
+            .function_name(function)
+            .maximum_retry_attempts(2)
+            .maximum_event_age_in_seconds(3600)
+            .send()
+            .await
+            .map_err(aws("configure retries of", super::KIND, function))?;
+        Ok(Found::default())
+    }
+
+    pub async fn find(ctx: &Ctx, e: &Entry) -> Result<Option<Found>, AwsError> {
+        let out = ctx
+            .lambda
+            .get_function_event_invoke_config()
+            .function_name(&e.name)
+            .send()
+            .await
+            .map_err(aws("look up", KIND, &e.name))
+            .or_not_found()?;
+        Ok(out.map(|_| Found::default()))
+    }
+
+    pub async fn delete(ctx: &Ctx, e: &Entry) -> Result<(), AwsError> {
+        ctx.lambda
+            .delete_function_event_invoke_config()
+            .function_name(&e.name)
+            .send()
+            .await
+            .map_err(aws("delete", KIND, &e.name))
+            .or_not_found()?;
+        Ok(())
+    }
 }
 
 async fn wait_active(ctx: &Ctx, name: &str) -> Result<(), AwsError> {

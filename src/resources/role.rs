@@ -57,8 +57,22 @@ pub async fn find(ctx: &Ctx, name: &str) -> Result<Option<Found>, AwsError> {
     Ok(out.and_then(|o| o.role).map(|r| Found::arn(r.arn)))
 }
 
-/// Removes every inline and attached policy first: IAM refuses to delete a role that has any.
+/// Deletes the role. IAM refuses while policies remain (DeleteConflict): only then are they
+/// listed and removed, which keeps the usual path to one call.
 pub async fn delete(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
+    match ctx
+        .iam
+        .delete_role()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(aws("delete", KIND, name))
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.is_not_found() => return Ok(()),
+        Err(e) if e.code.as_deref() == Some("DeleteConflict") => {}
+        Err(e) => return Err(e),
+    }
     let Some(inline) = ctx
         .iam
         .list_role_policies()
