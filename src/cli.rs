@@ -242,7 +242,12 @@ pub struct UpArgs {
 }
 
 #[derive(Debug, Clone, Args)]
-pub struct StatusArgs {}
+pub struct StatusArgs {
+    /// Look for resources tagged with this stack that the state does not record (e.g. after
+    /// the state file was lost). Works without a state file.
+    #[arg(long)]
+    pub orphans: bool,
+}
 
 #[derive(Debug, Clone, Args)]
 pub struct DestroyArgs {
@@ -252,6 +257,10 @@ pub struct DestroyArgs {
     /// Leave both buckets and their objects in place (recorded as kept in the state).
     #[arg(long)]
     pub keep_buckets: bool,
+    /// Instead: delete resources tagged with this stack that the state does not record.
+    /// Lists them, and deletes only with --yes. Untagged look-alikes are never touched.
+    #[arg(long, conflicts_with = "keep_buckets")]
+    pub orphans: bool,
 }
 
 #[derive(Debug, Clone, Args)]

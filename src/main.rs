@@ -7,6 +7,7 @@ mod context;
 mod engine;
 mod error;
 mod image;
+mod orphans;
 mod progress;
 mod resources;
 mod stack;

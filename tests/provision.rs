@@ -795,3 +795,79 @@ fn unreachable_endpoint_and_bad_credentials_say_what_to_do() {
         "nothing recorded when nothing was made"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_state_orphans_are_found_by_tag_and_deleted_only_with_yes() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name("orphan");
+    let c = clients().await;
+    ok(dir.path(), &stack, &["up", "--image-uri", IMAGE]);
+    let st = state_json(dir.path(), &stack);
+    let recorded = st["resources"].as_object().unwrap().len();
+    // A look-alike with the stack's name pattern but without our tags.
+    let lookalike = format!("{stack}-src-notours1");
+    c.s3.create_bucket()
+        .bucket(&lookalike)
+        .send()
+        .await
+        .unwrap();
+    // The state file is lost.
+    std::fs::remove_file(dir.path().join(format!("{stack}.json"))).unwrap();
+
+    let found: Value = serde_json::from_slice(
+        &ok(
+            dir.path(),
+            &stack,
+            &["status", "--orphans", "--output", "json"],
+        )
+        .stdout,
+    )
+    .unwrap();
+    let orphans = found["orphans"].as_array().unwrap();
+    let kinds: std::collections::BTreeSet<&str> = orphans
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "bucket",
+        "role",
+        "repository",
+        "build-project",
+        "table",
+        "topic",
+        "log-group",
+        "function",
+    ] {
+        assert!(kinds.contains(kind), "no orphan {kind} found: {found}");
+    }
+    // Every named resource (policies, permission, notification and invoke config live inside these).
+    assert_eq!(orphans.len(), 11, "{found}");
+    assert!(recorded > orphans.len());
+    assert!(
+        !orphans.iter().any(|o| o["name"] == lookalike.as_str()),
+        "untagged look-alike listed"
+    );
+
+    // Without --yes: listed, nothing deleted.
+    let out = thumbctl(dir.path(), &stack, &["destroy", "--orphans"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("Nothing was deleted"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(leftovers(&c, &stack).await.len(), 12);
+
+    ok(dir.path(), &stack, &["destroy", "--orphans", "--yes"]);
+    let left = leftovers(&c, &stack).await;
+    assert_eq!(
+        left,
+        vec![format!("bucket {lookalike}")],
+        "only the untagged look-alike may survive"
+    );
+    c.s3.delete_bucket()
+        .bucket(&lookalike)
+        .send()
+        .await
+        .unwrap();
+}

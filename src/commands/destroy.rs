@@ -14,6 +14,9 @@ use crate::state::{StateStore, Status};
 
 pub async fn run(global: &GlobalArgs, args: DestroyArgs) -> anyhow::Result<()> {
     let store = StateStore::open(&global.state_dir, &global.stack, "destroy")?;
+    if args.orphans {
+        return orphans(global, &store, args.yes).await;
+    }
     let Some(state) = store.snapshot() else {
         store.remove_lock_file(&global.state_dir, &global.stack);
         anyhow::bail!(
@@ -119,6 +122,64 @@ fn confirm(
         .context("reading the confirmation")?;
     if line.trim() != stack {
         return Err(UsageError("not confirmed; nothing was deleted".into()).into());
+    }
+    Ok(())
+}
+
+/// `destroy --orphans`: deletes what carries the stack's tags but is not in its state.
+async fn orphans(global: &GlobalArgs, store: &StateStore, yes: bool) -> anyhow::Result<()> {
+    let state = store.snapshot();
+    let ctx = context_for(global, state.as_ref()).await?;
+    check_account(&ctx, state.as_ref()).await?;
+    let recorded: Vec<_> = state
+        .iter()
+        .flat_map(|s| s.resources.values().cloned())
+        .collect();
+    let found = crate::orphans::find(&ctx, &global.stack, &recorded).await?;
+    if found.is_empty() {
+        if global.output == OutputMode::Json {
+            return print_json(&json!({"stack": global.stack, "deleted": [], "failed": []}));
+        }
+        println!("No orphans of stack `{}` in {}.", global.stack, ctx.region);
+        return Ok(());
+    }
+    if !yes {
+        let list: Vec<String> = found
+            .iter()
+            .map(|e| format!("  {:<14} {}", e.kind, e.name))
+            .collect();
+        return Err(UsageError(format!(
+            "{} resource(s) tagged thumbctl:stack={} are not in the state:\n{}\nNothing was deleted.\n  hint: pass --yes to delete them",
+            found.len(),
+            global.stack,
+            list.join("\n")
+        ))
+        .into());
+    }
+    let results = crate::orphans::delete(&ctx, &found).await;
+    let mut deleted = Vec::new();
+    let mut failed = Vec::new();
+    for (e, r) in results {
+        match r {
+            Ok(()) => deleted.push(json!({"kind": e.kind, "name": e.name})),
+            Err(err) => failed.push(format!("  {} {}: {err}", e.kind, e.name)),
+        }
+    }
+    if global.output == OutputMode::Json {
+        print_json(&json!({"stack": global.stack, "deleted": deleted, "failed": failed}))?;
+    } else {
+        println!(
+            "Deleted {} orphan(s) of stack `{}`.",
+            deleted.len(),
+            global.stack
+        );
+    }
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{} orphan(s) could not be deleted:\n{}\n  hint: rerun `thumbctl destroy --orphans --yes`",
+            failed.len(),
+            failed.join("\n")
+        );
     }
     Ok(())
 }

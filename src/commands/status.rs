@@ -8,7 +8,10 @@ use crate::cli::{GlobalArgs, OutputMode, StatusArgs};
 use crate::resources;
 use crate::state::{StateStore, Status};
 
-pub async fn run(global: &GlobalArgs, _args: StatusArgs) -> anyhow::Result<()> {
+pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
+    if args.orphans {
+        return orphans(global).await;
+    }
     let Some(state) = StateStore::read(&global.state_dir, &global.stack)? else {
         anyhow::bail!(
             "no state for stack `{}` in {}: thumbctl has not created it from here.\n  hint: check --stack and --state-dir",
@@ -69,5 +72,45 @@ pub async fn run(global: &GlobalArgs, _args: StatusArgs) -> anyhow::Result<()> {
         };
         println!("  {:<8} {:<20} {:<14} {}{note}", exists, id, e.kind, e.name);
     }
+    Ok(())
+}
+
+/// `status --orphans`: what carries the stack's tags but is not in its state.
+async fn orphans(global: &GlobalArgs) -> anyhow::Result<()> {
+    let state = StateStore::read(&global.state_dir, &global.stack)?;
+    let ctx = context_for(global, state.as_ref()).await?;
+    let recorded: Vec<_> = state
+        .iter()
+        .flat_map(|s| s.resources.values().cloned())
+        .collect();
+    let found = crate::orphans::find(&ctx, &global.stack, &recorded).await?;
+    if global.output == OutputMode::Json {
+        let list: Vec<_> = found
+            .iter()
+            .map(|e| json!({"kind": e.kind, "name": e.name, "arn": e.arn}))
+            .collect();
+        return print_json(
+            &json!({"stack": global.stack, "region": ctx.region, "state_file_found": state.is_some(), "orphans": list}),
+        );
+    }
+    if found.is_empty() {
+        println!(
+            "No orphans: nothing in {} carries the tag thumbctl:stack={} outside the state.",
+            ctx.region, global.stack
+        );
+        return Ok(());
+    }
+    println!(
+        "{} resource(s) tagged thumbctl:stack={} that the state does not record:",
+        found.len(),
+        global.stack
+    );
+    for e in &found {
+        println!("  {:<14} {}", e.kind, e.name);
+    }
+    println!(
+        "Delete them with: thumbctl --stack {} destroy --orphans --yes",
+        global.stack
+    );
     Ok(())
 }

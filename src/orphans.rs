@@ -1,0 +1,323 @@
+//! Finding what a stack left behind when its state file is lost: every resource, in every
+//! service `up` uses, whose name has the stack's prefix AND that carries the tag
+//! `thumbctl:stack=<stack>`, minus what the state (if any) records. The tag is the proof of
+//! ownership: a look-alike without it is never listed, so never deleted.
+
+use std::collections::{HashMap, HashSet};
+
+use futures::future::join_all;
+
+use crate::context::Ctx;
+use crate::error::{AwsError, aws};
+use crate::resources::{
+    bucket, build_project, function, log_group, repository, role, table, topic,
+};
+use crate::stack::TAG_STACK;
+use crate::state::{Entry, Status};
+
+fn entry(kind: &str, name: &str, arn: Option<String>, region: &str) -> Entry {
+    Entry {
+        kind: kind.into(),
+        name: name.into(),
+        arn,
+        region: region.into(),
+        status: Status::Created,
+        extra: Default::default(),
+    }
+}
+
+fn ours(tags: impl IntoIterator<Item = (String, String)>, stack: &str) -> bool {
+    tags.into_iter().any(|(k, v)| k == TAG_STACK && v == stack)
+}
+
+/// Every tagged resource of the stack, whatever the state says.
+pub async fn find_tagged(ctx: &Ctx, stack: &str) -> Result<Vec<Entry>, AwsError> {
+    let prefix = format!("{stack}-");
+    let r = ctx.region.as_str();
+    let mut found = Vec::new();
+
+    let buckets = ctx
+        .s3
+        .list_buckets()
+        .send()
+        .await
+        .map_err(aws("list", "buckets", "s3"))?;
+    for b in buckets
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name())
+        .filter(|n| n.starts_with(&prefix))
+    {
+        let tags = ctx.s3.get_bucket_tagging().bucket(b).send().await;
+        let tags = tags.map(|t| {
+            t.tag_set()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect::<Vec<_>>()
+        });
+        if ours(tags.unwrap_or_default(), stack) {
+            found.push(entry(bucket::KIND, b, Some(format!("arn:aws:s3:::{b}")), r));
+        }
+    }
+
+    let roles: Vec<_> = ctx
+        .iam
+        .list_roles()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(aws("list", "roles", "iam"))?;
+    for ro in roles
+        .iter()
+        .filter(|ro| ro.role_name().starts_with(&prefix))
+    {
+        let tags = ctx
+            .iam
+            .list_role_tags()
+            .role_name(ro.role_name())
+            .send()
+            .await
+            .map_err(aws("read tags of", role::KIND, ro.role_name()))?;
+        if ours(
+            tags.tags()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned())),
+            stack,
+        ) {
+            found.push(entry(
+                role::KIND,
+                ro.role_name(),
+                Some(ro.arn().to_owned()),
+                r,
+            ));
+        }
+    }
+
+    let repos =
+        ctx.ecr
+            .describe_repositories()
+            .send()
+            .await
+            .map_err(aws("list", "repositories", "ecr"))?;
+    for repo in repos
+        .repositories()
+        .iter()
+        .filter(|x| x.repository_name().is_some_and(|n| n.starts_with(&prefix)))
+    {
+        let (Some(name), Some(arn)) = (repo.repository_name(), repo.repository_arn()) else {
+            continue;
+        };
+        let tags = ctx
+            .ecr
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(aws("read tags of", repository::KIND, name))?;
+        if ours(
+            tags.tags()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned())),
+            stack,
+        ) {
+            found.push(entry(repository::KIND, name, Some(arn.to_owned()), r));
+        }
+    }
+
+    let projects =
+        ctx.codebuild
+            .list_projects()
+            .send()
+            .await
+            .map_err(aws("list", "projects", "codebuild"))?;
+    let names: Vec<String> = projects
+        .projects()
+        .iter()
+        .filter(|p| p.starts_with(&prefix))
+        .cloned()
+        .collect();
+    if !names.is_empty() {
+        let got = ctx
+            .codebuild
+            .batch_get_projects()
+            .set_names(Some(names))
+            .send()
+            .await
+            .map_err(aws("read", "projects", "codebuild"))?;
+        for p in got.projects() {
+            let tags = p.tags().iter().map(|t| {
+                (
+                    t.key().unwrap_or_default().to_owned(),
+                    t.value().unwrap_or_default().to_owned(),
+                )
+            });
+            if let Some(name) = p.name().filter(|_| ours(tags, stack)) {
+                found.push(entry(
+                    build_project::KIND,
+                    name,
+                    p.arn().map(str::to_owned),
+                    r,
+                ));
+            }
+        }
+    }
+
+    let tables: Vec<_> = ctx
+        .dynamodb
+        .list_tables()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(aws("list", "tables", "dynamodb"))?;
+    for t in tables.iter().filter(|t| t.starts_with(&prefix)) {
+        let Some(arn) = ctx
+            .dynamodb
+            .describe_table()
+            .table_name(t)
+            .send()
+            .await
+            .map_err(aws("look up", table::KIND, t))?
+            .table
+            .and_then(|d| d.table_arn)
+        else {
+            continue;
+        };
+        let tags = ctx
+            .dynamodb
+            .list_tags_of_resource()
+            .resource_arn(&arn)
+            .send()
+            .await
+            .map_err(aws("read tags of", table::KIND, t))?;
+        if ours(
+            tags.tags()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned())),
+            stack,
+        ) {
+            found.push(entry(table::KIND, t, Some(arn), r));
+        }
+    }
+
+    let topics: Vec<_> = ctx
+        .sns
+        .list_topics()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(aws("list", "topics", "sns"))?;
+    for arn in topics.iter().filter_map(|t| t.topic_arn()) {
+        let name = arn.rsplit(':').next().unwrap_or_default();
+        if !name.starts_with(&prefix) {
+            continue;
+        }
+        let tags = ctx
+            .sns
+            .list_tags_for_resource()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(aws("read tags of", topic::KIND, name))?;
+        if ours(
+            tags.tags()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned())),
+            stack,
+        ) {
+            found.push(entry(topic::KIND, name, Some(arn.to_owned()), r));
+        }
+    }
+
+    for group_prefix in [
+        format!("/aws/lambda/{prefix}"),
+        format!("/aws/codebuild/{prefix}"),
+    ] {
+        let groups = ctx
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix(&group_prefix)
+            .send()
+            .await
+            .map_err(aws("list", "log groups", "logs"))?;
+        for g in groups.log_groups() {
+            let (Some(name), Some(arn)) = (g.log_group_name(), g.arn()) else {
+                continue;
+            };
+            let arn = arn.trim_end_matches(":*");
+            let tags = ctx
+                .logs
+                .list_tags_for_resource()
+                .resource_arn(arn)
+                .send()
+                .await
+                .map_err(aws("read tags of", log_group::KIND, name))?;
+            if ours(tags.tags.unwrap_or_default(), stack) {
+                found.push(entry(log_group::KIND, name, Some(arn.to_owned()), r));
+            }
+        }
+    }
+
+    let functions: Vec<_> = ctx
+        .lambda
+        .list_functions()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(aws("list", "functions", "lambda"))?;
+    for f in functions
+        .iter()
+        .filter(|f| f.function_name().is_some_and(|n| n.starts_with(&prefix)))
+    {
+        let (Some(name), Some(arn)) = (f.function_name(), f.function_arn()) else {
+            continue;
+        };
+        let tags = ctx
+            .lambda
+            .list_tags()
+            .resource(arn)
+            .send()
+            .await
+            .map_err(aws("read tags of", function::KIND, name))?;
+        if ours(tags.tags.unwrap_or_default(), stack) {
+            found.push(entry(function::KIND, name, Some(arn.to_owned()), r));
+        }
+    }
+    Ok(found)
+}
+
+/// Tagged resources the state does not record.
+pub async fn find(ctx: &Ctx, stack: &str, recorded: &[Entry]) -> Result<Vec<Entry>, AwsError> {
+    let known: HashSet<(&str, &str)> = recorded
+        .iter()
+        .map(|e| (e.kind.as_str(), e.name.as_str()))
+        .collect();
+    let all = find_tagged(ctx, stack).await?;
+    Ok(all
+        .into_iter()
+        .filter(|e| !known.contains(&(e.kind.as_str(), e.name.as_str())))
+        .collect())
+}
+
+/// Deletes orphans, dependents first: the function (its permission and event-invoke config
+/// go with it) and the buckets (their notification goes with them) before the roles.
+pub async fn delete(ctx: &Ctx, orphans: &[Entry]) -> Vec<(Entry, Result<(), AwsError>)> {
+    let rank: HashMap<&str, u8> = HashMap::from([(function::KIND, 0), (role::KIND, 2)]);
+    let mut results = Vec::new();
+    for tier in 0..=2u8 {
+        let batch: Vec<&Entry> = orphans
+            .iter()
+            .filter(|e| *rank.get(e.kind.as_str()).unwrap_or(&1) == tier)
+            .collect();
+        let done = join_all(batch.iter().map(|e| crate::resources::delete(ctx, e))).await;
+        results.extend(batch.into_iter().cloned().zip(done));
+    }
+    results
+}
