@@ -275,11 +275,6 @@ fn decode_webp(
     // SAFETY: initialised just above.
     let config = unsafe { config.assume_init_mut() };
     config.options.use_threads = 0;
-    if k >= 4 {
-        // Each output pixel then averages at least 16 decoded ones: the in-loop deblocking
-        // filter makes no visible difference any more, and skipping it saves ~15% of the decode.
-        config.options.bypass_filtering = 1;
-    }
     if k > 1 {
         config.options.use_scaling = 1;
         config.options.scaled_width = sw as i32;
