@@ -6,7 +6,7 @@ use aws_sdk_codebuild::types::{
     ProjectEnvironment, ProjectSource, SourceType, Tag,
 };
 
-use super::{Found, built};
+use super::{Found, adopt, built};
 use crate::context::Ctx;
 use crate::error::{AwsError, OrNotFound, aws};
 use crate::stack::{BUILD_PREFIX, BUILD_SOURCE_KEY, Plan};
@@ -97,14 +97,7 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, name: &str, role_arn: &str) -> Resul
                 .map(str::to_owned)
                 .unwrap_or_else(|| plan.project_arn()),
         )),
-        Err(e) if e.is_already_exists() => find(ctx, name).await?.ok_or_else(|| {
-            AwsError::local(
-                "adopt",
-                KIND,
-                name,
-                "it was reported to exist, then not found",
-            )
-        }),
+        Err(e) if e.is_already_exists() => adopt(find(ctx, name).await?, KIND, name),
         Err(e) => Err(e),
     }
 }

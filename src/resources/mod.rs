@@ -52,6 +52,23 @@ pub(crate) fn built<T>(
     r.map_err(|e| AwsError::local("build request for", kind, name, e.to_string()))
 }
 
+/// A create said "already exists" (a crashed run made it after recording its name): what
+/// `find` sees is adopted. Not finding it then is a race worth reporting, not retrying blindly.
+pub(crate) fn adopt(
+    found: Option<Found>,
+    kind: &'static str,
+    name: &str,
+) -> Result<Found, AwsError> {
+    found.ok_or_else(|| {
+        AwsError::local(
+            "adopt",
+            kind,
+            name,
+            "it was reported to exist, then not found",
+        )
+    })
+}
+
 /// Whether the resource an entry records still exists.
 pub async fn find(ctx: &Ctx, e: &Entry) -> Result<Option<Found>, AwsError> {
     match e.kind.as_str() {

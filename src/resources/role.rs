@@ -2,7 +2,7 @@
 
 use aws_sdk_iam::types::Tag;
 
-use super::{Found, built};
+use super::{Found, adopt, built};
 use crate::context::Ctx;
 use crate::error::{AwsError, OrNotFound, aws};
 use crate::stack::Plan;
@@ -33,14 +33,7 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, name: &str, service: &str) -> Result
                 .map(|r| r.arn().to_owned())
                 .unwrap_or_else(|| plan.role_arn(name)),
         )),
-        Err(e) if e.is_already_exists() => find(ctx, name).await?.ok_or_else(|| {
-            AwsError::local(
-                "adopt",
-                KIND,
-                name,
-                "it was reported to exist, then not found",
-            )
-        }),
+        Err(e) if e.is_already_exists() => adopt(find(ctx, name).await?, KIND, name),
         Err(e) => Err(e),
     }
 }
