@@ -409,9 +409,56 @@ fn build_image_needs_a_stack() {
 
 // ---------------------------------------------------------------- local path + registry
 
+/// Copies `from` into `to` recursively, writing only files whose bytes differ, so that cargo
+/// sees unchanged sources as unchanged (it compares mtimes).
+fn sync_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create snapshot dir");
+    for entry in std::fs::read_dir(from).expect("read sources") {
+        let entry = entry.expect("dir entry");
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') || name == "target" {
+            continue;
+        }
+        let (src, dst) = (entry.path(), to.join(&name));
+        if entry.file_type().expect("file type").is_dir() {
+            sync_tree(&src, &dst);
+        } else {
+            let bytes = std::fs::read(&src).expect("read source file");
+            if std::fs::read(&dst).ok().as_deref() != Some(&bytes[..]) {
+                std::fs::write(&dst, &bytes).expect("write snapshot file");
+            }
+        }
+    }
+}
+
+/// The Lambda's sources as of the start of this test run, in `target/build-image-src`: the
+/// local build compiles these, so edits to lambda-image/ while the tests run (or between
+/// the two builds of one test) cannot change what is compared.
+fn source_snapshot() -> &'static Path {
+    static SNAP: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    SNAP.get_or_init(|| {
+        let snap = root().join("target/build-image-src");
+        for f in ["Cargo.toml", "Cargo.lock"] {
+            let bytes = std::fs::read(root().join(f)).expect("workspace file");
+            std::fs::create_dir_all(&snap).expect("snapshot dir");
+            if std::fs::read(snap.join(f)).ok().as_deref() != Some(&bytes[..]) {
+                std::fs::write(snap.join(f), &bytes).expect("write");
+            }
+        }
+        sync_tree(&root().join("lambda-image"), &snap.join("lambda-image"));
+        // The workspace root package needs a target; thumbctl's own sources are not needed.
+        let stub = b"fn main() {}\n";
+        std::fs::create_dir_all(snap.join("src")).expect("src");
+        if std::fs::read(snap.join("src/main.rs")).ok().as_deref() != Some(&stub[..]) {
+            std::fs::write(snap.join("src/main.rs"), stub).expect("stub");
+        }
+        snap
+    })
+}
+
 fn local_cmd(dir: &Path, stack: &str, args: &[&str]) -> Command {
     let mut cmd = thumbctl_cmd(dir, stack, args);
-    cmd.current_dir(root())
+    cmd.current_dir(source_snapshot())
         .env("CARGO_TARGET_DIR", root().join("target/musl"))
         .stderr(Stdio::piped())
         .stdout(Stdio::piped());

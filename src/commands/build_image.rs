@@ -130,7 +130,7 @@ pub async fn produce(
     } else {
         prepare::FOR_CODEBUILD
     };
-    prepare::ensure_steps(ctx, plan, store, needs, |l| note(opts.quiet, l))
+    prepare::ensure_steps(ctx, plan, store, needs, opts.quiet)
         .await
         .context("creating what the image build needs")?;
     if opts.local {
