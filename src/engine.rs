@@ -500,7 +500,41 @@ pub async fn up(
     cancel: &Cancel,
     progress: &Progress,
 ) -> Result<HashMap<String, Outcome>, EngineError> {
-    let all = steps(plan);
+    run_up(ctx, plan, store, steps(plan), cancel, progress).await
+}
+
+/// Creates (or confirms) only `targets` and what they depend on, exactly as `up` would: the
+/// image build needs its repository and project before the function can exist.
+pub async fn up_only(
+    ctx: &Ctx,
+    plan: &Plan,
+    store: &StateStore,
+    targets: &[&str],
+    cancel: &Cancel,
+    progress: &Progress,
+) -> Result<HashMap<String, Outcome>, EngineError> {
+    let mut wanted: HashSet<&str> = HashSet::new();
+    let mut todo: Vec<&str> = targets.to_vec();
+    while let Some(id) = todo.pop() {
+        if wanted.insert(id) {
+            todo.extend(deps(id));
+        }
+    }
+    let subset = steps(plan)
+        .into_iter()
+        .filter(|s| wanted.contains(s.id.as_str()))
+        .collect();
+    run_up(ctx, plan, store, subset, cancel, progress).await
+}
+
+async fn run_up(
+    ctx: &Ctx,
+    plan: &Plan,
+    store: &StateStore,
+    all: Vec<Step>,
+    cancel: &Cancel,
+    progress: &Progress,
+) -> Result<HashMap<String, Outcome>, EngineError> {
     let by_id: HashMap<String, Step> = all.iter().map(|s| (s.id.clone(), s.clone())).collect();
     let nodes = all
         .iter()
