@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use aws_sdk_sts::config::http::HttpResponse;
+use aws_sdk_sts::error::SdkError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -64,18 +66,27 @@ impl AwsError {
         action: &'static str,
         kind: &'static str,
         name: impl Into<String>,
-        err: E,
+        err: SdkError<E, HttpResponse>,
     ) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let code = err.code().map(str::to_owned);
+        let status = err.raw_response().map(|r| r.status().as_u16());
         let full = DisplayErrorContext(&err).to_string();
         let message = err
             .message()
             .map(str::to_owned)
             .unwrap_or_else(|| full.clone());
-        let class = classify(code.as_deref(), &full);
+        let (code, class) = match err.code() {
+            Some(code) => (Some(code.to_owned()), classify(Some(code), &full)),
+            // A HEAD answer has no body, so S3's SlowDown arrives as a bare 503: say the
+            // status, and treat 503/429 as the throttling they are.
+            None => match status {
+                Some(s @ (429 | 503)) => (Some(format!("HTTP {s}")), Class::Throttled),
+                Some(s) if s >= 400 => (Some(format!("HTTP {s}")), classify(None, &full)),
+                _ => (None, classify(None, &full)),
+            },
+        };
         AwsError {
             action,
             kind,
@@ -251,7 +262,7 @@ pub fn aws<'a, E>(
     action: &'static str,
     kind: &'static str,
     name: &'a str,
-) -> impl FnOnce(E) -> AwsError + 'a
+) -> impl FnOnce(SdkError<E, HttpResponse>) -> AwsError + 'a
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
