@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 rounds="${1:-5}"; delay="${2:-50}"
 bench="$(cd .. && pwd)/shared/bench/provision"
 [ -f "$bench/latency_proxy.py" ] || { echo "needs ../shared/bench/provision" >&2; exit 1; }
-[ -x target/release/thumbctl ] && [ -z "${REBUILD:-}" ] || cargo build --release -q -p thumbctl
-thumbctl="$PWD/target/release/thumbctl"
+[ -x "${CARGO_TARGET_DIR:-target}/release/thumbctl" ] && [ -z "${REBUILD:-}" ] || cargo build --release -q -p thumbctl
+thumbctl="${CARGO_TARGET_DIR:-$PWD/target}/release/thumbctl"
 
 source scripts/moto.sh
 moto_start

@@ -18,7 +18,7 @@ has_aws_credentials() {
 
 step "building thumbctl"
 cargo build -q -p thumbctl
-thumbctl="$PWD/target/debug/thumbctl"
+thumbctl="${CARGO_TARGET_DIR:-$PWD/target}/debug/thumbctl"
 
 if [ "${THUMBCTL_DEMO:-}" != "local" ] && [ -z "${AWS_ENDPOINT_URL:-}" ] && has_aws_credentials; then
   if [ -z "${THUMBCTL_IMAGE_URI:-}" ]; then

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 seeds="${1:-10}"; delay="${2:-50}"
 bench="$(cd .. && pwd)/shared/bench/provision"
 cargo build -q -p thumbctl
-thumbctl="$PWD/target/debug/thumbctl"
+thumbctl="${CARGO_TARGET_DIR:-$PWD/target}/debug/thumbctl"
 source scripts/moto.sh
 moto_start
 port="$(moto_free_port)"
