@@ -249,3 +249,77 @@ async fn ctrl_c_finishes_the_call_in_flight_saves_state_and_a_rerun_finishes() {
     ok(dir.path(), &stack, &["destroy", "--yes"]);
     assert!(leftovers(&c, &stack).await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn second_ctrl_c_quits_at_once_and_leaves_a_valid_state() {
+    let c = clients().await;
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name("sigint2");
+    let mut cmd = thumbctl_cmd(dir.path(), &stack, &["up", "--image-uri", IMAGE]);
+    // The function step stalls long before its create call: only quitting at once ends the
+    // process without that call, which is what the assertions below tell apart.
+    cmd.env("FAILPOINTS", "up:planned:function=sleep(60000)");
+    let mut child = cmd
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let state = dir.path().join(format!("{stack}.json"));
+    for _ in 0..200 {
+        if std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"function\"")) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut err_pipe = child.stderr.take().unwrap();
+    let pid = child.id().to_string();
+    let sigint = || {
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    sigint();
+    // The second signal only means "quit now" once the first has been seen: wait for its line.
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("press Ctrl-C again") {
+        use std::io::Read;
+        let n = err_pipe.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "exited before the second Ctrl-C: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    sigint();
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err_pipe, &mut rest).unwrap();
+    let err = format!("{}{rest}", String::from_utf8_lossy(&seen));
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(err.contains("quitting now"), "{err}");
+
+    // The stalled step never made its call; the state file is whole and says so.
+    let st = state_json(dir.path(), &stack);
+    assert_eq!(st["resources"]["function"]["status"], "planned", "{st}");
+    let function = st["resources"]["function"]["name"].as_str().unwrap();
+    assert!(
+        c.lambda
+            .get_function()
+            .function_name(function)
+            .send()
+            .await
+            .is_err(),
+        "quitting at once must not wait for the stalled step's create call"
+    );
+    // Its dependency was created and recorded before it started.
+    assert_eq!(st["resources"]["lambda-role"]["status"], "created", "{st}");
+
+    // And it is usable: a rerun finishes, destroy leaves nothing.
+    ok(dir.path(), &stack, &["up"]);
+    ok(dir.path(), &stack, &["destroy", "--yes"]);
+    assert!(leftovers(&c, &stack).await.is_empty());
+}
