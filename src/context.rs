@@ -48,7 +48,10 @@ pub async fn load_sdk_config(global: &GlobalArgs) -> SdkConfig {
     if let Some(url) = &global.endpoint_url {
         loader = loader.endpoint_url(url);
     }
-    loader.load().await
+    let sdk = loader.load().await;
+    // Resolved once here so that their values are scrubbed from every log line.
+    lambda_image::redact::register_credentials(&sdk).await;
+    sdk
 }
 
 impl Ctx {

@@ -47,7 +47,9 @@ fn init_tracing(verbose: u8, quiet: bool) {
         EnvFilter::try_from_env("THUMBCTL_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(lambda_image::redact::Scrubbed(
+            lambda_image::redact::Sink::Stderr,
+        ))
         .with_target(false)
         .init();
 }

@@ -5,9 +5,11 @@
 //! - [`keys`]: where thumbnails go and how S3 event keys decode.
 //! - [`store`]: S3, DynamoDB and SNS I/O.
 //! - [`handler`]: the S3 event handler that ties them together.
+//! - [`redact`]: keeps credentials and presigned URLs out of logs (the Lambda's and thumbctl's).
 
 pub mod config;
 pub mod engine;
 pub mod handler;
 pub mod keys;
+pub mod redact;
 pub mod store;

@@ -46,7 +46,9 @@ fn init_tracing() {
         .with_current_span(false)
         .with_span_list(false)
         .flatten_event(true)
-        .with_writer(std::io::stdout)
+        .with_writer(lambda_image::redact::Scrubbed(
+            lambda_image::redact::Sink::Stdout,
+        ))
         .init();
 }
 
@@ -60,6 +62,7 @@ async fn serve(config: Config) -> Result<(), lambda_runtime::Error> {
             let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .load()
                 .await;
+            lambda_image::redact::register_credentials(&sdk).await;
             Arc::new(Handler::new(config, &sdk))
         })
     })

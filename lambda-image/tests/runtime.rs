@@ -160,6 +160,10 @@ fn start_runtime_api(event: Vec<u8>) -> RuntimeApi {
     }
 }
 
+const CANARY_KEY_ID: &str = "AKIALAMBDACANARY0001";
+const CANARY_SECRET: &str = "lambdaCanarySecret0123456789abcdefABCDEF";
+const CANARY_TOKEN: &str = "lambdaCanarySessionToken0123456789";
+
 fn lambda_env(api: &str) -> Vec<(&'static str, String)> {
     let mut v = common::aws_env();
     v.extend([
@@ -194,24 +198,36 @@ async fn binary_serves_one_event_through_the_runtime_api() {
         .env_clear()
         .envs(lambda_env(&api.addr))
         .envs(env.vars(&[("THUMB_SIZES", "100,200"), ("THUMB_FORMAT", "png")]))
+        // Lambda hands the function its role's credentials in these variables; canaries so
+        // that the log check below can tell them from anything else.
+        .env("AWS_ACCESS_KEY_ID", CANARY_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", CANARY_SECRET)
+        .env("AWS_SESSION_TOKEN", CANARY_TOKEN)
+        .env("RUST_LOG", "trace")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the binary");
     let mut child = Killer(child);
-
-    let (path, body) = api
-        .posts
-        .recv_timeout(Duration::from_secs(60))
-        .unwrap_or_else(|_| {
-            let _ = child.0.kill();
-            let mut err = String::new();
-            if let Some(mut e) = child.0.stderr.take() {
-                let _ = e.read_to_string(&mut err);
+    // Drained all along: at trace level the binary writes more than a pipe holds.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_string(&mut text);
             }
-            panic!("no response from the binary; stderr: {err}")
-        });
+            text
+        })
+    };
+    let out_reader = drain(child.0.stdout.take().map(|p| Box::new(p) as _));
+    let err_reader = drain(child.0.stderr.take().map(|p| Box::new(p) as _));
+
+    let Ok((path, body)) = api.posts.recv_timeout(Duration::from_secs(60)) else {
+        let _ = child.0.kill();
+        let err = err_reader.join().unwrap_or_default();
+        panic!("no response from the binary; stderr: {err}")
+    };
     let cold = api
         .first_next
         .lock()
@@ -244,9 +260,14 @@ async fn binary_serves_one_event_through_the_runtime_api() {
     // One JSON log line per object on stdout.
     let _ = child.0.kill();
     let _ = child.0.wait();
-    let mut out = String::new();
-    if let Some(mut o) = child.0.stdout.take() {
-        let _ = o.read_to_string(&mut out);
+    let out = out_reader.join().unwrap_or_default();
+    let err = err_reader.join().unwrap_or_default();
+    // No credential in any log line, even at trace level (which includes the SDK's own).
+    for needle in [CANARY_KEY_ID, CANARY_SECRET, CANARY_TOKEN] {
+        assert!(
+            !out.contains(needle) && !err.contains(needle),
+            "the function logged a credential ({needle})"
+        );
     }
     let lines: Vec<serde_json::Value> = out
         .lines()
