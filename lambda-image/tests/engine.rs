@@ -444,6 +444,30 @@ fn png_variants_8_16_bit_palette_alpha() {
 }
 
 #[test]
+fn gray_alpha_png_streams_through_the_box_shrink() {
+    // 240x160 into 60: decoded row by row and averaged 2x2 on the way (never held whole).
+    // Left half opaque gray 200, right half fully transparent.
+    let ga: Vec<u8> = (0..160u32)
+        .flat_map(|_| (0..240u32).flat_map(|x| if x < 120 { [200, 255] } else { [0, 0] }))
+        .collect();
+    let src = png_raw(
+        240,
+        160,
+        png::ColorType::GrayscaleAlpha,
+        png::BitDepth::Eight,
+        &ga,
+        None,
+        None,
+    );
+    let t = make_thumbnails(&src, &opts(&["60"], OutputFormat::Png)).unwrap();
+    assert_fits(&t, 240, 160);
+    let out = decode(&t.thumbnails[0].bytes).into_rgba8();
+    assert_eq!((out.width(), out.height()), (60, 40));
+    assert_eq!(out.get_pixel(5, 20).0, [200, 200, 200, 255]);
+    assert_eq!(out.get_pixel(55, 20).0[3], 0);
+}
+
+#[test]
 fn alpha_is_kept_for_png_webp_and_flattened_on_white_for_jpeg() {
     // Left half opaque red, right half fully transparent (colour behind it is black).
     let img = RgbaImage::from_fn(200, 100, |x, _| {

@@ -9,7 +9,7 @@ use image::{DynamicImage, ImageDecoder, ImageError, ImageReader, metadata::Orien
 
 use super::EngineError;
 use super::detect::{self, SourceFormat};
-use super::pixels::{Layout, Pixels, cmyk_to_rgb};
+use super::pixels::{BoxShrink, Layout, Pixels, cmyk_to_rgb};
 
 /// Most scans a progressive JPEG may have (libjpeg-turbo's own fuzzing limit is 500).
 const JPEG_SCAN_LIMIT: u32 = 500;
@@ -35,6 +35,7 @@ enum Kind<'a> {
         bytes: &'a [u8],
         alpha: bool,
     },
+    Png(Box<png::Reader<Cursor<&'a [u8]>>>),
     Image(Box<dyn ImageDecoder + 'a>),
 }
 
@@ -58,6 +59,20 @@ fn image_err(e: ImageError) -> EngineError {
         ImageError::Unsupported(u) => EngineError::Unsupported(u.to_string()),
         other => EngineError::Corrupt(other.to_string()),
     }
+}
+
+fn png_err(e: png::DecodingError) -> EngineError {
+    match e {
+        png::DecodingError::LimitsExceeded => EngineError::DecoderLimit("png".into()),
+        other => EngineError::Corrupt(other.to_string()),
+    }
+}
+
+/// Most bytes a decoder may allocate for an image of `max_pixels`: the largest legal image
+/// could need 8 bytes per pixel (16-bit RGBA). A second line of defence after our own header
+/// check.
+fn alloc_limit(max_pixels: u64) -> u64 {
+    max_pixels.saturating_mul(8).clamp(64 << 20, 8 << 30)
 }
 
 fn tj_err(e: turbojpeg::Error) -> EngineError {
@@ -126,8 +141,39 @@ pub fn open(
                 },
             })
         }
+        SourceFormat::Png => open_png(bytes, max_pixels),
         _ => open_with_image(bytes, format, max_pixels),
     }
+}
+
+fn open_png(bytes: &[u8], max_pixels: u64) -> Result<Opened<'_>, EngineError> {
+    let limits = png::Limits {
+        bytes: usize::try_from(alloc_limit(max_pixels)).unwrap_or(usize::MAX),
+    };
+    let mut dec = png::Decoder::new_with_limits(Cursor::new(bytes), limits);
+    // 8 bits per channel, palettes and tRNS expanded: the engine's only sample format.
+    dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    // Text and colour-profile chunks are never used (thumbnails carry no metadata): not
+    // inflating them also takes away a place for compressed bombs.
+    dec.set_ignore_text_chunk(true);
+    dec.set_ignore_iccp_chunk(true);
+    // Reads the chunks up to the first image data only; nothing sized by the image yet.
+    let reader = dec.read_info().map_err(png_err)?;
+    let info = reader.info();
+    let (width, height) = (info.width, info.height);
+    check_pixels(u64::from(width), u64::from(height), max_pixels)?;
+    let orientation = info
+        .exif_metadata
+        .as_deref()
+        .and_then(detect::tiff_orientation)
+        .unwrap_or(1);
+    Ok(Opened {
+        format: SourceFormat::Png,
+        width,
+        height,
+        orientation,
+        kind: Kind::Png(Box::new(reader)),
+    })
 }
 
 fn open_with_image(
@@ -136,9 +182,7 @@ fn open_with_image(
     max_pixels: u64,
 ) -> Result<Opened<'_>, EngineError> {
     let mut limits = image::Limits::default();
-    // Second line of defence after our own header check: the decoder refuses to allocate more
-    // than the largest legal image could need (16-bit RGBA).
-    limits.max_alloc = Some(max_pixels.saturating_mul(8).clamp(64 << 20, 8 << 30));
+    limits.max_alloc = Some(alloc_limit(max_pixels));
     let side = u32::try_from(max_pixels).unwrap_or(u32::MAX);
     limits.max_image_width = Some(side);
     limits.max_image_height = Some(side);
@@ -186,6 +230,7 @@ impl Opened<'_> {
                 lossless,
             } => decode_jpeg(bytes, colorspace, lossless, min_w, min_h),
             Kind::Webp { bytes, alpha } => decode_webp(bytes, w, h, alpha, min_w, min_h),
+            Kind::Png(reader) => decode_png(*reader, min_w, min_h),
             Kind::Image(dec) => {
                 dynamic_to_pixels(DynamicImage::from_decoder(dec).map_err(image_err)?)
             }
@@ -300,6 +345,75 @@ fn decode_webp(
         return Err(EngineError::Corrupt(format!("webp decode: {status:?}")));
     }
     Pixels::new(sw, sh, layout, buf)
+}
+
+/// Decodes row by row straight into a [`BoxShrink`] when the image is much larger than needed,
+/// so the full-size image is never held in memory (a 12 MP RGB PNG would take 36 MB).
+fn decode_png(
+    mut reader: png::Reader<Cursor<&[u8]>>,
+    min_w: u32,
+    min_h: u32,
+) -> Result<Pixels, EngineError> {
+    let (w, h) = (reader.info().width, reader.info().height);
+    let interlaced = reader.info().interlaced;
+    let (color, depth) = reader.output_color_type();
+    if depth != png::BitDepth::Eight {
+        return Err(EngineError::Corrupt(format!(
+            "png: {depth:?} after expansion"
+        )));
+    }
+    // Gray with alpha has no layout of its own: widened to RGBA row by row.
+    let (layout, gray_alpha) = match color {
+        png::ColorType::Grayscale => (Layout::Gray, false),
+        png::ColorType::GrayscaleAlpha => (Layout::Rgba, true),
+        png::ColorType::Rgb => (Layout::Rgb, false),
+        png::ColorType::Rgba => (Layout::Rgba, false),
+        png::ColorType::Indexed => {
+            return Err(EngineError::Corrupt("png: palette not expanded".into()));
+        }
+    };
+    let widen = |row: &[u8], out: &mut Vec<u8>| {
+        out.extend(row.chunks_exact(2).flat_map(|p| [p[0], p[0], p[0], p[1]]));
+    };
+    // The same factor the engine would use on the decoded image: at least twice the target.
+    let k = (w / (2 * min_w.max(1))).min(h / (2 * min_h.max(1))).max(1);
+    if k == 1 || interlaced {
+        // Whole frame: nothing to shrink, or Adam7 passes, which are sub-images (only the
+        // whole frame gives full rows).
+        let size = reader
+            .output_buffer_size()
+            .ok_or_else(|| EngineError::DecoderLimit("png".into()))?;
+        let mut frame = vec![0u8; size];
+        reader.next_frame(&mut frame).map_err(png_err)?;
+        if gray_alpha {
+            let mut rgba = Vec::with_capacity(frame.len() * 2);
+            widen(&frame, &mut rgba);
+            frame = rgba;
+        }
+        return Ok(Pixels::new(w, h, layout, frame)?.box_shrink(k));
+    }
+    let mut shrink = BoxShrink::new(w, h, layout, k);
+    let mut wide = Vec::new();
+    let row_bytes = w as usize * if gray_alpha { 2 } else { layout.channels() };
+    let mut rows = 0u32;
+    while let Some(row) = reader.next_row().map_err(png_err)? {
+        let data = row.data();
+        if data.len() < row_bytes {
+            return Err(EngineError::Corrupt("png: short row".into()));
+        }
+        if gray_alpha {
+            wide.clear();
+            widen(data, &mut wide);
+            shrink.push_row(&wide);
+        } else {
+            shrink.push_row(data);
+        }
+        rows += 1;
+    }
+    if rows != h {
+        return Err(EngineError::Corrupt(format!("png: {rows} of {h} rows")));
+    }
+    Ok(shrink.finish())
 }
 
 fn dynamic_to_pixels(img: DynamicImage) -> Result<Pixels, EngineError> {

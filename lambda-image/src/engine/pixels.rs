@@ -113,68 +113,19 @@ impl Pixels {
         }
     }
 
-    /// Averages `k` x `k` blocks (alpha-weighted for RGBA, so transparent pixels lend no
-    /// colour). Edge blocks average the pixels they have. The cheap first stage of a large
-    /// reduction, like libvips' shrink before its reduce; `k` is capped at 64.
+    /// Averages `k` x `k` blocks (see [`BoxShrink`]).
     pub fn box_shrink(self, k: u32) -> Self {
-        let k = k.min(64) as usize;
         if k <= 1 {
             return self;
         }
-        let (w, h) = (self.width as usize, self.height as usize);
-        let c = self.layout.channels();
-        let (ow, oh) = (w.div_ceil(k), h.div_ceil(k));
-        let mut out = Vec::with_capacity(ow * oh * c);
-        let mut acc = vec![0u32; w * c];
-        let rgba = self.layout == Layout::Rgba;
-        for oy in 0..oh {
-            let (y0, y1) = (oy * k, ((oy + 1) * k).min(h));
-            acc.fill(0);
-            for y in y0..y1 {
-                let row = &self.data[y * w * c..(y + 1) * w * c];
-                if rgba {
-                    for (a, p) in acc.chunks_exact_mut(4).zip(row.chunks_exact(4)) {
-                        let al = u32::from(p[3]);
-                        a[0] += u32::from(p[0]) * al;
-                        a[1] += u32::from(p[1]) * al;
-                        a[2] += u32::from(p[2]) * al;
-                        a[3] += al;
-                    }
-                } else {
-                    for (a, &v) in acc.iter_mut().zip(row) {
-                        *a += u32::from(v);
-                    }
-                }
-            }
-            let rows = (y1 - y0) as u32;
-            for ox in 0..ow {
-                let (x0, x1) = (ox * k, ((ox + 1) * k).min(w));
-                let n = rows * (x1 - x0) as u32;
-                let mut sum = [0u32; 4];
-                for x in x0..x1 {
-                    for (ch, s) in sum.iter_mut().enumerate().take(c) {
-                        *s += acc[x * c + ch];
-                    }
-                }
-                if rgba {
-                    let a = sum[3];
-                    for s in &sum[..3] {
-                        out.push((s + a / 2).checked_div(a).unwrap_or(0) as u8);
-                    }
-                    out.push(((a + n / 2) / n) as u8);
-                } else {
-                    for s in &sum[..c] {
-                        out.push(((s + n / 2) / n) as u8);
-                    }
-                }
-            }
+        let mut shrink = BoxShrink::new(self.width, self.height, self.layout, k);
+        for row in self
+            .data
+            .chunks_exact(self.width as usize * self.layout.channels())
+        {
+            shrink.push_row(row);
         }
-        Self {
-            width: ow as u32,
-            height: oh as u32,
-            layout: self.layout,
-            data: out,
-        }
+        shrink.finish()
     }
 
     /// Resizes to exactly `w` x `h` (Lanczos3; alpha is premultiplied during the filter).
@@ -232,6 +183,107 @@ impl Pixels {
             height: oh as u32,
             layout: self.layout,
             data: out,
+        }
+    }
+}
+
+/// Averages `k` x `k` blocks of rows fed one at a time (alpha-weighted for RGBA, so transparent
+/// pixels lend no colour; edge blocks average the pixels they have). The cheap first stage of a
+/// large reduction, like libvips' shrink before its reduce. Fed straight from a row-by-row
+/// decoder, the full-size image never exists in memory: only one row of sums.
+pub struct BoxShrink {
+    k: usize,
+    width: usize,
+    layout: Layout,
+    acc: Vec<u32>,
+    rows: usize,
+    out: Vec<u8>,
+    out_rows: u32,
+}
+
+impl BoxShrink {
+    /// `k` is capped at 64 (sums of 64 x 64 x 255 x 255 still fit in a u32); 1 copies rows.
+    pub fn new(width: u32, height: u32, layout: Layout, k: u32) -> Self {
+        let k = k.clamp(1, 64) as usize;
+        let width = width as usize;
+        let out_len = width.div_ceil(k) * (height as usize).div_ceil(k) * layout.channels();
+        Self {
+            k,
+            width,
+            layout,
+            acc: vec![0; width * layout.channels()],
+            rows: 0,
+            out: Vec::with_capacity(out_len),
+            out_rows: 0,
+        }
+    }
+
+    /// One source row of `width` pixels in the layout given to [`BoxShrink::new`].
+    pub fn push_row(&mut self, row: &[u8]) {
+        let row = &row[..self.acc.len().min(row.len())];
+        if self.k == 1 {
+            self.out.extend_from_slice(row);
+            self.out_rows += 1;
+            return;
+        }
+        if self.layout == Layout::Rgba {
+            for (a, p) in self.acc.chunks_exact_mut(4).zip(row.chunks_exact(4)) {
+                let al = u32::from(p[3]);
+                a[0] += u32::from(p[0]) * al;
+                a[1] += u32::from(p[1]) * al;
+                a[2] += u32::from(p[2]) * al;
+                a[3] += al;
+            }
+        } else {
+            for (a, &v) in self.acc.iter_mut().zip(row) {
+                *a += u32::from(v);
+            }
+        }
+        self.rows += 1;
+        if self.rows == self.k {
+            self.emit();
+        }
+    }
+
+    fn emit(&mut self) {
+        let (k, w, c) = (self.k, self.width, self.layout.channels());
+        let rows = self.rows as u32;
+        for x0 in (0..w).step_by(k) {
+            let x1 = (x0 + k).min(w);
+            let n = rows * (x1 - x0) as u32;
+            let mut sum = [0u32; 4];
+            for px in self.acc[x0 * c..x1 * c].chunks_exact(c) {
+                for (s, v) in sum.iter_mut().zip(px) {
+                    *s += v;
+                }
+            }
+            if self.layout == Layout::Rgba {
+                let a = sum[3];
+                for s in &sum[..3] {
+                    self.out.push((s + a / 2).checked_div(a).unwrap_or(0) as u8);
+                }
+                self.out.push(((a + n / 2) / n) as u8);
+            } else {
+                for s in &sum[..c] {
+                    self.out.push(((s + n / 2) / n) as u8);
+                }
+            }
+        }
+        self.acc.fill(0);
+        self.rows = 0;
+        self.out_rows += 1;
+    }
+
+    /// The shrunk image; a last partial block of rows counts as one output row.
+    pub fn finish(mut self) -> Pixels {
+        if self.rows > 0 {
+            self.emit();
+        }
+        Pixels {
+            width: self.width.div_ceil(self.k) as u32,
+            height: self.out_rows,
+            layout: self.layout,
+            data: self.out,
         }
     }
 }
