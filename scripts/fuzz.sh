@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Fuzzes the decode-and-thumbnail path (lambda-image/fuzz, target `thumbnails`) with cargo fuzz
+# and libFuzzer under AddressSanitizer, then prints executions, crashes and corpus size.
+#
+#   scripts/fuzz.sh [SECONDS]     default 600; FUZZ_JOBS=N runs N workers (default 1)
+#
+# libFuzzer's instrumentation needs the nightly toolchain; only this script uses it. The seeds
+# (lambda-image/fuzz/seeds) start the corpus, which grows under target/fuzz-work/ (not
+# committed). A crashing input is copied to lambda-image/fuzz/regressions/, which the stable test
+# suite replays (lambda-image/tests/fuzz_corpus.rs). Exit status: 0 no crash, 1 crash found.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+secs=${1:-600}
+jobs=${FUZZ_JOBS:-1}
+
+if ! rustup toolchain list | grep -q '^nightly'; then
+    echo "fuzz.sh: needs the nightly toolchain for libFuzzer's instrumentation: rustup toolchain install nightly" >&2
+    exit 2
+fi
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+
+work=$root/target/fuzz-work
+mkdir -p "$work/corpus" "$work/artifacts"
+log=$work/fuzz.log
+
+cd lambda-image
+cargo +nightly fuzz build thumbnails
+start=$(date +%s)
+set +e
+# -timeout: one input taking 10 s is a hang worth reporting (the engine takes milliseconds).
+# -rss_limit_mb: the engine's own limits must keep memory bounded; 2 GiB is libFuzzer's default.
+parallel=()
+# With -jobs, each worker logs to fuzz-N.log in the current directory instead of stderr.
+[ "$jobs" -gt 1 ] && parallel=(-jobs="$jobs" -workers="$jobs")
+rm -f fuzz-*.log
+cargo +nightly fuzz run thumbnails "$work/corpus" fuzz/seeds -- \
+    -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="$work/artifacts/" "${parallel[@]}" 2>&1 | tee "$log" | grep -E 'DONE|ERROR|SUMMARY|stat::' || true
+status=${PIPESTATUS[0]}
+set -e
+took=$(( $(date +%s) - start ))
+if [ "$jobs" -gt 1 ]; then cat fuzz-*.log >>"$log"; rm -f fuzz-*.log; fi
+execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | awk '{s+=$1} END {print s+0}')
+crashes=$(find "$work/artifacts" -type f | wc -l)
+for f in "$work"/artifacts/*; do
+    [ -f "$f" ] && cp "$f" "$root/lambda-image/fuzz/regressions/"
+done
+corpus=$(find "$work/corpus" -type f | wc -l)
+echo "fuzz.sh: ${took} s, ${execs} executions, ${crashes} crashing inputs, corpus ${corpus} inputs (libFuzzer exit ${status})"
+[ "$crashes" -eq 0 ] && [ "$status" -eq 0 ]
