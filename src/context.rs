@@ -25,7 +25,7 @@ pub struct Ctx {
 
 /// Builds the SDK configuration the same way the AWS CLI does (environment, profile, SSO),
 /// with thumbctl's overrides. Also used by `invoke-local` to build the handler's clients.
-pub async fn load_sdk_config(global: &GlobalArgs) -> SdkConfig {
+pub async fn load_sdk_config(global: &GlobalArgs) -> Result<SdkConfig, AwsError> {
     // Standard retries with jittered backoff, bounded: throttling, 5xx and connection errors
     // are retried up to 6 attempts; beyond that the error names the call and a rerun resumes.
     // AWS_MAX_ATTEMPTS / AWS_RETRY_MODE, when set, win, as in every AWS SDK.
@@ -49,14 +49,17 @@ pub async fn load_sdk_config(global: &GlobalArgs) -> SdkConfig {
         loader = loader.endpoint_url(url);
     }
     let sdk = loader.load().await;
-    // Resolved once here so that their values are scrubbed from every log line.
-    lambda_image::redact::register_credentials(&sdk).await;
-    sdk
+    // Resolved once here so that their values are scrubbed from every log line, and so that
+    // missing credentials are reported before anything else is tried.
+    lambda_image::redact::register_credentials(&sdk)
+        .await
+        .map_err(AwsError::no_credentials)?;
+    Ok(sdk)
 }
 
 impl Ctx {
     pub async fn new(global: &GlobalArgs) -> anyhow::Result<Ctx> {
-        let sdk = load_sdk_config(global).await;
+        let sdk = load_sdk_config(global).await?;
         let region = sdk.region().map(|r| r.to_string()).ok_or_else(|| {
             anyhow::anyhow!(
                 "no AWS region is set.\n  hint: pass --region (e.g. --region eu-west-1), set AWS_REGION, or set `region` in your AWS profile"

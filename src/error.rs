@@ -97,6 +97,18 @@ impl AwsError {
         }
     }
 
+    /// No credentials could be loaded (before any call was made).
+    pub fn no_credentials(message: String) -> Self {
+        AwsError {
+            action: "load",
+            kind: "AWS credentials",
+            name: "default chain".into(),
+            code: None,
+            message,
+            class: Class::Credentials,
+        }
+    }
+
     /// An error thumbctl itself detects about a resource (no AWS code).
     pub fn local(
         action: &'static str,

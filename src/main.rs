@@ -38,8 +38,10 @@ fn init_tracing(verbose: u8, quiet: bool) {
     use tracing_subscriber::EnvFilter;
     let default = match (quiet, verbose) {
         (true, _) => "error",
-        (_, 0) => "warn",
-        (_, 1) => "thumbctl=info,warn",
+        // The credential chain warns about every provider it tried; thumbctl's own error says
+        // what failed and what to do, so those lines appear only from -vv on.
+        (_, 0) => "warn,aws_config=error",
+        (_, 1) => "thumbctl=info,warn,aws_config=error",
         (_, 2) => "thumbctl=debug,info",
         _ => "debug",
     };

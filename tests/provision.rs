@@ -796,6 +796,33 @@ fn unreachable_endpoint_and_bad_credentials_say_what_to_do() {
     );
 }
 
+#[test]
+fn missing_credentials_fail_first_with_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = thumbctl_cmd(dir.path(), "nocreds", &["up", "--image-uri", IMAGE]);
+    // No variables, no profile files, no instance metadata: nothing in the chain.
+    cmd.env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_CONFIG_FILE")
+        .env_remove("AWS_SHARED_CREDENTIALS_FILE")
+        .env("HOME", dir.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("AWS credentials"), "{err}");
+    assert!(err.contains("hint: no valid AWS credentials"), "{err}");
+    // The error (with each provider tried) and its hint; not the chain's warnings, not a
+    // debug dump of the error.
+    assert!(err.starts_with("thumbctl: error: load AWS credentials"), "{err}");
+    assert!(!err.contains("WARN") && !err.contains("ProviderError"), "{err}");
+    assert!(
+        !dir.path().join("nocreds.json").exists(),
+        "nothing recorded"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn lost_state_orphans_are_found_by_tag_and_deleted_only_with_yes() {
     let dir = tempfile::tempdir().unwrap();

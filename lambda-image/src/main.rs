@@ -62,7 +62,8 @@ async fn serve(config: Config) -> Result<(), lambda_runtime::Error> {
             let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
                 .load()
                 .await;
-            lambda_image::redact::register_credentials(&sdk).await;
+            // A failure is reported by the first call that needs the credentials, per record.
+            let _ = lambda_image::redact::register_credentials(&sdk).await;
             Arc::new(Handler::new(config, &sdk))
         })
     })

@@ -119,16 +119,29 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Scrubbed {
     }
 }
 
-/// Registers the values of the credentials `sdk` resolves to. A failure here is left to the
-/// first AWS call, which reports it where it matters.
-pub async fn register_credentials(sdk: &aws_config::SdkConfig) {
+/// Resolves the credentials `sdk` gives and registers their values. The error, if none could
+/// be loaded, is the provider chain's message with its causes, on one line.
+pub async fn register_credentials(sdk: &aws_config::SdkConfig) -> Result<(), String> {
     use aws_sdk_s3::config::ProvideCredentials;
     let Some(provider) = sdk.credentials_provider() else {
-        return;
+        return Err("no credentials provider is configured".into());
     };
-    if let Ok(c) = provider.provide_credentials().await {
-        let token = c.session_token().unwrap_or_default();
-        register(&[c.access_key_id(), c.secret_access_key(), token]);
+    match provider.provide_credentials().await {
+        Ok(c) => {
+            let token = c.session_token().unwrap_or_default();
+            register(&[c.access_key_id(), c.secret_access_key(), token]);
+            Ok(())
+        }
+        Err(e) => {
+            let mut msg = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                msg.push_str(": ");
+                msg.push_str(&s.to_string());
+                source = s.source();
+            }
+            Err(msg)
+        }
     }
 }
 

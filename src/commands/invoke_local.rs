@@ -73,7 +73,7 @@ pub async fn run(global: &GlobalArgs, args: InvokeLocalArgs) -> anyhow::Result<(
         .unwrap_or_default();
     let config = Config::from_vars(&vars)
         .with_context(|| format!("the environment of function `{}` is not usable", d.function))?;
-    let sdk = crate::context::load_sdk_config(&global_in_region(global, &ctx.region)).await;
+    let sdk = crate::context::load_sdk_config(&global_in_region(global, &ctx.region)).await?;
     let handler = Handler::new(config, &sdk);
 
     let mut outcomes = Vec::new();
