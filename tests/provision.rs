@@ -815,8 +815,14 @@ fn missing_credentials_fail_first_with_one_clear_error() {
     assert!(err.contains("hint: no valid AWS credentials"), "{err}");
     // The error (with each provider tried) and its hint; not the chain's warnings, not a
     // debug dump of the error.
-    assert!(err.starts_with("thumbctl: error: load AWS credentials"), "{err}");
-    assert!(!err.contains("WARN") && !err.contains("ProviderError"), "{err}");
+    assert!(
+        err.starts_with("thumbctl: error: load AWS credentials"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("WARN") && !err.contains("ProviderError"),
+        "{err}"
+    );
     assert!(
         !dir.path().join("nocreds.json").exists(),
         "nothing recorded"
