@@ -7,13 +7,13 @@
 //! `target/musl` (CARGO_TARGET_DIR of the nested cargo), so only the first run pays.
 
 mod common;
+#[path = "../lambda-image/tests/runtime_api/mod.rs"]
+mod runtime_api;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, Sender, channel};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{IMAGE, clients, ok, stack_name, thumbctl, thumbctl_cmd};
@@ -127,118 +127,6 @@ async fn registry_get(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     (status, resp.bytes().await.expect("body").to_vec(), digest)
-}
-
-// ---------------------------------------------------------------- a Lambda Runtime API
-// The approach of lambda-image/tests/runtime.rs: serve one event on /next, forward POSTs.
-
-const REQUEST_ID: &str = "3f1c2a9e-0c5e-4b8e-9d6a-5f0d2b1c7a11";
-
-fn read_request(r: &mut BufReader<TcpStream>) -> Option<(String, String, Vec<u8>)> {
-    let mut line = String::new();
-    if r.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_string();
-    let path = parts.next()?.to_string();
-    let mut len = 0usize;
-    let mut chunked = false;
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':')?;
-        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
-        if k == "content-length" {
-            len = v.parse().ok()?;
-        }
-        if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
-            chunked = true;
-        }
-    }
-    let mut body = Vec::new();
-    if chunked {
-        loop {
-            let mut size = String::new();
-            r.read_line(&mut size).ok()?;
-            let n = usize::from_str_radix(size.trim().split(';').next()?, 16).ok()?;
-            let mut chunk = vec![0u8; n + 2];
-            r.read_exact(&mut chunk).ok()?;
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&chunk[..n]);
-        }
-    } else {
-        body.resize(len, 0);
-        r.read_exact(&mut body).ok()?;
-    }
-    Some((method, path, body))
-}
-
-fn serve(
-    stream: TcpStream,
-    event: Arc<Vec<u8>>,
-    served: Arc<Mutex<bool>>,
-    posts: Sender<(String, Vec<u8>)>,
-) {
-    let Ok(mut w) = stream.try_clone() else {
-        return;
-    };
-    let mut r = BufReader::new(stream);
-    while let Some((method, path, body)) = read_request(&mut r) {
-        if method == "GET" && path == "/2018-06-01/runtime/invocation/next" {
-            let first = served
-                .lock()
-                .map(|mut s| !std::mem::replace(&mut *s, true))
-                .unwrap_or(false);
-            if !first {
-                std::thread::sleep(Duration::from_secs(120));
-                return;
-            }
-            let deadline = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() + 60_000)
-                .unwrap_or(0);
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
-                 Lambda-Runtime-Aws-Request-Id: {REQUEST_ID}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\n\
-                 Lambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:123456789012:function:thumbs\r\n\
-                 Lambda-Runtime-Trace-Id: Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Sampled=1\r\n\r\n",
-                event.len()
-            );
-            if w.write_all(head.as_bytes())
-                .and_then(|_| w.write_all(&event))
-                .is_err()
-            {
-                return;
-            }
-        } else if method == "POST" {
-            let _ = posts.send((path, body));
-            let _ = w.write_all(b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{\"status\":\"OK\"}");
-        } else {
-            let _ = w.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
-        }
-    }
-}
-
-fn start_runtime_api(event: Vec<u8>) -> (String, Receiver<(String, Vec<u8>)>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    let (tx, rx) = channel();
-    let event = Arc::new(event);
-    let served = Arc::new(Mutex::new(false));
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let (e, s, t) = (Arc::clone(&event), Arc::clone(&served), tx.clone());
-            std::thread::spawn(move || serve(stream, e, s, t));
-        }
-    });
-    (addr, rx)
 }
 
 /// A 64x48 24-bit BMP: a format the engine reads, written without any encoder.
@@ -620,7 +508,9 @@ async fn up_local_builds_pushes_and_the_pulled_image_runs() {
                "bucket": {"name": src_bucket, "ownerIdentity": {"principalId": "A"}, "arn": format!("arn:aws:s3:::{src_bucket}")},
                "object": {"key": "build-image-test/pixel+art.bmp", "size": bytes.len(), "eTag": etag, "sequencer": "0055AED6DCD90281E5"}}
     }]});
-    let (api, posts) = start_runtime_api(serde_json::to_vec(&event).unwrap());
+    let runtime_api::RuntimeApi {
+        addr: api, posts, ..
+    } = runtime_api::start_runtime_api(serde_json::to_vec(&event).unwrap());
     let env = f
         .configuration()
         .and_then(|c| c.environment())
@@ -653,7 +543,10 @@ async fn up_local_builds_pushes_and_the_pulled_image_runs() {
         });
     assert_eq!(
         path,
-        format!("/2018-06-01/runtime/invocation/{REQUEST_ID}/response"),
+        format!(
+            "/2018-06-01/runtime/invocation/{}/response",
+            runtime_api::REQUEST_ID
+        ),
         "{}",
         String::from_utf8_lossy(&body)
     );
