@@ -198,31 +198,41 @@ async fn second_process_on_the_same_stack_is_refused_and_other_stacks_run_in_par
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ctrl_c_finishes_the_call_in_flight_saves_state_and_a_rerun_finishes() {
-    let c = clients().await;
-    let dir = tempfile::tempdir().unwrap();
-    let stack = stack_name("sigint");
-    let mut cmd = thumbctl_cmd(dir.path(), &stack, &["up", "--image-uri", IMAGE]);
-    cmd.env("FAILPOINTS", "up:planned:function=sleep(1500)");
+/// Starts `up` with the function step stalled for `ms` before its create call, and returns
+/// once the state file records that step (so the stall is under way).
+fn up_stalled_at_function(dir: &Path, stack: &str, ms: u32) -> std::process::Child {
+    let mut cmd = thumbctl_cmd(dir, stack, &["up", "--image-uri", IMAGE]);
+    cmd.env("FAILPOINTS", format!("up:planned:function=sleep({ms})"));
     let child = cmd
         .stderr(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let state = dir.path().join(format!("{stack}.json"));
-    for _ in 0..100 {
+    let state = dir.join(format!("{stack}.json"));
+    for _ in 0..200 {
         if std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"function\"")) {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let pid = child.id().to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &pid])
+    child
+}
+
+fn sigint(child: &std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
-    assert!(kill.success());
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_finishes_the_call_in_flight_saves_state_and_a_rerun_finishes() {
+    let c = clients().await;
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name("sigint");
+    let child = up_stalled_at_function(dir.path(), &stack, 1500);
+    sigint(&child);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     let err = stderr(&out);
@@ -255,32 +265,11 @@ async fn second_ctrl_c_quits_at_once_and_leaves_a_valid_state() {
     let c = clients().await;
     let dir = tempfile::tempdir().unwrap();
     let stack = stack_name("sigint2");
-    let mut cmd = thumbctl_cmd(dir.path(), &stack, &["up", "--image-uri", IMAGE]);
     // The function step stalls long before its create call: only quitting at once ends the
     // process without that call, which is what the assertions below tell apart.
-    cmd.env("FAILPOINTS", "up:planned:function=sleep(60000)");
-    let mut child = cmd
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let state = dir.path().join(format!("{stack}.json"));
-    for _ in 0..200 {
-        if std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"function\"")) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut child = up_stalled_at_function(dir.path(), &stack, 60_000);
     let mut err_pipe = child.stderr.take().unwrap();
-    let pid = child.id().to_string();
-    let sigint = || {
-        let status = std::process::Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
-    sigint();
+    sigint(&child);
     // The second signal only means "quit now" once the first has been seen: wait for its line.
     let mut seen = Vec::new();
     let mut buf = [0u8; 256];
@@ -294,7 +283,7 @@ async fn second_ctrl_c_quits_at_once_and_leaves_a_valid_state() {
         );
         seen.extend_from_slice(&buf[..n]);
     }
-    sigint();
+    sigint(&child);
     let status = child.wait().unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut err_pipe, &mut rest).unwrap();
