@@ -47,9 +47,10 @@ impl Cancel {
 pub enum EngineError {
     #[error("interrupted: the steps in flight finished and the state was saved")]
     Interrupted,
-    #[error("{0}")]
+    // Transparent: the inner error is the message, not also its cause, so `{:#}` prints it once.
+    #[error(transparent)]
     Aws(#[from] AwsError),
-    #[error("{0}")]
+    #[error(transparent)]
     State(#[from] StateError),
     #[error("{} steps failed:\n{}", .0.len(), .0.iter().map(|e| format!("- {e}")).collect::<Vec<_>>().join("\n"))]
     Many(Vec<EngineError>),

@@ -73,10 +73,14 @@ impl AwsError {
     {
         let status = err.raw_response().map(|r| r.status().as_u16());
         let full = DisplayErrorContext(&err).to_string();
-        let message = err
-            .message()
-            .map(str::to_owned)
-            .unwrap_or_else(|| full.clone());
+        let message = match (err.message(), status) {
+            (Some(m), _) => m.to_owned(),
+            // AWS answered but said nothing: the SDK's own text would be a debug dump.
+            (None, Some(_)) if err.code().is_none() => {
+                "the response carried no error details (S3 sends none for HEAD requests)".into()
+            }
+            (None, _) => full.clone(),
+        };
         let (code, class) = match err.code() {
             Some(code) => (Some(code.to_owned()), classify(Some(code), &full)),
             // A HEAD answer has no body, so S3's SlowDown arrives as a bare 503: say the
