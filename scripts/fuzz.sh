@@ -40,7 +40,8 @@ cargo +nightly fuzz run thumbnails "$work/corpus" fuzz/seeds -- \
 status=${PIPESTATUS[0]}
 set -e
 took=$(( $(date +%s) - start ))
-if [ "$jobs" -gt 1 ]; then cat fuzz-*.log >>"$log"; rm -f fuzz-*.log; fi
+# With -jobs the parent already echoes each worker's fuzz-N.log (final stats included).
+rm -f fuzz-*.log
 execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | awk '{s+=$1} END {print s+0}')
 crashes=$(find "$work/artifacts" -type f | wc -l)
 for f in "$work"/artifacts/*; do
