@@ -95,14 +95,17 @@ pub async fn find_tagged(ctx: &Ctx, stack: &str) -> Result<Vec<Entry>, AwsError>
         }
     }
 
-    let repos =
-        ctx.ecr
-            .describe_repositories()
-            .send()
-            .await
-            .map_err(aws("list", "repositories", "ecr"))?;
+    // Every listing is paginated: an account may hold more than one page of anything.
+    let repos: Vec<_> = ctx
+        .ecr
+        .describe_repositories()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(aws("list", "repositories", "ecr"))?;
     for repo in repos
-        .repositories()
         .iter()
         .filter(|x| x.repository_name().is_some_and(|n| n.starts_with(&prefix)))
     {
@@ -126,19 +129,21 @@ pub async fn find_tagged(ctx: &Ctx, stack: &str) -> Result<Vec<Entry>, AwsError>
         }
     }
 
-    let projects =
-        ctx.codebuild
-            .list_projects()
-            .send()
-            .await
-            .map_err(aws("list", "projects", "codebuild"))?;
+    let projects: Vec<String> = ctx
+        .codebuild
+        .list_projects()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(aws("list", "projects", "codebuild"))?;
     let names: Vec<String> = projects
-        .projects()
-        .iter()
+        .into_iter()
         .filter(|p| p.starts_with(&prefix))
-        .cloned()
         .collect();
-    if !names.is_empty() {
+    // BatchGetProjects takes at most 100 names.
+    for names in names.chunks(100).map(<[String]>::to_vec) {
         let got = ctx
             .codebuild
             .batch_get_projects()
@@ -238,14 +243,17 @@ pub async fn find_tagged(ctx: &Ctx, stack: &str) -> Result<Vec<Entry>, AwsError>
         format!("/aws/lambda/{prefix}"),
         format!("/aws/codebuild/{prefix}"),
     ] {
-        let groups = ctx
+        let groups: Vec<_> = ctx
             .logs
             .describe_log_groups()
             .log_group_name_prefix(&group_prefix)
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .map_err(aws("list", "log groups", "logs"))?;
-        for g in groups.log_groups() {
+        for g in &groups {
             let (Some(name), Some(arn)) = (g.log_group_name(), g.arn()) else {
                 continue;
             };
