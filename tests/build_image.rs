@@ -1,7 +1,9 @@
 //! `thumbctl build-image` and `up` without `--image-uri`, against moto and a real OCI registry
 //! (Debian's `docker-registry`, started here with htpasswd auth for user `AWS` and moto's ECR
-//! token as password). The pushed image is pulled back, unpacked, and its binary processes an
-//! S3 event through a Runtime API served by this test.
+//! token as password). The push goes through `scripts/ecr_proxy.py`, which makes the registry
+//! answer as ECR does (201 to a blob PATCH, a Range that lags, 413 on a large body); the image
+//! is pulled back from the registry itself, unpacked, and its binary processes an S3 event
+//! through a Runtime API served by this test.
 //!
 //! The local build compiles lambda-image for musl (minutes when cold); it is cached in
 //! `target/musl` (CARGO_TARGET_DIR of the nested cargo), so only the first run pays.
@@ -10,10 +12,11 @@ mod common;
 #[path = "../lambda-image/tests/runtime_api/mod.rs"]
 mod runtime_api;
 
-use std::io::Read;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{IMAGE, clients, ok, stack_name, thumbctl, thumbctl_cmd};
@@ -101,6 +104,52 @@ fn start_registry(password: &str) -> LocalRegistry {
         url: format!("http://127.0.0.1:{port}"),
         _dir: dir,
         _child: child,
+    }
+}
+
+/// `scripts/ecr_proxy.py` in front of a registry: ECR's answers, and a body limit of `max_body`.
+struct EcrProxy {
+    url: String,
+    child: Killer,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl EcrProxy {
+    fn start(reg: &LocalRegistry, max_body: usize) -> EcrProxy {
+        let port = free_port();
+        let target = reg.url.trim_start_matches("http://");
+        let mut child = Command::new("python3")
+            .arg(root().join("scripts/ecr_proxy.py"))
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--target", target])
+            .args(["--max-body", &max_body.to_string(), "--stale-range"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 scripts/ecr_proxy.py");
+        let mut stdout = BufReader::new(child.stdout.take().expect("proxy stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("proxy says ready");
+        assert_eq!(line.trim(), "ready");
+        EcrProxy {
+            url: format!("http://127.0.0.1:{port}"),
+            child: Killer(child),
+            stdout,
+        }
+    }
+
+    /// Stops the proxy (SIGTERM, so it prints) and returns what it counted.
+    fn counts(mut self) -> BTreeMap<String, u64> {
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.child.0.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let mut out = String::new();
+        self.stdout.read_to_string(&mut out).expect("proxy counts");
+        out.split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.parse().expect("a count")))
+            .collect()
     }
 }
 
@@ -366,30 +415,40 @@ fn run_ok(mut cmd: Command, what: &str) -> (serde_json::Value, Duration, String)
     (json_of(&out), took, err)
 }
 
+/// Body limit of the ECR-like proxy in the end-to-end push, and the chunk size thumbctl is
+/// told to use: small, so that the layer (a few MB) must go up in several PATCHes.
+const E2E_CHUNK: usize = 1024 * 1024;
+
 /// `up --local` on a fresh stack builds the image without Docker, pushes it to a real
-/// registry (with ECR's token as credentials) and creates the function on its digest. The
-/// registry then holds exactly what was pushed; a rerun uploads no blob; and the binary
-/// pulled back from the registry processes an S3 event through the Runtime API.
+/// registry (with ECR's token as credentials, through answers shaped like ECR's) and creates
+/// the function on its digest. The registry then holds exactly what was pushed; a rerun
+/// uploads no blob; and the binary pulled back from the registry processes an S3 event
+/// through the Runtime API.
 #[tokio::test]
 async fn up_local_builds_pushes_and_the_pulled_image_runs() {
     let reg = start_registry(MOTO_PASSWORD);
+    let proxy = EcrProxy::start(&reg, E2E_CHUNK);
     let dir = tempfile::tempdir().unwrap();
     let stack = stack_name("bil");
     let c = clients().await;
 
+    let chunked = |mut cmd: Command| {
+        cmd.env("THUMBCTL_PUSH_CHUNK_BYTES", E2E_CHUNK.to_string());
+        cmd
+    };
     let (up, took, _) = run_ok(
-        local_cmd(
+        chunked(local_cmd(
             dir.path(),
             &stack,
             &[
                 "up",
                 "--local",
                 "--registry-url",
-                &reg.url,
+                &proxy.url,
                 "--output",
                 "json",
             ],
-        ),
+        )),
         "up --local",
     );
     eprintln!("up --local took {took:?}");
@@ -451,24 +510,37 @@ async fn up_local_builds_pushes_and_the_pulled_image_runs() {
 
     // Nothing changed: the rebuild is a cargo no-op, the same bytes, and no blob goes up again.
     let (again, took, err) = run_ok(
-        local_cmd(
+        chunked(local_cmd(
             dir.path(),
             &stack,
             &[
                 "build-image",
                 "--local",
                 "--registry-url",
-                &reg.url,
+                &proxy.url,
                 "--output",
                 "json",
             ],
-        ),
+        )),
         "build-image --local (unchanged)",
     );
     eprintln!("build-image --local with nothing changed took {took:?}");
     assert_eq!(again["digest"], digest, "reproducible: {again}");
     assert_eq!(again["uploaded_bytes"], 0, "{again}\n{err}");
     assert!(err.contains("already in the registry"), "{err}");
+
+    // Every PATCH got ECR's 201, the layer took one per chunk (the config one more), none was
+    // over the limit, and the rerun sent none.
+    let counts = proxy.counts();
+    eprintln!("ecr_proxy counts: {counts:?}");
+    let layer_chunks = layer.len().div_ceil(E2E_CHUNK) as u64;
+    assert!(layer_chunks > 1, "the layer is larger than one chunk");
+    assert_eq!(counts["patch"], layer_chunks + 1, "{counts:?}");
+    assert_eq!(counts["patch201"], counts["patch"], "{counts:?}");
+    assert_eq!(counts["multi_patch_uploads"], 1, "{counts:?}");
+    assert_eq!(counts["range_stale"], layer_chunks - 1, "{counts:?}");
+    assert_eq!(counts["too_large"], 0, "{counts:?}");
+    assert!(counts["max_patch_body"] <= E2E_CHUNK as u64, "{counts:?}");
 
     // Unpack the layer and run the entrypoint against a Runtime API with the function's env.
     let unpacked = tempfile::tempdir().unwrap();
