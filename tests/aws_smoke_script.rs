@@ -1,0 +1,578 @@
+//! `scripts/aws-smoke.sh`, the smoke test for a real AWS account, checked where no AWS is needed:
+//! it refuses to run without credentials and against an emulator, asks before creating
+//! anything, and, driven through a fake `thumbctl` (and a fake `aws`), runs the whole sequence,
+//! prints its table, and still destroys the stack when a check fails. Nothing here talks to AWS
+//! and nothing builds thumbctl: THUMBCTL_BIN is always set.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn script() -> PathBuf {
+    repo().join("scripts/aws-smoke.sh")
+}
+
+/// A `thumbctl` stand-in: logs each call to `$FAKE_DIR/calls.log` and answers like thumbctl's
+/// `--output json` (and its stderr lines for the CodeBuild build). FAKE_STATUS sets the items'
+/// status; FAKE_ACCOUNT the account; FAKE_UP_SECONDS how long `up` takes.
+const FAKE_THUMBCTL: &str = r#"#!/usr/bin/env python3
+import datetime, json, os, pathlib, sys, time, urllib.parse
+
+fake = pathlib.Path(os.environ["FAKE_DIR"])
+with open(fake / "calls.log", "a") as f:
+    f.write(" ".join(sys.argv[1:]) + "\n")
+opts, rest, args, i = {}, [], sys.argv[1:], 0
+while i < len(args):
+    if args[i] in ("--stack", "--state-dir", "--region", "--output"):
+        opts[args[i]] = args[i + 1]
+        i += 2
+    else:
+        rest.append(args[i])
+        i += 1
+cmd, rest = rest[0], rest[1:]
+state = pathlib.Path(opts["--state-dir"])
+state_file = state / (opts["--stack"] + ".json")
+db = fake / "db.json"
+load = lambda: json.loads(db.read_text()) if db.exists() else {}
+save = lambda d: db.write_text(json.dumps(d))
+out = lambda v: print(json.dumps(v, indent=2))
+iso = lambda t: datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+account, region = os.environ.get("FAKE_ACCOUNT", "111111111111"), "eu-west-3"
+if cmd == "up":
+    state.mkdir(parents=True, exist_ok=True)
+    if "--dry-run" in rest:
+        out({"stack": opts["--stack"], "region": region, "account": account, "dry_run": True, "steps": []})
+        sys.exit(0)
+    state_file.write_text("{}")
+    time.sleep(float(os.environ.get("FAKE_UP_SECONDS", "0")))
+    for line in ["Started CodeBuild build p:1.", "  build p:1: BUILD (0m05s)", "Image 1.dkr.ecr/x@sha256:ab (codebuild)"]:
+        print(line, file=sys.stderr, flush=True)
+    out({"stack": opts["--stack"], "region": region, "account": account, "created": 17})
+elif cmd == "status" and "--orphans" in rest:
+    out({"stack": opts["--stack"], "region": region, "orphans": []})
+elif cmd == "status":
+    out({"settings": {"memory_mb": 2048, "sizes": ["128", "256"]}, "resources": [{"id": "function", "exists": True}]})
+elif cmd == "upload":
+    t, src, prefix = time.time(), pathlib.Path(rest[0]), rest[rest.index("--prefix") + 1]
+    status, d, uploaded = os.environ.get("FAKE_STATUS", "ok"), {}, []
+    for n, p in enumerate(sorted(x for x in src.iterdir() if x.is_file())):
+        key, thumbs = prefix + p.name, []
+        for s in ("128", "256"):
+            tf = fake / f"{n}-{s}.bin"
+            tf.write_bytes(b"x" * (100 + n))
+            thumbs.append({"size": s, "key": f"{s}/{key}", "bytes": 100 + n, "url": tf.as_uri()})
+        # The item says the thumbnails were made n+1 seconds after the upload started.
+        d[key] = {"id": key, "status": status, "updated_at": iso(t + n + 1), "duration_ms": 500, "thumbnails": thumbs}
+        uploaded.append({"key": key, "status": status, "thumbnails": thumbs})
+    save(d)
+    out({"bucket": "b", "uploaded": uploaded, "pending": []})
+elif cmd == "list":
+    out({"items": list(load().values())})
+elif cmd == "get":
+    item = load().get(rest[0])
+    if item is None:
+        sys.exit(f"Error: no image `{rest[0]}` in stack")
+    out(item)
+elif cmd == "delete":
+    d = load()
+    for t in d.pop(rest[0])["thumbnails"]:
+        os.remove(urllib.parse.unquote(urllib.parse.urlparse(t["url"]).path))
+    save(d)
+    print("deleted " + rest[0])
+elif cmd == "destroy":
+    state_file.unlink(missing_ok=True)
+    print("destroyed")
+else:
+    sys.exit("fake thumbctl: unexpected " + " ".join(sys.argv[1:]))
+"#;
+
+/// An `aws` CLI stand-in whose `sts get-caller-identity` succeeds (and is logged).
+const FAKE_AWS_OK: &str = r#"#!/bin/sh
+echo "aws $*" >>"$FAKE_DIR/calls.log"
+printf '%s\tarn:aws:iam::%s:user/smoke\n' "${FAKE_ACCOUNT:-111111111111}" "${FAKE_ACCOUNT:-111111111111}"
+"#;
+
+struct Sandbox {
+    _root: tempfile::TempDir,
+    home: PathBuf,
+    tmp: PathBuf,
+    fake: PathBuf,
+    bin: PathBuf,
+}
+
+fn python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let out = Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .expect("python3 (the script needs it)");
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    })
+}
+
+fn write_exe(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+impl Sandbox {
+    /// An empty HOME (no ~/.aws), a TMPDIR of its own, and a directory for fakes.
+    fn new() -> Sandbox {
+        let root = tempfile::tempdir().unwrap();
+        let dir = |n: &str| {
+            let p = root.path().join(n);
+            std::fs::create_dir(&p).unwrap();
+            p
+        };
+        let (home, tmp, fake, bin) = (dir("home"), dir("tmp"), dir("fake"), dir("bin"));
+        Sandbox {
+            _root: root,
+            home,
+            tmp,
+            fake,
+            bin,
+        }
+    }
+
+    fn with_fakes(self, aws: bool) -> Sandbox {
+        write_exe(&self.bin.join("thumbctl"), FAKE_THUMBCTL);
+        // The interpreter itself rather than a version manager's shim: one start-up per JSON
+        // step, and the shim's costs several times the interpreter's.
+        std::os::unix::fs::symlink(python(), self.bin.join("python3")).unwrap();
+        if aws {
+            write_exe(&self.bin.join("aws"), FAKE_AWS_OK);
+        }
+        self
+    }
+
+    fn fake_thumbctl(&self) -> String {
+        self.bin.join("thumbctl").display().to_string()
+    }
+
+    /// Runs the script with nothing of this process's environment but PATH (so no AWS_*
+    /// variable, no profile, no credentials), instance metadata off, stdin not a terminal.
+    fn run(&self, path: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(script());
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", path)
+            .env("HOME", &self.home)
+            .env("TMPDIR", &self.tmp)
+            .env("FAKE_DIR", &self.fake)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run scripts/aws-smoke.sh")
+    }
+
+    /// PATH with the fakes first.
+    fn path_with_fakes(&self) -> String {
+        format!("{}:{}", self.bin.display(), std::env::var("PATH").unwrap())
+    }
+
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.fake.join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// What the script left in its TMPDIR.
+    fn leftovers(&self) -> Vec<String> {
+        std::fs::read_dir(&self.tmp)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The command of each logged thumbctl call (`up`, `get`, ...), `aws` for the aws CLI.
+fn commands(calls: &[String]) -> Vec<String> {
+    calls
+        .iter()
+        .map(|c| {
+            let words: Vec<&str> = c.split(' ').collect();
+            if words[0] == "aws" {
+                return "aws".to_owned();
+            }
+            let mut i = 0;
+            while i < words.len() && words[i].starts_with("--") {
+                i += 2;
+            }
+            let cmd = words[i];
+            let extra = if c.contains("--dry-run") {
+                " --dry-run"
+            } else if c.contains("--orphans") {
+                " --orphans"
+            } else {
+                ""
+            };
+            format!("{cmd}{extra}")
+        })
+        .collect()
+}
+
+#[test]
+fn refuses_without_credentials() {
+    // As a user would meet it: this machine's own PATH (with or without the aws CLI), the real
+    // thumbctl, no credentials anywhere.
+    let sb = Sandbox::new();
+    let out = sb.run(
+        &std::env::var("PATH").unwrap(),
+        &["--yes"],
+        &[("THUMBCTL_BIN", env!("CARGO_BIN_EXE_thumbctl"))],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("credentials") && stderr.contains("Nothing was created"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("This creates REAL resources"), "{stderr}");
+    assert!(!stderr.contains("building thumbctl"), "{stderr}");
+    assert!(
+        sb.leftovers().is_empty(),
+        "left behind: {:?}",
+        sb.leftovers()
+    );
+}
+
+#[test]
+fn refuses_without_credentials_and_without_the_aws_cli() {
+    // PATH without any directory that holds an `aws`: the script's own look at the usual
+    // places must refuse, before thumbctl is even run.
+    let path: Vec<String> = std::env::var("PATH")
+        .unwrap()
+        .split(':')
+        .filter(|d| !d.is_empty() && !Path::new(d).join("aws").exists())
+        .map(str::to_owned)
+        .collect();
+    let path = path.join(":");
+    assert!(
+        path.split(':').any(|d| Path::new(d).join("bash").exists()),
+        "no bash left on PATH once the aws CLI is left out: {path}"
+    );
+    let sb = Sandbox::new().with_fakes(false);
+    let out = sb.run(&path, &["--yes"], &[("THUMBCTL_BIN", &sb.fake_thumbctl())]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no AWS credentials") && stderr.contains("AWS_EC2_METADATA_DISABLED"),
+        "{stderr}"
+    );
+    assert!(sb.calls().is_empty(), "thumbctl was run: {:?}", sb.calls());
+    assert!(
+        sb.leftovers().is_empty(),
+        "left behind: {:?}",
+        sb.leftovers()
+    );
+}
+
+#[test]
+fn thumbctl_must_resolve_the_identity_too() {
+    // The aws CLI is happy but thumbctl finds no credentials: still refused, nothing created.
+    let sb = Sandbox::new().with_fakes(true);
+    let out = sb.run(
+        &sb.path_with_fakes(),
+        &["--yes"],
+        &[
+            ("THUMBCTL_BIN", env!("CARGO_BIN_EXE_thumbctl")),
+            ("AWS_REGION", "eu-west-3"),
+        ],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("thumbctl could not use your AWS credentials")
+            && stderr.contains("Nothing was created"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("This creates REAL resources"), "{stderr}");
+    assert!(
+        sb.leftovers().is_empty(),
+        "left behind: {:?}",
+        sb.leftovers()
+    );
+}
+
+#[test]
+fn refuses_an_emulator_endpoint() {
+    for var in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"] {
+        let sb = Sandbox::new().with_fakes(true);
+        let out = sb.run(
+            &sb.path_with_fakes(),
+            &["--yes"],
+            &[
+                ("THUMBCTL_BIN", &sb.fake_thumbctl()),
+                (var, "http://127.0.0.1:5000"),
+                ("AWS_ACCESS_KEY_ID", "test"),
+                ("AWS_SECRET_ACCESS_KEY", "test"),
+                ("AWS_REGION", "us-east-1"),
+            ],
+        );
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{var}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{var}=http://127.0.0.1:5000")) && stderr.contains("emulator"),
+            "{var}: {stderr}"
+        );
+        assert!(
+            sb.calls().is_empty(),
+            "{var}: something was run: {:?}",
+            sb.calls()
+        );
+        assert!(
+            sb.leftovers().is_empty(),
+            "left behind: {:?}",
+            sb.leftovers()
+        );
+    }
+}
+
+#[test]
+fn refuses_an_emulator_account() {
+    let sb = Sandbox::new().with_fakes(true);
+    let out = sb.run(
+        &sb.path_with_fakes(),
+        &["--yes"],
+        &[
+            ("THUMBCTL_BIN", &sb.fake_thumbctl()),
+            ("FAKE_ACCOUNT", "123456789012"),
+        ],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("emulator's default account"), "{stderr}");
+    assert_eq!(commands(&sb.calls()), ["aws", "up --dry-run"]);
+}
+
+#[test]
+fn names_account_and_region_and_asks_before_creating_anything() {
+    let sb = Sandbox::new().with_fakes(true);
+    let out = sb.run(
+        &sb.path_with_fakes(),
+        &[],
+        &[("THUMBCTL_BIN", &sb.fake_thumbctl())],
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("AWS account : 111111111111")
+            && stderr.contains("region      : eu-west-3")
+            && stderr.contains("pass --yes"),
+        "{stderr}"
+    );
+    // Only the identity look-ups ran: no `up` that creates.
+    assert_eq!(commands(&sb.calls()), ["aws", "up --dry-run"]);
+    assert!(
+        sb.leftovers().is_empty(),
+        "left behind: {:?}",
+        sb.leftovers()
+    );
+}
+
+#[test]
+fn unknown_option_is_a_usage_error() {
+    let sb = Sandbox::new();
+    let out = sb.run(&std::env::var("PATH").unwrap(), &["--bogus"], &[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown option `--bogus`"), "{stderr}");
+}
+
+/// The value column of the table's row `name`.
+fn row<'a>(table: &'a str, name: &str) -> &'a str {
+    table
+        .lines()
+        .find(|l| l.starts_with(&format!("| {name} ")))
+        .unwrap_or_else(|| panic!("no row `{name}` in:\n{table}"))
+        .split('|')
+        .nth(2)
+        .unwrap()
+        .trim()
+}
+
+fn seconds(v: &str) -> f64 {
+    v.trim_end_matches(" s").parse().unwrap()
+}
+
+#[test]
+fn runs_the_whole_sequence_and_prints_the_table() {
+    let sb = Sandbox::new().with_fakes(true);
+    let out = sb.run(
+        &sb.path_with_fakes(),
+        &["--yes"],
+        &[("THUMBCTL_BIN", &sb.fake_thumbctl())],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let samples = std::fs::read_dir(repo().join("samples")).unwrap().count();
+    let mut expected = vec!["aws", "up --dry-run", "up", "status", "upload", "list"];
+    expected.extend(std::iter::repeat_n("get", samples));
+    expected.extend(["delete", "get", "list", "destroy", "status --orphans"]);
+    assert_eq!(commands(&sb.calls()), expected);
+    let calls = sb.calls();
+    let upload = calls.iter().find(|c| c.contains(" upload ")).unwrap();
+    assert!(
+        upload.contains("upload samples --prefix smoke/ --wait"),
+        "{upload}"
+    );
+    // One stack, smoke-<random>, in the region thumbctl named, for every call after the look-up.
+    let stack = calls[1].split(' ').nth(1).unwrap();
+    assert!(stack.starts_with("smoke-") && stack.len() == 14, "{stack}");
+    assert!(
+        calls[2..].iter().all(
+            |c| c.starts_with(&format!("--stack {stack} ")) && c.contains("--region eu-west-3")
+        ),
+        "{calls:?}"
+    );
+
+    // The fake's items were made 1..=n s after the upload started, in 500 ms each, 2 GB.
+    let max = seconds(row(&stdout, "upload -> thumbnails, max"));
+    let median = seconds(row(&stdout, "upload -> thumbnails, median"));
+    assert!(
+        (samples as f64..samples as f64 + 30.0).contains(&max),
+        "{stdout}"
+    );
+    assert!((1.0..=max).contains(&median), "{stdout}");
+    assert_eq!(row(&stdout, "  function time per image"), "500 / 500 ms");
+    assert_eq!(row(&stdout, "cost: CodeBuild"), "$0.0100");
+    assert!(
+        stdout.contains(&format!("handler alone {:.3})", samples as f64)),
+        "{stdout}"
+    );
+    for name in [
+        "up, wall time",
+        "destroy, wall time",
+        "cost: total, before free tier",
+    ] {
+        row(&stdout, name);
+    }
+    assert!(stderr.contains("smoke test passed"), "{stderr}");
+    assert!(
+        sb.leftovers().is_empty(),
+        "left behind: {:?}",
+        sb.leftovers()
+    );
+}
+
+#[test]
+fn a_failed_check_still_destroys_and_names_the_state_dir() {
+    let sb = Sandbox::new().with_fakes(true);
+    let out = sb.run(
+        &sb.path_with_fakes(),
+        &["--yes"],
+        &[
+            ("THUMBCTL_BIN", &sb.fake_thumbctl()),
+            ("FAKE_STATUS", "failed"),
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("FAILED: upload result"), "{stderr}");
+    assert_eq!(
+        commands(&sb.calls()),
+        [
+            "aws",
+            "up --dry-run",
+            "up",
+            "status",
+            "upload",
+            "destroy",
+            "status --orphans"
+        ]
+    );
+    let kept = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("aws-smoke: state dir kept: "))
+        .unwrap_or_else(|| panic!("no state dir named:\n{stderr}"));
+    let state_dir = kept.split_whitespace().next().unwrap();
+    assert!(
+        state_dir.starts_with(&sb.tmp.display().to_string()),
+        "{state_dir}"
+    );
+    assert!(Path::new(state_dir).is_dir(), "{state_dir} is gone");
+    assert!(
+        !stdout.contains("| measure"),
+        "a table after a failure:\n{stdout}"
+    );
+}
+
+#[test]
+fn a_signal_during_up_still_destroys() {
+    let sb = Sandbox::new().with_fakes(true);
+    let mut cmd = Command::new(script());
+    cmd.arg("--yes")
+        .env_clear()
+        .env("PATH", sb.path_with_fakes())
+        .env("HOME", &sb.home)
+        .env("TMPDIR", &sb.tmp)
+        .env("FAKE_DIR", &sb.fake)
+        .env("FAKE_UP_SECONDS", "2")
+        .env("THUMBCTL_BIN", sb.fake_thumbctl())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !sb.calls().iter().any(|c| c.ends_with(" up --output json")) {
+        assert!(std::time::Instant::now() < deadline, "up never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SIGTERM to the script alone (SIGINT may be ignored when tests run in the background):
+    // it lets `up` finish, then must destroy what `up` made.
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(143), "{stdout}\n{stderr}");
+    assert_eq!(
+        commands(&sb.calls()),
+        ["aws", "up --dry-run", "up", "destroy", "status --orphans"]
+    );
+    assert!(
+        stderr.contains("destroying stack smoke-") && stderr.contains("state dir kept: "),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn script_is_bash_n_and_shellcheck_clean() {
+    let out = Command::new("bash")
+        .arg("-n")
+        .arg(script())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    match Command::new("shellcheck").arg(script()).output() {
+        Ok(out) => assert!(out.status.success(), "shellcheck:\n{}", text(&out).0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!("shellcheck is not installed: only `bash -n` was checked")
+        }
+        Err(e) => panic!("shellcheck: {e}"),
+    }
+}
