@@ -11,7 +11,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::Notify;
@@ -23,6 +22,7 @@ use crate::resources::{
     self, Found, bucket, build_project, function, log_group, notification, permission, repository,
     role, role_policy, subscription, table, topic,
 };
+use crate::retry::{self, Patience};
 use crate::stack::{PERMISSION_SID, Plan, ROLE_POLICY_NAME};
 use crate::state::{Entry, StateError, StateStore, Status};
 
@@ -382,24 +382,17 @@ async fn up_step(
 
 /// IAM is eventually consistent on real AWS: a role created a moment ago can be refused by
 /// Lambda or CodeBuild. Retry exactly that, with backoff, for about a minute and a half.
-async fn with_propagation_retry<F, Fut>(mut f: F) -> Result<Found, AwsError>
+async fn with_propagation_retry<F, Fut>(f: F) -> Result<Found, AwsError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Found, AwsError>>,
 {
-    let mut delay = Duration::from_millis(500);
-    let mut attempt = 1;
-    loop {
-        match f().await {
-            Err(e) if e.class == Class::Propagation && attempt < 12 => {
-                tracing::info!(resource = %e.name, attempt, "IAM role not usable yet; retrying in {delay:?}");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
+    retry::until_settled(
+        Patience::IAM,
+        |e| (e.class == Class::Propagation).then_some("IAM to propagate the new role"),
+        f,
+    )
+    .await
 }
 
 /// Deletes one recorded resource and removes its entry (or marks a kept bucket).

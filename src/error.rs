@@ -31,6 +31,9 @@ pub enum Class {
     Throttled,
     /// IAM has not propagated a new role yet; retrying shortly helps.
     Propagation,
+    /// The resource is still busy with an earlier change (a fresh bucket, a function update
+    /// in progress, a permission S3 cannot see yet); retrying shortly helps.
+    Busy,
     /// Anything else.
     Other,
 }
@@ -160,6 +163,9 @@ impl AwsError {
                  it resumes where it stopped"
                 .into(),
             Class::Propagation => "IAM had not propagated the new role yet: rerun the same command in a minute".into(),
+            Class::Busy => "AWS was still applying an earlier change to it and did not finish within a minute: \
+                 rerun the same command; it resumes where it stopped"
+                .into(),
             Class::AlreadyExists => format!(
                 "`{}` already exists but is not recorded in this stack's state: thumbctl will not adopt what it did not create; \
                  delete it yourself or use another --stack",
@@ -215,6 +221,23 @@ const THROTTLED: &[&str] = &[
     "RequestThrottled",
 ];
 
+/// Answers AWS documents as "try again shortly", which moto never sends:
+/// - Lambda's `ResourceConflictException` "An update is in progress for resource" while a
+///   function is Pending or its last update is InProgress (the same code also says "the
+///   statement id already exists" or "function already exist", which are not busy);
+/// - S3's `OperationAborted` ("A conflicting conditional operation is currently in progress")
+///   on settings calls right after `CreateBucket`;
+/// - S3's `InvalidArgument` "Unable to validate the following destination configurations"
+///   until the function policy that lets S3 invoke the function has propagated.
+fn is_busy(code: &str, full: &str) -> bool {
+    match code {
+        "ResourceConflictException" => full.contains("in progress"),
+        "OperationAborted" => true,
+        "InvalidArgument" => full.contains("Unable to validate the following destination"),
+        _ => false,
+    }
+}
+
 fn classify(code: Option<&str>, full: &str) -> Class {
     if let Some(code) = code {
         if NOT_FOUND.contains(&code) {
@@ -234,6 +257,9 @@ fn classify(code: Option<&str>, full: &str) -> Class {
         }
         if THROTTLED.contains(&code) {
             return Class::Throttled;
+        }
+        if is_busy(code, full) {
+            return Class::Busy;
         }
         // Lambda and CodeBuild reject a role created seconds ago until IAM has propagated it.
         if (code == "InvalidParameterValueException" && full.contains("cannot be assumed"))
@@ -310,6 +336,28 @@ mod tests {
         assert_eq!(
             classify(Some("InvalidParameterValueException"), "bad memory"),
             Class::Other
+        );
+        assert_eq!(
+            classify(
+                Some("ResourceConflictException"),
+                "The operation cannot be performed at this time. An update is in progress for resource: arn:aws:lambda:eu-west-1:1:function:f"
+            ),
+            Class::Busy
+        );
+        assert_eq!(
+            classify(
+                Some("ResourceConflictException"),
+                "The statement id (thumbctl-s3-invoke) provided already exists. Please provide a new statement id, or remove the existing statement."
+            ),
+            Class::Other
+        );
+        assert_eq!(classify(Some("OperationAborted"), ""), Class::Busy);
+        assert_eq!(
+            classify(
+                Some("InvalidArgument"),
+                "Unable to validate the following destination configurations"
+            ),
+            Class::Busy
         );
         assert_eq!(
             classify(None, "dispatch failure: io error: connection refused"),

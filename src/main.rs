@@ -10,6 +10,7 @@ mod image;
 mod orphans;
 mod progress;
 mod resources;
+mod retry;
 mod stack;
 mod state;
 

@@ -12,7 +12,7 @@ use crate::error::{AwsError, aws};
 use crate::resources::{
     bucket, build_project, function, log_group, repository, role, table, topic,
 };
-use crate::stack::TAG_STACK;
+use crate::stack::{TAG_REGION, TAG_STACK, partition_of};
 use crate::state::{Entry, Status};
 
 fn entry(kind: &str, name: &str, arn: Option<String>, region: &str) -> Entry {
@@ -28,6 +28,14 @@ fn entry(kind: &str, name: &str, arn: Option<String>, region: &str) -> Entry {
 
 fn ours(tags: impl IntoIterator<Item = (String, String)>, stack: &str) -> bool {
     tags.into_iter().any(|(k, v)| k == TAG_STACK && v == stack)
+}
+
+/// For the global namespaces (IAM roles, S3 bucket listings): the stack tag is not enough,
+/// since a stack of the same name in another region has the same tag. Only what says it
+/// belongs to this region is ours here; a role from before the region tag is left alone.
+fn ours_here(tags: impl IntoIterator<Item = (String, String)>, stack: &str, region: &str) -> bool {
+    let tags: Vec<(String, String)> = tags.into_iter().collect();
+    ours(tags.iter().cloned(), stack) && tags.iter().any(|(k, v)| k == TAG_REGION && v == region)
 }
 
 /// Every tagged resource of the stack, whatever the state says.
@@ -55,8 +63,13 @@ pub async fn find_tagged(ctx: &Ctx, stack: &str) -> Result<Vec<Entry>, AwsError>
                 .map(|t| (t.key().to_owned(), t.value().to_owned()))
                 .collect::<Vec<_>>()
         });
-        if ours(tags.unwrap_or_default(), stack) {
-            found.push(entry(bucket::KIND, b, Some(format!("arn:aws:s3:::{b}")), r));
+        if ours_here(tags.unwrap_or_default(), stack, r) {
+            found.push(entry(
+                bucket::KIND,
+                b,
+                Some(format!("arn:{}:s3:::{b}", partition_of(r))),
+                r,
+            ));
         }
     }
 
@@ -80,11 +93,12 @@ pub async fn find_tagged(ctx: &Ctx, stack: &str) -> Result<Vec<Entry>, AwsError>
             .send()
             .await
             .map_err(aws("read tags of", role::KIND, ro.role_name()))?;
-        if ours(
+        if ours_here(
             tags.tags()
                 .iter()
                 .map(|t| (t.key().to_owned(), t.value().to_owned())),
             stack,
+            r,
         ) {
             found.push(entry(
                 role::KIND,

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 pub const TAG_STACK: &str = "thumbctl:stack";
 pub const TAG_MANAGED_BY: &str = "thumbctl:managed-by";
 pub const MANAGED_BY: &str = "thumbctl";
+/// IAM is global: the same stack name in two regions has two sets of roles in one namespace.
+/// `--orphans` only touches roles whose region tag says they belong to the region it runs in.
+pub const TAG_REGION: &str = "thumbctl:region";
 
 /// Where `build-image` puts the packaged sources: in the destination bucket, which the
 /// function never reads, so an upload there can never trigger a thumbnail run.
@@ -63,6 +66,17 @@ pub fn new_suffix() -> String {
     (0..8)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
         .collect()
+}
+
+/// The ARN partition a region belongs to (China and GovCloud have their own).
+pub fn partition_of(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
 }
 
 /// What the function is configured with; stored in the state so reruns can tell what changed.
@@ -144,13 +158,7 @@ impl Plan {
     }
 
     pub fn partition(&self) -> &'static str {
-        if self.region.starts_with("cn-") {
-            "aws-cn"
-        } else if self.region.starts_with("us-gov-") {
-            "aws-us-gov"
-        } else {
-            "aws"
-        }
+        partition_of(&self.region)
     }
     pub fn bucket_arn(&self, bucket: &str) -> String {
         format!("arn:{}:s3:::{bucket}", self.partition())
@@ -217,6 +225,7 @@ impl Plan {
         vec![
             (TAG_STACK.into(), self.stack.clone()),
             (TAG_MANAGED_BY.into(), MANAGED_BY.into()),
+            (TAG_REGION.into(), self.region.clone()),
         ]
     }
 
@@ -241,6 +250,10 @@ impl Plan {
             "Statement": [
                 {"Sid": "ReadSources", "Effect": "Allow", "Action": ["s3:GetObject"],
                  "Resource": [format!("{}/*", self.bucket_arn(&self.source_bucket()))]},
+                // Without ListBucket, S3 answers 403 instead of 404 for a key that is gone, and
+                // the function would retry a deleted upload as if S3 had failed.
+                {"Sid": "SeeMissingSources", "Effect": "Allow", "Action": ["s3:ListBucket"],
+                 "Resource": [self.bucket_arn(&self.source_bucket())]},
                 {"Sid": "WriteThumbnails", "Effect": "Allow", "Action": ["s3:PutObject"],
                  "Resource": [format!("{}/*", self.bucket_arn(&self.dest_bucket()))]},
                 {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -280,6 +293,23 @@ impl Plan {
         })
     }
 
+    /// The repository's policy: Lambda may pull images for this stack's function only. A
+    /// container function needs this to start; without it Lambda tries to add it itself at
+    /// CreateFunction, which needs the caller to hold `ecr:SetRepositoryPolicy` anyway, and
+    /// leaves the function Failed (ImageAccessDenied) if that is not possible.
+    pub fn repository_policy(&self) -> serde_json::Value {
+        let f = self.function_arn();
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Sid": "LambdaPullsThisStacksFunction", "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                "Condition": {"StringLike": {"aws:sourceArn": [f.clone(), format!("{f}:*")]}}
+            }]
+        })
+    }
+
     /// Denies every request to the bucket that does not use TLS.
     pub fn bucket_policy(&self, bucket: &str) -> serde_json::Value {
         let arn = self.bucket_arn(bucket);
@@ -298,6 +328,17 @@ impl Plan {
             "Version": "2012-10-17",
             "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]
         })
+    }
+
+    /// The host of this account's private ECR registry in the stack's region. Its DNS suffix
+    /// follows the partition: the China regions answer under `amazonaws.com.cn`, so a host
+    /// built as `...amazonaws.com` there does not resolve.
+    pub fn ecr_registry(&self) -> String {
+        let suffix = match self.partition() {
+            "aws-cn" => "amazonaws.com.cn",
+            _ => "amazonaws.com",
+        };
+        format!("{}.dkr.ecr.{}.{suffix}", self.account, self.region)
     }
 }
 
@@ -373,6 +414,25 @@ mod tests {
         assert!(
             p.topic_arn()
                 .starts_with("arn:aws:sns:eu-west-1:123456789012:")
+        );
+    }
+
+    #[test]
+    fn ecr_registry_follows_the_partition() {
+        let mut p = plan();
+        assert_eq!(
+            p.ecr_registry(),
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+        );
+        p.region = "cn-northwest-1".into();
+        assert_eq!(
+            p.ecr_registry(),
+            "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn"
+        );
+        p.region = "us-gov-west-1".into();
+        assert_eq!(
+            p.ecr_registry(),
+            "123456789012.dkr.ecr.us-gov-west-1.amazonaws.com"
         );
     }
 }

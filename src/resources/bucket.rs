@@ -8,7 +8,8 @@ use aws_sdk_s3::types::{
 
 use super::{Found, built};
 use crate::context::Ctx;
-use crate::error::{AwsError, OrNotFound, aws};
+use crate::error::{AwsError, Class, OrNotFound, aws};
+use crate::retry::{self, Patience};
 use crate::stack::Plan;
 
 pub const KIND: &str = "bucket";
@@ -28,7 +29,18 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, name: &str) -> Result<Found, AwsErro
         Err(e) if e.is_already_exists() => {}
         Err(e) => return Err(e),
     }
-    configure(ctx, plan, name).await?;
+    // Right after CreateBucket, S3 may still answer the settings calls with OperationAborted
+    // or even NoSuchBucket; both pass within seconds.
+    retry::until_settled(
+        Patience::SETTLE,
+        |e| match e.class {
+            Class::Busy => Some("the new bucket to settle"),
+            Class::NotFound => Some("S3 to see the new bucket"),
+            _ => None,
+        },
+        || configure(ctx, plan, name),
+    )
+    .await?;
     Ok(Found::arn(plan.bucket_arn(name)))
 }
 
@@ -118,7 +130,15 @@ pub async fn find(ctx: &Ctx, name: &str) -> Result<Option<Found>, AwsError> {
         .await
         .map_err(aws("look up", KIND, name))
         .or_not_found()?;
-    Ok(found.map(|_| Found::arn(format!("arn:aws:s3:::{name}"))))
+    Ok(found.map(|_| Found::arn(bucket_arn(ctx, name))))
+}
+
+/// A bucket's ARN without a plan: `find` works from the state alone.
+fn bucket_arn(ctx: &Ctx, name: &str) -> String {
+    format!(
+        "arn:{}:s3:::{name}",
+        crate::stack::partition_of(&ctx.region)
+    )
 }
 
 /// Empties the bucket completely (every version, delete marker and unfinished multipart

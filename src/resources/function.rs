@@ -3,15 +3,20 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_lambda::client::Waiters;
-use aws_sdk_lambda::types::{Architecture, Environment, FunctionCode, PackageType, State};
+use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
+use aws_sdk_lambda::types::{
+    Architecture, Environment, FunctionCode, LastUpdateStatus, PackageType, State,
+};
 
 use super::Found;
 use crate::context::Ctx;
-use crate::error::{AwsError, OrNotFound, aws};
+use crate::error::{AwsError, Class, OrNotFound, aws};
+use crate::retry::{self, Patience};
 use crate::stack::Plan;
 
 pub const KIND: &str = "function";
+/// What a call refused with "an update is in progress" waits for.
+pub const UPDATING: &str = "the function to finish its current update";
 const WAIT: Duration = Duration::from_secs(600);
 
 fn image_uri(plan: &Plan) -> Result<&str, AwsError> {
@@ -33,6 +38,32 @@ fn environment(plan: &Plan) -> Environment {
 
 pub async fn ensure(ctx: &Ctx, plan: &Plan, role_arn: &str) -> Result<Found, AwsError> {
     let name = plan.function();
+    let (adopted, active) = create(ctx, plan, role_arn).await?;
+    // An image function starts Pending on AWS; only an answer that says Active saves the wait.
+    let settled = if active {
+        Ok(())
+    } else {
+        wait_active(ctx, &name).await
+    };
+    match settled {
+        Ok(()) => {}
+        // A function that failed to start (e.g. its image could not be pulled) stays Failed
+        // for good: only a new function helps. Once; a second failure is the user's to see.
+        Err(e @ FunctionError::Failed { .. }) => {
+            recreate(ctx, plan, role_arn, Some(e)).await?;
+            return Ok(Found::arn(plan.function_arn()));
+        }
+        Err(e) => return Err(e.into_aws(&name)),
+    }
+    if adopted {
+        reconcile(ctx, plan).await?;
+    }
+    Ok(Found::arn(plan.function_arn()))
+}
+
+/// Calls CreateFunction; returns (adopted, answered Active).
+async fn create(ctx: &Ctx, plan: &Plan, role_arn: &str) -> Result<(bool, bool), AwsError> {
+    let name = plan.function();
     let image = image_uri(plan)?;
     let result = ctx
         .lambda
@@ -50,24 +81,60 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, role_arn: &str) -> Result<Found, Aws
         .send()
         .await
         .map_err(aws("create", KIND, &name));
-    // CreateFunction says ResourceConflictException when the name exists: an earlier run made it.
-    let (adopted, active) = match result {
-        Ok(out) => (false, out.state == Some(State::Active)),
+    // CreateFunction says ResourceConflictException ("Function already exist") when the name
+    // exists: an earlier run made it, or the SDK retried a create whose answer was lost.
+    match result {
+        Ok(out) => Ok((false, out.state == Some(State::Active))),
         Err(e)
-            if e.is_already_exists() || e.code.as_deref() == Some("ResourceConflictException") =>
+            if e.is_already_exists()
+                || (e.code.as_deref() == Some("ResourceConflictException")
+                    && e.class != Class::Busy) =>
         {
-            (true, false)
+            Ok((true, false))
         }
-        Err(e) => return Err(e),
-    };
-    // An image function starts Pending on AWS; only an answer that says Active saves the wait.
+        Err(e) => Err(e),
+    }
+}
+
+/// Deletes a Failed function and creates it again, once. `why` is the failure that led here,
+/// logged so the user sees what Lambda said the first time.
+async fn recreate(
+    ctx: &Ctx,
+    plan: &Plan,
+    role_arn: &str,
+    why: Option<FunctionError>,
+) -> Result<(), AwsError> {
+    let name = plan.function();
+    if let Some(why) = why {
+        tracing::warn!(function = %name, "{why}; deleting it and creating it again");
+    }
+    delete(ctx, &name).await?;
+    // The old function's permission and retry settings went with it; their steps run after
+    // this one and find them missing, so they are added again.
+    let (_, active) = retry::until_settled(
+        Patience::SETTLE,
+        |e| {
+            (e.code.as_deref() == Some("ResourceConflictException"))
+                .then_some("the deleted function to be gone")
+        },
+        || async {
+            match create(ctx, plan, role_arn).await? {
+                // Still the old one (deletion not finished): that is a conflict to wait out.
+                (true, _) => Err(AwsError {
+                    code: Some("ResourceConflictException".into()),
+                    ..AwsError::local("create", KIND, &name, "the deleted function still exists")
+                }),
+                (false, active) => Ok((false, active)),
+            }
+        },
+    )
+    .await?;
     if !active {
-        wait_active(ctx, &name).await?;
+        wait_active(ctx, &name)
+            .await
+            .map_err(|e| e.into_aws(&name))?;
     }
-    if adopted {
-        reconcile(ctx, plan).await?;
-    }
-    Ok(Found::arn(plan.function_arn()))
+    Ok(())
 }
 
 /// Lambda's defaults retry a failed event twice over six hours; a thumbnail that failed twice
@@ -80,14 +147,17 @@ pub mod invoke_config {
     pub const KIND: &str = "invoke-config";
 
     pub async fn ensure(ctx: &Ctx, function: &str) -> Result<Found, AwsError> {
-        ctx.lambda
-            .put_function_event_invoke_config()
-            .function_name(function)
-            .maximum_retry_attempts(2)
-            .maximum_event_age_in_seconds(3600)
-            .send()
-            .await
-            .map_err(aws("configure retries of", super::KIND, function))?;
+        retry::until_settled(Patience::SETTLE, retry::busy(UPDATING), || async {
+            ctx.lambda
+                .put_function_event_invoke_config()
+                .function_name(function)
+                .maximum_retry_attempts(2)
+                .maximum_event_age_in_seconds(3600)
+                .send()
+                .await
+                .map_err(aws("configure retries of", super::KIND, function))
+        })
+        .await?;
         Ok(Found::default())
     }
 
@@ -115,38 +185,125 @@ pub mod invoke_config {
     }
 }
 
-async fn wait_active(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
-    ctx.lambda
-        .wait_until_function_active_v2()
-        .function_name(name)
-        .wait(WAIT)
-        .await
-        .map_err(|e| {
-            AwsError::local(
-                "wait for",
-                KIND,
-                name,
-                format!("the function did not become Active: {e}"),
-            )
-        })?;
-    Ok(())
+/// Why a function did not reach the state `up` needs.
+#[derive(Debug, thiserror::Error)]
+enum FunctionError {
+    #[error("Lambda put the function in state Failed ({code}): {reason}")]
+    Failed { code: String, reason: String },
+    #[error("its last update failed ({code}): {reason}")]
+    UpdateFailed { code: String, reason: String },
+    #[error("it was still {state} after {secs} s")]
+    Timeout { state: String, secs: u64 },
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+impl FunctionError {
+    fn into_aws(self, name: &str) -> AwsError {
+        let hint = match &self {
+            FunctionError::Failed { code, .. } | FunctionError::UpdateFailed { code, .. } => {
+                match code.as_str() {
+                    "ImageAccessDenied" | "ImageDeleted" => {
+                        " Lambda could not pull the image: check that the image exists in the stack's \
+                         repository and that the repository policy lets lambda.amazonaws.com read it \
+                         (`thumbctl up` sets it; see README, \"Permissions\"), then rerun `thumbctl up`."
+                    }
+                    "InvalidImage" => {
+                        " The image is not a valid Lambda image for this function's architecture: \
+                         rebuild it with `thumbctl build-image` and rerun `thumbctl up`."
+                    }
+                    _ => {
+                        " Fix the cause and rerun `thumbctl up`, which replaces a Failed function."
+                    }
+                }
+            }
+            FunctionError::Timeout { .. } => " Rerun `thumbctl up` to keep waiting.",
+            FunctionError::Aws(_) => "",
+        };
+        match self {
+            FunctionError::Aws(e) => e,
+            other => AwsError::local("wait for", KIND, name, format!("{other}.{hint}")),
+        }
+    }
+}
+
+/// Polls the function until `done` accepts its configuration. Not the SDK's waiters: they
+/// report a Failed function as "waiting failed" and drop the StateReason that says why.
+async fn poll<F>(ctx: &Ctx, name: &str, mut done: F) -> Result<(), FunctionError>
+where
+    F: FnMut(&GetFunctionConfigurationOutput) -> Result<bool, FunctionError>,
+{
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let conf = ctx
+            .lambda
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(aws("look up", KIND, name))?;
+        if done(&conf)? {
+            return Ok(());
+        }
+        if started.elapsed() > WAIT {
+            let state = match conf.state() {
+                Some(State::Active) => conf
+                    .last_update_status()
+                    .map(|s| format!("updating ({})", s.as_str()))
+                    .unwrap_or_else(|| "updating".into()),
+                Some(s) => s.as_str().to_owned(),
+                None => "in an unknown state".into(),
+            };
+            return Err(FunctionError::Timeout {
+                state,
+                secs: WAIT.as_secs(),
+            });
+        }
+        tracing::info!(function = name, state = ?conf.state(), update = ?conf.last_update_status(), "waiting for the function");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+fn reason(code: Option<String>, reason: Option<&str>) -> (String, String) {
+    (
+        code.unwrap_or_else(|| "no code".into()),
+        reason.unwrap_or("Lambda gave no reason").to_owned(),
+    )
+}
+
+async fn wait_active(ctx: &Ctx, name: &str) -> Result<(), FunctionError> {
+    poll(ctx, name, |c| match c.state() {
+        Some(State::Failed) => {
+            let (code, reason) = reason(
+                c.state_reason_code().map(|s| s.as_str().to_owned()),
+                c.state_reason(),
+            );
+            Err(FunctionError::Failed { code, reason })
+        }
+        // Inactive (idle for weeks) is a usable function: Lambda reactivates it on use.
+        Some(State::Active) | Some(State::Inactive) => Ok(true),
+        _ => Ok(false),
+    })
+    .await
 }
 
 async fn wait_updated(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
-    ctx.lambda
-        .wait_until_function_updated_v2()
-        .function_name(name)
-        .wait(WAIT)
-        .await
-        .map_err(|e| {
-            AwsError::local(
-                "wait for",
-                KIND,
-                name,
-                format!("the function update did not finish: {e}"),
-            )
-        })?;
-    Ok(())
+    poll(ctx, name, |c| match c.last_update_status() {
+        Some(LastUpdateStatus::Failed) => {
+            let (code, reason) = reason(
+                c.last_update_status_reason_code()
+                    .map(|s| s.as_str().to_owned()),
+                c.last_update_status_reason(),
+            );
+            Err(FunctionError::UpdateFailed { code, reason })
+        }
+        Some(LastUpdateStatus::InProgress) => Ok(false),
+        _ => Ok(c.state() != Some(&State::Pending)),
+    })
+    .await
+    .map_err(|e| e.into_aws(name))
 }
 
 /// Brings an existing function in line with the plan: configuration (environment, memory,
@@ -161,6 +318,23 @@ pub async fn reconcile(ctx: &Ctx, plan: &Plan) -> Result<bool, AwsError> {
         .await
         .map_err(aws("look up", KIND, &name))?;
     let mut changed = false;
+    if let Some(conf) = out.configuration()
+        && conf.state() == Some(&State::Failed)
+    {
+        let (code, reason) = reason(
+            conf.state_reason_code().map(|s| s.as_str().to_owned()),
+            conf.state_reason(),
+        );
+        let role_arn = plan.role_arn(&plan.lambda_role());
+        recreate(
+            ctx,
+            plan,
+            &role_arn,
+            Some(FunctionError::Failed { code, reason }),
+        )
+        .await?;
+        return Ok(true);
+    }
     if let Some(conf) = out.configuration() {
         let want_env: HashMap<String, String> = plan.function_environment().into_iter().collect();
         let have_env = conf
@@ -172,15 +346,18 @@ pub async fn reconcile(ctx: &Ctx, plan: &Plan) -> Result<bool, AwsError> {
             || conf.memory_size() != Some(plan.settings.memory_mb)
             || conf.timeout() != Some(plan.settings.timeout_s)
         {
-            ctx.lambda
-                .update_function_configuration()
-                .function_name(&name)
-                .memory_size(plan.settings.memory_mb)
-                .timeout(plan.settings.timeout_s)
-                .environment(environment(plan))
-                .send()
-                .await
-                .map_err(aws("update configuration of", KIND, &name))?;
+            retry::until_settled(Patience::SETTLE, retry::busy(UPDATING), || async {
+                ctx.lambda
+                    .update_function_configuration()
+                    .function_name(&name)
+                    .memory_size(plan.settings.memory_mb)
+                    .timeout(plan.settings.timeout_s)
+                    .environment(environment(plan))
+                    .send()
+                    .await
+                    .map_err(aws("update configuration of", KIND, &name))
+            })
+            .await?;
             wait_updated(ctx, &name).await?;
             changed = true;
         }
@@ -197,13 +374,16 @@ pub async fn reconcile(ctx: &Ctx, plan: &Plan) -> Result<bool, AwsError> {
 
 /// Points the function at a new image and waits until Lambda has switched to it.
 pub async fn update_image(ctx: &Ctx, name: &str, image_uri: &str) -> Result<(), AwsError> {
-    ctx.lambda
-        .update_function_code()
-        .function_name(name)
-        .image_uri(image_uri)
-        .send()
-        .await
-        .map_err(aws("update image of", KIND, name))?;
+    retry::until_settled(Patience::SETTLE, retry::busy(UPDATING), || async {
+        ctx.lambda
+            .update_function_code()
+            .function_name(name)
+            .image_uri(image_uri)
+            .send()
+            .await
+            .map_err(aws("update image of", KIND, name))
+    })
+    .await?;
     wait_updated(ctx, name).await
 }
 

@@ -8,6 +8,7 @@ use aws_sdk_s3::types::{Event, LambdaFunctionConfiguration, NotificationConfigur
 use super::{Found, built};
 use crate::context::Ctx;
 use crate::error::{AwsError, OrNotFound, aws};
+use crate::retry::{self, Patience};
 use crate::stack::{NOTIFICATION_ID, Plan};
 use crate::state::Entry;
 
@@ -37,17 +38,26 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, function_arn: &str) -> Result<Found,
         KIND,
         &bucket,
     )?;
-    ctx.s3
-        .put_bucket_notification_configuration()
-        .bucket(&bucket)
-        .notification_configuration(
-            NotificationConfiguration::builder()
-                .lambda_function_configurations(conf)
-                .build(),
-        )
-        .send()
-        .await
-        .map_err(aws("put", KIND, &bucket))?;
+    // S3 validates the destination by asking Lambda whether it may invoke it; until the
+    // permission added a moment ago has propagated, it answers "Unable to validate".
+    retry::until_settled(
+        Patience::SETTLE,
+        retry::busy("S3 to see the function's new invoke permission"),
+        || async {
+            ctx.s3
+                .put_bucket_notification_configuration()
+                .bucket(&bucket)
+                .notification_configuration(
+                    NotificationConfiguration::builder()
+                        .lambda_function_configurations(conf.clone())
+                        .build(),
+                )
+                .send()
+                .await
+                .map_err(aws("put", KIND, &bucket))
+        },
+    )
+    .await?;
     Ok(Found {
         arn: None,
         extra: extra(),

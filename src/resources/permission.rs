@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use super::Found;
+use super::{Found, function};
 use crate::context::Ctx;
-use crate::error::{AwsError, OrNotFound, aws};
+use crate::error::{AwsError, Class, OrNotFound, aws};
+use crate::retry::{self, Patience};
 use crate::stack::{PERMISSION_SID, Plan};
 use crate::state::Entry;
 
@@ -28,22 +29,33 @@ fn function_of(e: &Entry) -> Result<&str, AwsError> {
 
 pub async fn ensure(ctx: &Ctx, plan: &Plan) -> Result<Found, AwsError> {
     let function = plan.function();
-    let added = ctx
-        .lambda
-        .add_permission()
-        .function_name(&function)
-        .statement_id(PERMISSION_SID)
-        .action("lambda:InvokeFunction")
-        .principal("s3.amazonaws.com")
-        .source_arn(plan.bucket_arn(&plan.source_bucket()))
-        .source_account(&plan.account)
-        .send()
-        .await
-        .map_err(aws("add", KIND, PERMISSION_SID));
+    // While the function is Pending or updating, Lambda refuses with the same code it uses
+    // for "statement exists": `Class::Busy` tells them apart, and only busy is waited out.
+    let added = retry::until_settled(
+        Patience::SETTLE,
+        retry::busy(function::UPDATING),
+        || async {
+            ctx.lambda
+                .add_permission()
+                .function_name(&function)
+                .statement_id(PERMISSION_SID)
+                .action("lambda:InvokeFunction")
+                .principal("s3.amazonaws.com")
+                .source_arn(plan.bucket_arn(&plan.source_bucket()))
+                .source_account(&plan.account)
+                .send()
+                .await
+                .map_err(aws("add", KIND, PERMISSION_SID))
+        },
+    )
+    .await;
     match added {
         Ok(_) => {}
-        // The statement id is already there: an earlier run added it.
-        Err(e) if e.code.as_deref() == Some("ResourceConflictException") => {}
+        // The statement id is already there: an earlier run added it, or the SDK retried an
+        // AddPermission whose answer was lost.
+        Err(e)
+            if e.code.as_deref() == Some("ResourceConflictException") && e.class != Class::Busy => {
+        }
         Err(e) => return Err(e),
     }
     Ok(Found {

@@ -36,16 +36,26 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, name: &str) -> Result<Found, AwsErro
         .send()
         .await
         .map_err(aws("create", KIND, name));
-    match created {
-        Ok(out) => Ok(Found::arn(
+    let found = match created {
+        Ok(out) => Found::arn(
             out.repository()
                 .and_then(|r| r.repository_arn())
                 .map(str::to_owned)
                 .unwrap_or_else(|| plan.repository_arn()),
-        )),
-        Err(e) if e.is_already_exists() => adopt(find(ctx, name).await?, KIND, name),
-        Err(e) => Err(e),
-    }
+        ),
+        Err(e) if e.is_already_exists() => adopt(find(ctx, name).await?, KIND, name)?,
+        Err(e) => return Err(e),
+    };
+    // Lambda pulls the function's image only if the repository lets it; set here, by the
+    // stack that owns the repository, rather than left to CreateFunction's implicit attempt.
+    ctx.ecr
+        .set_repository_policy()
+        .repository_name(name)
+        .policy_text(plan.repository_policy().to_string())
+        .send()
+        .await
+        .map_err(aws("let Lambda pull from", KIND, name))?;
+    Ok(found)
 }
 
 pub async fn find(ctx: &Ctx, name: &str) -> Result<Option<Found>, AwsError> {

@@ -50,12 +50,47 @@ pub async fn delete(ctx: &Ctx, e: &Entry) -> Result<(), AwsError> {
     let Some(arn) = e.arn.as_deref() else {
         return Ok(());
     };
-    ctx.sns
+    match ctx
+        .sns
         .unsubscribe()
         .subscription_arn(arn)
         .send()
         .await
         .map_err(aws("delete", KIND, &e.name))
-        .or_not_found()?;
-    Ok(())
+        .or_not_found()
+    {
+        Ok(_) => Ok(()),
+        // SNS refuses to unsubscribe an address that never confirmed; such a subscription
+        // goes with its topic (deleted right after this step) or expires after three days,
+        // so it is done as far as thumbctl is concerned.
+        Err(err) if is_pending_refusal(&err) => {
+            tracing::info!(subscription = %e.name, "unconfirmed; it is removed with the topic");
+            Ok(())
+        }
+        Err(err) => Err(err),
+    }
+}
+
+fn is_pending_refusal(e: &AwsError) -> bool {
+    e.code.as_deref() == Some("InvalidParameter") && e.message.contains("pending confirmation")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_pending_refusal_counts_as_done() {
+        let mut e = AwsError::local(
+            "delete",
+            KIND,
+            "a@example.com",
+            "Invalid parameter: Cannot unsubscribe a subscription that is pending confirmation",
+        );
+        assert!(!is_pending_refusal(&e));
+        e.code = Some("InvalidParameter".into());
+        assert!(is_pending_refusal(&e));
+        e.message = "Invalid parameter: SubscriptionArn".into();
+        assert!(!is_pending_refusal(&e));
+    }
 }

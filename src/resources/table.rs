@@ -6,10 +6,9 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, Tag,
+    ProjectionType, ScalarAttributeType, TableStatus, Tag,
 };
 
 use super::{Found, built};
@@ -89,20 +88,55 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, name: &str) -> Result<Found, AwsErro
         Err(e) if e.is_already_exists() => None,
         Err(e) => return Err(e),
     };
-    ctx.dynamodb
-        .wait_until_table_exists()
-        .table_name(name)
-        .wait(Duration::from_secs(300))
-        .await
-        .map_err(|e| {
-            AwsError::local(
+    wait_active(ctx, name).await?;
+    Ok(Found::arn(arn.unwrap_or_else(|| plan.table_arn())))
+}
+
+/// Polls until the table is ACTIVE. Not the SDK's `table_exists` waiter: it polls every 20 s,
+/// and a new on-demand table is usually ACTIVE within seconds; the notification (and so the
+/// whole of `up`) waits for it.
+async fn wait_active(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_millis(250);
+    loop {
+        let status = ctx
+            .dynamodb
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(aws("look up", KIND, name))
+            .or_not_found()?
+            .and_then(|o| o.table)
+            .and_then(|t| t.table_status);
+        match status {
+            Some(TableStatus::Active) => return Ok(()),
+            // Just created: DescribeTable may not see it for a moment.
+            None | Some(TableStatus::Creating) | Some(TableStatus::Updating) => {}
+            Some(other) => {
+                return Err(AwsError::local(
+                    "wait for",
+                    KIND,
+                    name,
+                    format!(
+                        "the table is {} instead of becoming ACTIVE; check it in the DynamoDB console, then rerun",
+                        other.as_str()
+                    ),
+                ));
+            }
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            return Err(AwsError::local(
                 "wait for",
                 KIND,
                 name,
-                format!("table did not become active: {e}"),
-            )
-        })?;
-    Ok(Found::arn(arn.unwrap_or_else(|| plan.table_arn())))
+                "the table was not ACTIVE after 5 minutes; rerun `thumbctl up` to keep waiting",
+            ));
+        }
+        tracing::info!(table = name, status = ?status, "waiting for the table to become ACTIVE");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(3));
+    }
 }
 
 pub async fn find(ctx: &Ctx, name: &str) -> Result<Option<Found>, AwsError> {
@@ -120,13 +154,55 @@ pub async fn find(ctx: &Ctx, name: &str) -> Result<Option<Found>, AwsError> {
     }))
 }
 
+/// DynamoDB refuses to delete a table that is still CREATING or UPDATING (as after an `up`
+/// killed right after CreateTable) with `ResourceInUseException`: wait for it, then delete.
+/// A table already DELETING is as good as gone.
 pub async fn delete(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
-    ctx.dynamodb
-        .delete_table()
-        .table_name(name)
-        .send()
-        .await
-        .map_err(aws("delete", KIND, name))
-        .or_not_found()?;
-    Ok(())
+    let started = std::time::Instant::now();
+    loop {
+        let err = match ctx
+            .dynamodb
+            .delete_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(aws("delete", KIND, name))
+            .or_not_found()
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if e.code.as_deref() == Some("ResourceInUseException") => e,
+            Err(e) => return Err(e),
+        };
+        let status = ctx
+            .dynamodb
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .map_err(aws("look up", KIND, name))
+            .or_not_found()?
+            .and_then(|o| o.table)
+            .and_then(|t| t.table_status);
+        match status {
+            None | Some(TableStatus::Deleting) => return Ok(()),
+            _ if started.elapsed() > Duration::from_secs(300) => {
+                return Err(AwsError {
+                    message: format!(
+                        "{} (still {} after 5 minutes); rerun `thumbctl destroy`",
+                        err.message,
+                        status.map(|s| s.as_str().to_owned()).unwrap_or_default()
+                    ),
+                    ..err
+                });
+            }
+            Some(s) => {
+                tracing::info!(
+                    table = name,
+                    status = s.as_str(),
+                    "table busy; waiting to delete it"
+                );
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
 }

@@ -262,6 +262,23 @@ pub async fn leftovers(c: &Clients, stack: &str) -> Vec<String> {
             left.push(format!("log group {:?}", g.log_group_name()));
         }
     }
+    // A subscription outlives its topic if nothing removes it: count it by its topic's name.
+    let subs: Vec<_> = c
+        .sns
+        .list_subscriptions()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .expect("list subscriptions");
+    for s in &subs {
+        if s.topic_arn()
+            .is_some_and(|a| a.rsplit(':').next().is_some_and(|n| n.starts_with(&prefix)))
+        {
+            left.push(format!("subscription {:?}", s.subscription_arn()));
+        }
+    }
     let functions: Vec<_> = c
         .lambda
         .list_functions()

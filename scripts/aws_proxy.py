@@ -1,0 +1,429 @@
+#!/usr/bin/env python3
+"""An HTTP proxy in front of moto that behaves the way real AWS does where moto is kinder.
+
+moto applies every change at once and never says "not yet". AWS does, and each of these
+answers is documented by AWS or reported many times in the SDKs' and Terraform's trackers.
+Each behaviour is switched on by name and counted every time it fires, so a test can assert
+both that thumbctl coped and that the behaviour really happened:
+
+  iam-propagation       the first CreateFunction answers InvalidParameterValueException "The
+                        role defined for the function cannot be assumed by Lambda."; the first
+                        CreateProject answers InvalidInputException "CodeBuild is not
+                        authorized to perform: sts:AssumeRole".
+  function-states       a function is Pending for --settle seconds after CreateFunction and
+                        its LastUpdateStatus InProgress after an update; calls that change it
+                        meanwhile, and for one second more, answer ResourceConflictException
+                        "An update is in progress".
+  function-failed       the first function created reports State Failed (ImageAccessDenied)
+                        until it is deleted.
+  notification-validation  the first two PutBucketNotificationConfiguration calls naming a
+                        Lambda function answer InvalidArgument "Unable to validate the
+                        following destination configurations".
+  fresh-bucket          the first two settings calls on a bucket created a moment ago answer
+                        409 OperationAborted, then 404 NoSuchBucket.
+  lost-answers          the first call of every create/delete action is applied by moto, and
+                        the connection is then dropped before the answer, so the SDK's retry
+                        meets "already exists" or "not found".
+  pending-subscription  Unsubscribe answers InvalidParameter "Cannot unsubscribe a
+                        subscription that is pending confirmation".
+  table-creating        a table reports CREATING for --settle seconds after CreateTable, and
+                        DeleteTable meanwhile answers ResourceInUseException.
+
+    aws_proxy.py --listen 127.0.0.1:PORT --target 127.0.0.1:MOTO --behave a,b [--settle 1.5]
+
+Prints "ready" when listening; GET /__counts answers the counts as JSON, and they are printed
+on SIGTERM/SIGINT.
+"""
+import argparse
+import http.client
+import json
+import re
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+LOCK = threading.Lock()
+COUNTS = {"requests": 0}
+BEHAVE = set()
+SETTLE = 1.5
+LAG = 1.0
+DEBUG = bool(__import__("os").environ.get("AWS_PROXY_DEBUG"))
+# Per-resource memory: when a function or table was created or updated, which function is
+# Failed, which buckets are fresh, which actions already lost an answer.
+FUNCTION_BUSY_UNTIL = {}   # name -> (until, "create"|"update")
+FAILED_FUNCTION = {"name": None, "used": False}
+TABLE_CREATING_UNTIL = {}
+FRESH_BUCKET_FAULTS = {}   # bucket -> faults still to give
+LOST = set()
+FIRST = set()
+
+LAMBDA_FN = re.compile(r"^/2015-03-31/functions/([^/?]+)(/[^?]*)?")
+INVOKE_CONFIG = re.compile(r"^/2019-09-25/functions/([^/?]+)/event-invoke-config")
+BUCKET_SETTINGS = ("publicAccessBlock", "encryption", "policy", "tagging")
+
+
+def count(name):
+    with LOCK:
+        COUNTS[name] = COUNTS.get(name, 0) + 1
+
+
+def once(key):
+    """True the first time `key` is seen."""
+    with LOCK:
+        if key in FIRST:
+            return False
+        FIRST.add(key)
+        return True
+
+
+def json_error(status, type_, message):
+    return status, {"Content-Type": "application/x-amz-json-1.1"}, \
+        json.dumps({"__type": type_, "message": message}).encode()
+
+
+def lambda_error(status, type_, message):
+    return status, {"Content-Type": "application/json", "x-amzn-ErrorType": type_}, \
+        json.dumps({"Type": "User", "message": message}).encode()
+
+
+def query_error(code, message):
+    return 400, {"Content-Type": "text/xml"}, (
+        "<ErrorResponse><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error>"
+        "<RequestId>aws-proxy</RequestId></ErrorResponse>" % (code, message)).encode()
+
+
+def s3_error(status, code, message):
+    return status, {"Content-Type": "application/xml"}, (
+        '<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>%s</Message>'
+        "<RequestId>aws-proxy</RequestId></Error>" % (code, message)).encode()
+
+
+class Request:
+    """What the proxy needs to know about one request: service, action, resource."""
+
+    def __init__(self, handler, body):
+        self.method = handler.command
+        self.path = handler.path
+        split = urlsplit(self.path)
+        self.route = split.path
+        self.query = parse_qs(split.query, keep_blank_values=True)
+        self.body = body
+        target = handler.headers.get("X-Amz-Target", "")
+        self.service, self.action = "", ""
+        self.params = {}
+        if target:
+            self.service, _, self.action = target.partition(".")
+            try:
+                self.params = json.loads(body or b"{}")
+            except ValueError:
+                self.params = {}
+        elif b"Action=" in body[:300] and handler.headers.get("Content-Type", "").startswith(
+                "application/x-www-form-urlencoded"):
+            form = parse_qs(body.decode(errors="replace"))
+            self.service = "query"
+            self.action = form.get("Action", [""])[0]
+            self.params = {k: v[0] for k, v in form.items()}
+        elif self.route.startswith(("/2015-03-31/", "/2019-09-25/", "/2017-03-31/")):
+            self.service = "lambda"
+            self.action = self.lambda_action()
+        elif not self.route.startswith("/moto-api") and not self.route.startswith("/__"):
+            self.service = "s3"
+            self.action = self.s3_action()
+
+    def lambda_action(self):
+        m, r = self.method, self.route.rstrip("/")
+        if r == "/2015-03-31/functions" and m == "POST":
+            return "CreateFunction"
+        if INVOKE_CONFIG.match(r):
+            return {"PUT": "PutFunctionEventInvokeConfig", "GET": "GetFunctionEventInvokeConfig",
+                    "DELETE": "DeleteFunctionEventInvokeConfig"}.get(m, "")
+        fm = LAMBDA_FN.match(r)
+        if not fm:
+            return ""
+        rest = fm.group(2) or ""
+        return {
+            ("POST", "/policy"): "AddPermission",
+            ("GET", "/configuration"): "GetFunctionConfiguration",
+            ("PUT", "/configuration"): "UpdateFunctionConfiguration",
+            ("PUT", "/code"): "UpdateFunctionCode",
+            ("GET", ""): "GetFunction",
+            ("DELETE", ""): "DeleteFunction",
+        }.get((m, rest), "")
+
+    def function_name(self):
+        fm = LAMBDA_FN.match(self.route) or INVOKE_CONFIG.match(self.route)
+        if fm:
+            return fm.group(1).rsplit(":", 1)[-1] if ":" in fm.group(1) else fm.group(1)
+        if self.action == "CreateFunction":
+            try:
+                return json.loads(self.body or b"{}").get("FunctionName", "")
+            except ValueError:
+                return ""
+        return ""
+
+    def bucket(self):
+        parts = self.route.lstrip("/").split("/", 1)
+        return parts[0] if parts and parts[0] else ""
+
+    def s3_action(self):
+        has_key = "/" in self.route.strip("/")
+        if self.method == "PUT" and not has_key:
+            for q in BUCKET_SETTINGS:
+                if q in self.query:
+                    return "PutBucket:" + q
+            if "notification" in self.query:
+                return "PutBucketNotificationConfiguration"
+            if not self.query:
+                return "CreateBucket"
+        if self.method == "DELETE" and not has_key and not self.query:
+            return "DeleteBucket"
+        return ""
+
+
+# Actions whose answer the lost-answers behaviour drops once: every create and delete `up`
+# and `destroy` make, across the protocols.
+LOSABLE = {
+    "CreateRole", "PutRolePolicy", "DeleteRole", "DeleteRolePolicy", "CreateTopic", "Subscribe",
+    "DeleteTopic", "CreateBucket", "DeleteBucket", "CreateFunction", "AddPermission",
+    "DeleteFunction", "PutFunctionEventInvokeConfig", "PutBucketNotificationConfiguration",
+    "CreateTable", "DeleteTable", "CreateRepository", "DeleteRepository", "CreateLogGroup",
+    "DeleteLogGroup", "CreateProject", "DeleteProject",
+}
+
+
+def before(req):
+    """An answer to give instead of forwarding, or None."""
+    a = req.action
+    now = time.time()
+    if "iam-propagation" in BEHAVE:
+        if a == "CreateFunction" and once("iam:function"):
+            count("iam-propagation:function")
+            return lambda_error(400, "InvalidParameterValueException",
+                                "The role defined for the function cannot be assumed by Lambda.")
+        if a == "CreateProject" and once("iam:project"):
+            count("iam-propagation:project")
+            return json_error(400, "InvalidInputException",
+                              "CodeBuild is not authorized to perform: sts:AssumeRole on %s"
+                              % req.params.get("serviceRole", "the role"))
+    if "function-states" in BEHAVE and a in ("AddPermission", "PutFunctionEventInvokeConfig",
+                                              "UpdateFunctionConfiguration", "UpdateFunctionCode"):
+        name = req.function_name()
+        with LOCK:
+            # Writes conflict a little longer than reads say Pending: AWS's reads are
+            # eventually consistent, so "Active" does not promise that a change will pass.
+            busy = FUNCTION_BUSY_UNTIL.get(name, (0, ""))[0] + LAG > now
+        if busy:
+            count("function-states:conflict")
+            return lambda_error(409, "ResourceConflictException",
+                                "The operation cannot be performed at this time. An update is in "
+                                "progress for resource: arn:aws:lambda:us-east-1:123456789012:function:%s"
+                                % name)
+    if "notification-validation" in BEHAVE and a == "PutBucketNotificationConfiguration" \
+            and b"CloudFunction" in req.body:
+        with LOCK:
+            n = COUNTS.get("notification-validation", 0)
+        if n < 2:
+            count("notification-validation")
+            return s3_error(400, "InvalidArgument",
+                            "Unable to validate the following destination configurations")
+    if "fresh-bucket" in BEHAVE and a.startswith("PutBucket:"):
+        b = req.bucket()
+        with LOCK:
+            left = FRESH_BUCKET_FAULTS.get(b, 0)
+            if left:
+                FRESH_BUCKET_FAULTS[b] = left - 1
+        if left == 2:
+            count("fresh-bucket:OperationAborted")
+            return s3_error(409, "OperationAborted",
+                            "A conflicting conditional operation is currently in progress against "
+                            "this resource. Please try again.")
+        if left == 1:
+            count("fresh-bucket:NoSuchBucket")
+            return s3_error(404, "NoSuchBucket", "The specified bucket does not exist")
+    if "pending-subscription" in BEHAVE and a == "Unsubscribe":
+        count("pending-subscription")
+        return query_error("InvalidParameter",
+                           "Invalid parameter: Cannot unsubscribe a subscription that is pending "
+                           "confirmation")
+    if "table-creating" in BEHAVE and a == "DeleteTable":
+        name = req.params.get("TableName", "")
+        with LOCK:
+            creating = TABLE_CREATING_UNTIL.get(name, 0) > now
+        if creating:
+            count("table-creating:delete-refused")
+            return json_error(400, "com.amazonaws.dynamodb.v20120810#ResourceInUseException",
+                              "Attempt to change a resource which is still in use: Table is being "
+                              "created: %s" % name)
+    return None
+
+
+def after(req, status, payload):
+    """Rewrites moto's answer, and remembers what was created; returns the payload."""
+    a = req.action
+    now = time.time()
+    ok = 200 <= status < 300
+    if a == "CreateFunction" and ok:
+        name = req.function_name()
+        if "function-states" in BEHAVE:
+            with LOCK:
+                FUNCTION_BUSY_UNTIL[name] = (now + SETTLE, "create")
+            payload = rewrite(payload, State="Pending", StateReason="The function is being created.",
+                              StateReasonCode="Creating")
+        if "function-failed" in BEHAVE:
+            with LOCK:
+                if FAILED_FUNCTION["name"] is None and not FAILED_FUNCTION["used"]:
+                    FAILED_FUNCTION["name"] = name
+                    FAILED_FUNCTION["used"] = True
+            payload = rewrite(payload, State="Pending")
+    if a in ("UpdateFunctionConfiguration", "UpdateFunctionCode") and ok \
+            and "function-states" in BEHAVE:
+        with LOCK:
+            FUNCTION_BUSY_UNTIL[req.function_name()] = (now + SETTLE, "update")
+        payload = rewrite(payload, LastUpdateStatus="InProgress")
+    if a == "DeleteFunction" and ok:
+        with LOCK:
+            if FAILED_FUNCTION["name"] == req.function_name():
+                FAILED_FUNCTION["name"] = None
+    if a in ("GetFunction", "GetFunctionConfiguration") and ok:
+        name = req.function_name()
+        with LOCK:
+            until, why = FUNCTION_BUSY_UNTIL.get(name, (0, ""))
+            failed = FAILED_FUNCTION["name"] == name
+        if failed:
+            count("function-failed:served")
+            payload = rewrite(payload, State="Failed", StateReasonCode="ImageAccessDenied",
+                              StateReason="Lambda does not have permission to access the ECR image. "
+                                          "Check the ECR permissions.")
+        elif until > now and why == "create":
+            count("function-states:pending-served")
+            payload = rewrite(payload, State="Pending", StateReasonCode="Creating",
+                              StateReason="The function is being created.")
+        elif until > now:
+            count("function-states:in-progress-served")
+            payload = rewrite(payload, LastUpdateStatus="InProgress")
+    if a == "CreateBucket" and ok and "fresh-bucket" in BEHAVE:
+        with LOCK:
+            FRESH_BUCKET_FAULTS[req.bucket()] = 2
+    if a == "CreateTable" and ok and "table-creating" in BEHAVE:
+        with LOCK:
+            TABLE_CREATING_UNTIL[req.params.get("TableName", "")] = now + SETTLE
+        payload = rewrite_table(payload)
+    if a == "DescribeTable" and ok and "table-creating" in BEHAVE:
+        with LOCK:
+            creating = TABLE_CREATING_UNTIL.get(req.params.get("TableName", ""), 0) > now
+        if creating:
+            count("table-creating:creating-served")
+            payload = rewrite_table(payload)
+    return payload
+
+
+def rewrite(payload, **fields):
+    """Sets fields in a Lambda function configuration (top level, or under Configuration)."""
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        return payload
+    target = doc.get("Configuration", doc) if isinstance(doc, dict) else None
+    if not isinstance(target, dict):
+        return payload
+    target.update(fields)
+    return json.dumps(doc).encode()
+
+
+def rewrite_table(payload):
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        return payload
+    for key in ("Table", "TableDescription"):
+        if isinstance(doc.get(key), dict):
+            doc[key]["TableStatus"] = "CREATING"
+    return json.dumps(doc).encode()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def handle_any(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.path == "/__counts":
+            with LOCK:
+                payload = json.dumps(COUNTS).encode()
+            return self.answer(200, {"Content-Type": "application/json"}, payload)
+        count("requests")
+        req = Request(self, body)
+        if DEBUG:
+            print(self.command, self.path, req.service, req.action, file=sys.stderr, flush=True)
+        canned = before(req)
+        if canned:
+            return self.answer(*canned)
+        conn = http.client.HTTPConnection(TARGET_HOST, TARGET_PORT, timeout=60)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
+        conn.request(self.command, self.path, body=body, headers=headers)
+        resp = conn.getresponse()
+        payload = resp.read()
+        conn.close()
+        if "lost-answers" in BEHAVE and req.action in LOSABLE and once("lost:" + req.action):
+            # moto has applied it; the caller never hears so.
+            count("lost-answers:" + req.action)
+            self.close_connection = True
+            try:
+                self.connection.shutdown(2)
+            except OSError:
+                pass
+            return
+        payload = after(req, resp.status, payload)
+        out = {k: v for k, v in resp.getheaders()
+               if k.lower() not in ("transfer-encoding", "connection", "content-length")}
+        self.answer(resp.status, out, payload, head=self.command == "HEAD",
+                    length=resp.getheader("Content-Length"))
+
+    def answer(self, status, headers, payload, head=False, length=None):
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(length if head and length is not None else len(payload)))
+        self.end_headers()
+        if not head:
+            self.wfile.write(payload)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PATCH = handle_any
+
+
+def main():
+    global BEHAVE, SETTLE, TARGET_HOST, TARGET_PORT
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--listen", required=True)
+    ap.add_argument("--target", required=True)
+    ap.add_argument("--behave", default="", help="comma-separated behaviours (see above)")
+    ap.add_argument("--settle", type=float, default=1.5,
+                    help="seconds a new function or table stays busy")
+    a = ap.parse_args()
+    BEHAVE = {b for b in a.behave.split(",") if b}
+    SETTLE = a.settle
+    TARGET_HOST, port = a.target.rsplit(":", 1)
+    TARGET_PORT = int(port)
+    host, port = a.listen.rsplit(":", 1)
+    server = ThreadingHTTPServer((host, int(port)), Handler)
+    server.daemon_threads = True
+
+    def stop(*_):
+        with LOCK:
+            print(json.dumps(COUNTS, sort_keys=True), flush=True)
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    print("ready", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

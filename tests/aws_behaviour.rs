@@ -1,0 +1,355 @@
+//! AWS's real behaviour, where moto is kinder: `up`, a rerun and `destroy` through
+//! `scripts/aws_proxy.py`, which answers the way AWS does while IAM propagates, a function is
+//! Pending or updating, a fresh bucket settles, a permission propagates, a table is CREATING,
+//! an answer is lost on the wire, or a subscription was never confirmed. Each must succeed on
+//! its first run, moto must hold exactly the pipeline afterwards (and nothing after
+//! `destroy`), and the behaviour must have fired: a test whose fault never happened proves
+//! nothing.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use common::*;
+
+struct AwsProxy {
+    child: Child,
+    url: String,
+}
+
+impl AwsProxy {
+    fn start(behave: &str, settle: f64) -> AwsProxy {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/aws_proxy.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--target", endpoint().trim_start_matches("http://")])
+            .args(["--behave", behave, "--settle", &settle.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start aws_proxy.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+        AwsProxy {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    fn cmd(&self, dir: &Path, stack: &str, args: &[&str]) -> Command {
+        let mut cmd = thumbctl_cmd(dir, stack, args);
+        cmd.env("AWS_ENDPOINT_URL", &self.url);
+        cmd
+    }
+
+    fn ok(&self, dir: &Path, stack: &str, args: &[&str]) -> Output {
+        let out = self.cmd(dir, stack, args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "thumbctl {args:?} through the AWS-behaviour proxy failed ({:?}):\nstderr: {}",
+            out.status.code(),
+            stderr(&out)
+        );
+        out
+    }
+
+    /// How often each behaviour fired so far.
+    async fn counts(&self) -> serde_json::Value {
+        let text = reqwest::get(format!("{}/__counts", self.url))
+            .await
+            .expect("proxy counts")
+            .text()
+            .await
+            .expect("proxy counts body");
+        serde_json::from_str(&text).expect("counts are JSON")
+    }
+
+    async fn fired(&self, name: &str) -> u64 {
+        let counts = self.counts().await;
+        counts
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| k.as_str() == name || k.starts_with(&format!("{name}:")))
+            .filter_map(|(_, v)| v.as_u64())
+            .sum()
+    }
+}
+
+impl Drop for AwsProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What moto holds of a stack after `up`: the function, S3's permission to invoke it, the
+/// notification naming it, and both buckets. Read from moto directly, not through the proxy.
+async fn assert_pipeline(c: &Clients, dir: &Path, stack: &str) {
+    let st = state_json(dir, stack);
+    let name = |id: &str| {
+        st["resources"][id]["name"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {id} in state: {st}"))
+            .to_owned()
+    };
+    for (id, e) in st["resources"].as_object().unwrap() {
+        assert_eq!(e["status"], "created", "{id} not recorded as created");
+    }
+    let function = name("function");
+    let conf = c
+        .lambda
+        .get_function_configuration()
+        .function_name(&function)
+        .send()
+        .await
+        .expect("the function exists in moto");
+    let arn = conf.function_arn().unwrap().to_owned();
+    let policy = c
+        .lambda
+        .get_policy()
+        .function_name(&function)
+        .send()
+        .await
+        .expect("the function has a policy");
+    let policy: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    assert!(
+        policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["Sid"] == "thumbctl-s3-invoke"),
+        "S3's invoke permission is missing: {policy}"
+    );
+    c.lambda
+        .get_function_event_invoke_config()
+        .function_name(&function)
+        .send()
+        .await
+        .expect("the retry settings exist");
+    let src = name("source-bucket");
+    let n =
+        c.s3.get_bucket_notification_configuration()
+            .bucket(&src)
+            .send()
+            .await
+            .expect("notification configuration");
+    assert!(
+        n.lambda_function_configurations()
+            .iter()
+            .any(|l| l.lambda_function_arn() == arn),
+        "the source bucket does not notify {arn}"
+    );
+    for id in ["source-bucket", "dest-bucket"] {
+        c.s3.get_bucket_encryption()
+            .bucket(name(id))
+            .send()
+            .await
+            .expect("bucket settings applied");
+    }
+    c.dynamodb
+        .describe_table()
+        .table_name(name("table"))
+        .send()
+        .await
+        .expect("the table exists");
+}
+
+/// `up`, a rerun and `destroy`, each succeeding on its first run through the proxy; moto
+/// holds the pipeline after `up` and nothing after `destroy`.
+async fn round_trip(proxy: &AwsProxy, prefix: &str, extra: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name(prefix);
+    let c = clients().await;
+    let mut up = vec!["up", "--image-uri", IMAGE];
+    up.extend_from_slice(extra);
+    proxy.ok(dir.path(), &stack, &up);
+    assert_pipeline(&c, dir.path(), &stack).await;
+    proxy.ok(dir.path(), &stack, &up);
+    assert_pipeline(&c, dir.path(), &stack).await;
+    proxy.ok(dir.path(), &stack, &["destroy", "--yes"]);
+    assert_eq!(leftovers(&c, &stack).await, Vec::<String>::new());
+    assert!(
+        !dir.path().join(format!("{stack}.json")).exists(),
+        "state file left after destroy"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn iam_propagation_is_waited_out() {
+    let proxy = AwsProxy::start("iam-propagation", 1.5);
+    round_trip(&proxy, "iamprop", &[]).await;
+    assert!(proxy.fired("iam-propagation:function").await >= 1);
+    assert!(proxy.fired("iam-propagation:project").await >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pending_and_updating_functions_are_waited_for() {
+    let proxy = AwsProxy::start("function-states", 1.5);
+    round_trip(&proxy, "fnstate", &[]).await;
+    assert!(proxy.fired("function-states:pending-served").await >= 1);
+    // Changes still conflict for a moment after reads say Active: the permission and the
+    // retry settings met ResourceConflictException "update in progress" and waited.
+    assert!(proxy.fired("function-states:conflict").await >= 1);
+    // A changed setting updates the function; the calls that follow meet InProgress.
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name("fnupd");
+    let c = clients().await;
+    proxy.ok(dir.path(), &stack, &["up", "--image-uri", IMAGE]);
+    proxy.ok(
+        dir.path(),
+        &stack,
+        &[
+            "up",
+            "--image-uri",
+            IMAGE,
+            "--quality",
+            "60",
+            "--memory-mb",
+            "2048",
+        ],
+    );
+    let conf = c
+        .lambda
+        .get_function_configuration()
+        .function_name(
+            state_json(dir.path(), &stack)["resources"]["function"]["name"]
+                .as_str()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(conf.memory_size(), Some(2048));
+    assert!(proxy.fired("function-states:in-progress-served").await >= 1);
+    proxy.ok(dir.path(), &stack, &["destroy", "--yes"]);
+    assert_eq!(leftovers(&c, &stack).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_function_is_replaced_and_its_reason_shown() {
+    let proxy = AwsProxy::start("function-failed", 1.5);
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name("fnfail");
+    let c = clients().await;
+    let out = proxy.ok(dir.path(), &stack, &["up", "--image-uri", IMAGE, "-v"]);
+    assert!(
+        stderr(&out).contains("ImageAccessDenied"),
+        "Lambda's StateReasonCode is not shown: {}",
+        stderr(&out)
+    );
+    assert_pipeline(&c, dir.path(), &stack).await;
+    assert!(proxy.fired("function-failed:served").await >= 1);
+    proxy.ok(dir.path(), &stack, &["up", "--image-uri", IMAGE]);
+    proxy.ok(dir.path(), &stack, &["destroy", "--yes"]);
+    assert_eq!(leftovers(&c, &stack).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unvalidated_notification_destinations_are_retried() {
+    let proxy = AwsProxy::start("notification-validation", 1.5);
+    round_trip(&proxy, "notival", &[]).await;
+    assert_eq!(proxy.fired("notification-validation").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fresh_buckets_settle_before_their_settings() {
+    let proxy = AwsProxy::start("fresh-bucket", 1.5);
+    round_trip(&proxy, "freshb", &[]).await;
+    assert!(proxy.fired("fresh-bucket:OperationAborted").await >= 2);
+    assert!(proxy.fired("fresh-bucket:NoSuchBucket").await >= 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_answers_meet_already_exists_and_converge() {
+    let proxy = AwsProxy::start("lost-answers", 1.5);
+    round_trip(&proxy, "lostans", &["--notify-email", "ops@example.com"]).await;
+    let counts = proxy.counts().await;
+    // Every create of `up` and every delete of `destroy` lost its first answer.
+    for action in [
+        "CreateRole",
+        "PutRolePolicy",
+        "CreateBucket",
+        "CreateTable",
+        "CreateRepository",
+        "CreateLogGroup",
+        "CreateProject",
+        "CreateTopic",
+        "Subscribe",
+        "CreateFunction",
+        "AddPermission",
+        "PutFunctionEventInvokeConfig",
+        "PutBucketNotificationConfiguration",
+        "DeleteFunction",
+        "DeleteBucket",
+        "DeleteTable",
+        "DeleteRole",
+        "DeleteTopic",
+        "DeleteRepository",
+    ] {
+        assert_eq!(
+            counts[format!("lost-answers:{action}")],
+            1,
+            "{action}'s answer was not lost: {counts}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unconfirmed_subscriptions_do_not_block_destroy() {
+    let proxy = AwsProxy::start("pending-subscription", 1.5);
+    round_trip(
+        &proxy,
+        "pendsub",
+        &[
+            "--notify-email",
+            "ops@example.com",
+            "--notify-url",
+            "https://hooks.example.com/thumbs",
+        ],
+    )
+    .await;
+    assert_eq!(proxy.fired("pending-subscription").await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn destroy_after_a_kill_waits_for_a_creating_table() {
+    let proxy = AwsProxy::start("table-creating", 4.0);
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name("tblcre");
+    let c = clients().await;
+    // Kill `up` while it waits for the CREATING table, as a user's Ctrl-C-Ctrl-C or a lost
+    // SSH session would; `destroy` then meets the table before DynamoDB has finished it.
+    let mut up = proxy
+        .cmd(dir.path(), &stack, &["up", "--image-uri", IMAGE])
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while proxy.fired("table-creating:creating-served").await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "up never waited for the table"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    up.kill().unwrap();
+    up.wait().unwrap();
+    proxy.ok(dir.path(), &stack, &["destroy", "--yes"]);
+    assert!(proxy.fired("table-creating:delete-refused").await >= 1);
+    assert_eq!(leftovers(&c, &stack).await, Vec::<String>::new());
+    // And `up` waits for a CREATING table before it wires the trigger.
+    round_trip(&proxy, "tblup", &[]).await;
+    assert!(proxy.fired("table-creating:creating-served").await >= 1);
+}
