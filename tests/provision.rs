@@ -904,3 +904,70 @@ async fn lost_state_orphans_are_found_by_tag_and_deleted_only_with_yes() {
         .await
         .unwrap();
 }
+
+/// IAM and the S3 bucket listing are global: a stack of the same name in another region
+/// carries the same stack tag. `--orphans` in one region must neither list nor delete the
+/// other region's roles and buckets; only its region tag tells them apart.
+#[tokio::test(flavor = "multi_thread")]
+async fn orphans_leave_a_same_named_stack_in_another_region_alone() {
+    let here = tempfile::tempdir().unwrap();
+    let there = tempfile::tempdir().unwrap();
+    let stack = stack_name("tworeg");
+    let c = clients().await;
+    ok(here.path(), &stack, &["up", "--image-uri", IMAGE]);
+    let mut other = thumbctl_cmd(
+        there.path(),
+        &stack,
+        &["up", "--image-uri", IMAGE, "--region", "eu-west-1"],
+    );
+    let out = other.env("AWS_REGION", "eu-west-1").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let theirs = state_json(there.path(), &stack);
+    let their_names: Vec<String> = theirs["resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|e| e["kind"] == "role" || e["kind"] == "bucket")
+        .map(|e| e["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(their_names.len(), 4, "{theirs}");
+
+    std::fs::remove_file(here.path().join(format!("{stack}.json"))).unwrap();
+    let found: Value = serde_json::from_slice(
+        &ok(
+            here.path(),
+            &stack,
+            &["status", "--orphans", "--output", "json"],
+        )
+        .stdout,
+    )
+    .unwrap();
+    let listed: Vec<&str> = found["orphans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["name"].as_str())
+        .collect();
+    for name in &their_names {
+        assert!(
+            !listed.contains(&name.as_str()),
+            "{name} of the eu-west-1 stack listed as a us-east-1 orphan: {found}"
+        );
+    }
+    assert_eq!(listed.len(), 11, "{found}");
+    ok(here.path(), &stack, &["destroy", "--orphans", "--yes"]);
+
+    // The other region's roles and buckets are still there, read back from moto.
+    for name in &their_names {
+        let role = c.iam.get_role().role_name(name).send().await;
+        let bucket = c.s3.head_bucket().bucket(name).send().await;
+        assert!(
+            role.is_ok() || bucket.is_ok(),
+            "{name} of the eu-west-1 stack was deleted by --orphans in us-east-1"
+        );
+    }
+    let mut gone = thumbctl_cmd(there.path(), &stack, &["destroy", "--yes"]);
+    let out = gone.env("AWS_REGION", "eu-west-1").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(leftovers(&c, &stack).await, Vec::<String>::new());
+}

@@ -52,7 +52,7 @@ pub fn s3_event(
         "s3": {
             "s3SchemaVersion": "1.0",
             "configurationId": crate::stack::NOTIFICATION_ID,
-            "bucket": {"name": bucket, "ownerIdentity": {"principalId": "thumbctl"}, "arn": format!("arn:aws:s3:::{bucket}")},
+            "bucket": {"name": bucket, "ownerIdentity": {"principalId": "thumbctl"}, "arn": format!("arn:{}:s3:::{bucket}", crate::stack::partition_of(region))},
             "object": {"key": encode_event_key(key), "size": size, "eTag": etag.trim_matches('"'), "sequencer": sequencer}
         }
     }]})
