@@ -82,6 +82,13 @@ async fn up_creates_the_whole_pipeline_and_destroy_removes_it() {
     }
 
     // Roles and their inline policies, scoped to this stack's ARNs.
+    // Every ARN the state records: the only resources a policy may name.
+    let recorded: Vec<String> = st["resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|e| e["arn"].as_str().map(str::to_owned))
+        .collect();
     for (role_id, service) in [
         ("lambda-role", "lambda.amazonaws.com"),
         ("codebuild-role", "codebuild.amazonaws.com"),
@@ -100,6 +107,28 @@ async fn up_creates_the_whole_pipeline_and_destroy_removes_it() {
             role.tags()
                 .iter()
                 .any(|t| t.key() == "thumbctl:stack" && t.value() == stack)
+        );
+        // Exactly one inline policy and nothing attached: a managed policy would grant what
+        // the inline one is careful not to.
+        let inline = c
+            .iam
+            .list_role_policies()
+            .role_name(name(role_id))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(inline.policy_names(), ["thumbctl"], "{role_id}");
+        let attached = c
+            .iam
+            .list_attached_role_policies()
+            .role_name(name(role_id))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            attached.attached_policies().is_empty(),
+            "{role_id} has attached policies: {:?}",
+            attached.attached_policies()
         );
         let p = c
             .iam
@@ -141,10 +170,7 @@ async fn up_creates_the_whole_pipeline_and_destroy_removes_it() {
                         "only the ECR login may use *"
                     );
                 } else {
-                    assert!(
-                        res.contains(&stack),
-                        "{role_id}: resource {res} is not this stack's"
-                    );
+                    assert_stacks_arn(res, &recorded, role_id);
                 }
             }
         }
@@ -160,6 +186,7 @@ async fn up_creates_the_whole_pipeline_and_destroy_removes_it() {
     let lambda_policy = urlencoding_decode(lambda_policy.policy_document());
     for needed in [
         "s3:GetObject",
+        "s3:ListBucket",
         "s3:PutObject",
         "dynamodb:PutItem",
         "sns:Publish",
@@ -170,6 +197,23 @@ async fn up_creates_the_whole_pipeline_and_destroy_removes_it() {
             "lambda policy lacks {needed}"
         );
     }
+
+    // Lambda may pull the image, for this stack's function only.
+    let repo_policy = c
+        .ecr
+        .get_repository_policy()
+        .repository_name(name("repository"))
+        .send()
+        .await
+        .expect("the repository has a policy");
+    let repo_policy: Value = serde_json::from_str(repo_policy.policy_text().unwrap()).unwrap();
+    let stmt = &repo_policy["Statement"][0];
+    assert_eq!(stmt["Principal"]["Service"], "lambda.amazonaws.com");
+    let function_arn = st["resources"]["function"]["arn"].as_str().unwrap();
+    assert_eq!(
+        stmt["Condition"]["StringLike"]["aws:sourceArn"][0], function_arn,
+        "{repo_policy}"
+    );
 
     // ECR, CodeBuild, DynamoDB, SNS, Logs.
     let repo = c
@@ -390,6 +434,36 @@ async fn up_creates_the_whole_pipeline_and_destroy_removes_it() {
         .send()
         .await;
     assert!(roles_policies.is_err());
+}
+
+/// A policy's resource must be one of this stack's recorded ARNs, or a part of one (objects
+/// under a bucket's `/`, log streams under a log group's `:`), in this partition, region and
+/// account: parsed, not matched as a substring, so `arn:aws:s3:::other-<stack>` fails.
+fn assert_stacks_arn(res: &str, recorded: &[String], role_id: &str) {
+    let parts: Vec<&str> = res.splitn(6, ':').collect();
+    assert_eq!(parts.len(), 6, "{role_id}: `{res}` is not an ARN");
+    assert_eq!(parts[0], "arn");
+    assert_eq!(parts[1], "aws", "{role_id}: {res} partition");
+    let (region, account) = (parts[3], parts[4]);
+    if parts[2] == "s3" {
+        assert_eq!((region, account), ("", ""), "{role_id}: {res}");
+    } else {
+        assert_eq!(
+            (region, account),
+            ("us-east-1", ACCOUNT),
+            "{role_id}: {res}"
+        );
+    }
+    let owner = recorded.iter().find(|arn| {
+        res == arn.as_str()
+            || res
+                .strip_prefix(arn.as_str())
+                .is_some_and(|rest| rest.starts_with('/') || rest.starts_with(':'))
+    });
+    assert!(
+        owner.is_some(),
+        "{role_id}: resource {res} is none of this stack's recorded resources {recorded:?}"
+    );
 }
 
 /// IAM returns policy documents URL-encoded.
