@@ -255,6 +255,50 @@ async fn codebuild_path_packages_deterministically_and_skips_images_ecr_has() {
         sha256(&zip),
         format!("sha256:{}", first["source_sha256"].as_str().unwrap())
     );
+    // CodeBuild reads the buildspec from the path the project names (only `buildspec.yml` at
+    // the zip's root otherwise): the zip must hold it exactly there, as it is in the repository.
+    // The project also carries the registry host; had anything differed, thumbctl would have
+    // called UpdateProject, which moto does not implement, and the run above would have stopped
+    // with that error instead.
+    let projects = c
+        .codebuild
+        .batch_get_projects()
+        .names(&repo)
+        .send()
+        .await
+        .expect("batch_get_projects");
+    let project = projects.projects().first().expect("the build project");
+    let buildspec = project.source().and_then(|s| s.buildspec());
+    assert_eq!(buildspec, Some("lambda-image/buildspec.yml"));
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip.to_vec())).expect("zip");
+    let mut packaged = String::new();
+    archive
+        .by_name("lambda-image/buildspec.yml")
+        .expect("the zip holds the project's buildspec")
+        .read_to_string(&mut packaged)
+        .expect("read buildspec");
+    assert_eq!(
+        packaged,
+        std::fs::read_to_string(root().join("lambda-image/buildspec.yml")).expect("buildspec")
+    );
+    let vars: Vec<(&str, &str)> = project
+        .environment()
+        .map(|e| e.environment_variables())
+        .unwrap_or_default()
+        .iter()
+        .map(|v| (v.name(), v.value()))
+        .collect();
+    assert!(
+        vars.contains(&(
+            "ECR_REGISTRY",
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+        )),
+        "{vars:?}"
+    );
+    assert_eq!(
+        project.cache().map(|c| c.r#type().as_str()),
+        Some("NO_CACHE")
+    );
     let builds = c
         .codebuild
         .list_builds_for_project()

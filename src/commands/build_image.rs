@@ -15,8 +15,8 @@ use crate::context::Ctx;
 use crate::error::{AwsError, OrNotFound, aws};
 use crate::image::codebuild::{self, FollowError, FollowOptions};
 use crate::image::{Arch, build, oci, package, prepare, registry};
-use crate::resources::function;
-use crate::stack::{BUILD_SOURCE_KEY, Plan};
+use crate::resources::{build_project, function};
+use crate::stack::{BUILD_SOURCE_KEY, Plan, ROLE_POLICY_NAME};
 use crate::state::{StateStore, Status};
 
 /// How to make the image.
@@ -222,6 +222,11 @@ async fn produce_local(ctx: &Ctx, plan: &Plan, opts: &Options) -> anyhow::Result
     })
 }
 
+/// How long to wait before starting a build again that was refused access before it ran:
+/// IAM usually propagates a new role policy within seconds, and the refused attempt has
+/// already spent some time queued and provisioning before CodeBuild reported the denial.
+const ACCESS_RETRY_WAIT: Duration = Duration::from_secs(30);
+
 async fn produce_codebuild(ctx: &Ctx, plan: &Plan, opts: &Options) -> anyhow::Result<Built> {
     let started = Instant::now();
     let repo = plan.repository();
@@ -251,6 +256,20 @@ async fn produce_codebuild(ctx: &Ctx, plan: &Plan, opts: &Options) -> anyhow::Re
         });
     }
 
+    // A rerun of `up` only checks that a recorded project exists, so one made by an older
+    // thumbctl is brought in line here, before the build that depends on its settings.
+    let project = plan.project();
+    let changed = build_project::reconcile(ctx, plan, &project).await?;
+    if !changed.is_empty() {
+        note(
+            opts.quiet,
+            &format!(
+                "Updated CodeBuild project {project}: {}.",
+                changed.join(", ")
+            ),
+        );
+    }
+
     let bucket = plan.dest_bucket();
     note(
         opts.quiet,
@@ -270,59 +289,70 @@ async fn produce_codebuild(ctx: &Ctx, plan: &Plan, opts: &Options) -> anyhow::Re
         .send()
         .await
         .map_err(aws("upload the build sources to", "bucket", &bucket))?;
-    let project = plan.project();
-    // The object version pins the build to exactly these sources.
-    let build_id = codebuild::start(ctx, &project, put.version_id(), &tag).await?;
-    note(opts.quiet, &format!("Started CodeBuild build {build_id}."));
 
-    let follow_opts = FollowOptions {
-        interval: Duration::from_secs(5),
-        timeout: opts.timeout,
-    };
-    let stop = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
     let quiet = opts.quiet;
-    let result = codebuild::follow(
-        &mut codebuild::CodeBuild(&ctx.codebuild),
-        &build_id,
-        &follow_opts,
-        stop,
-        |p| {
-            note(
-                quiet,
-                &format!(
-                    "  build {build_id}: {} ({}m{:02}s)",
-                    p.phase,
-                    p.elapsed.as_secs() / 60,
-                    p.elapsed.as_secs() % 60
-                ),
-            )
-        },
-    )
-    .await;
-    let build = match result {
-        Ok(b) => b,
-        Err(FollowError::Failed(mut f)) => {
-            if let (Some(g), Some(s)) = (f.log_group.clone(), f.log_stream.clone()) {
-                f.log_tail = codebuild::log_tail(ctx, &g, &s, 25).await;
-            }
-            return Err(FollowError::Failed(f).into());
-        }
-        Err(e @ (FollowError::TimedOut { .. } | FollowError::Interrupted { .. })) => {
-            if let Err(stop_err) = codebuild::stop(ctx, &build_id).await {
+    let builds_started = Instant::now();
+    let mut retried = false;
+    let (build_id, build) = loop {
+        // `None` on the stack's unversioned bucket: see `codebuild::start`.
+        let build_id = codebuild::start(ctx, &project, put.version_id(), &tag).await?;
+        note(quiet, &format!("Started CodeBuild build {build_id}."));
+        // --timeout bounds the whole wait, a second attempt included.
+        let remaining = opts.timeout.saturating_sub(builds_started.elapsed());
+        match follow_build(ctx, &build_id, remaining, quiet).await {
+            Ok(b) => break (build_id, b),
+            Err(FollowError::Failed(f))
+                if !retried && codebuild::is_access_denied_before_build(&f.phase, &f.messages) =>
+            {
+                retried = true;
                 note(
                     quiet,
-                    &format!("could not stop build {build_id}: {stop_err}"),
+                    &format!(
+                        "Build {build_id} was refused access in {} before any of its commands ran:\n  {}\n  The build role's permissions are most likely not in effect yet (IAM takes a few seconds to propagate a new policy). Starting the build once more in {} s.",
+                        f.phase,
+                        f.messages
+                            .first()
+                            .map(String::as_str)
+                            .unwrap_or("(no message)"),
+                        ACCESS_RETRY_WAIT.as_secs()
+                    ),
                 );
+                tokio::select! {
+                    () = tokio::time::sleep(ACCESS_RETRY_WAIT) => {}
+                    _ = tokio::signal::ctrl_c() => {
+                        return Err(anyhow::Error::new(crate::engine::EngineError::Interrupted))
+                            .context(format!("interrupted before build {build_id} was started again; nothing is running"));
+                    }
+                }
             }
-            if matches!(e, FollowError::Interrupted { .. }) {
-                return Err(anyhow::Error::new(crate::engine::EngineError::Interrupted))
-                    .context(format!("build {build_id} was stopped at your request"));
+            Err(FollowError::Failed(mut f)) => {
+                if retried && codebuild::is_access_denied_before_build(&f.phase, &f.messages) {
+                    f.note = Some(format!(
+                        "the second attempt, {} s after the first, was refused too, so this is not IAM propagation: check that role {} still has its inline policy `{ROLE_POLICY_NAME}` (`thumbctl status`) and that no policy denies it",
+                        ACCESS_RETRY_WAIT.as_secs(),
+                        plan.codebuild_role()
+                    ));
+                }
+                if let (Some(g), Some(s)) = (f.log_group.clone(), f.log_stream.clone()) {
+                    f.log_tail = codebuild::log_tail(ctx, &g, &s, 25).await;
+                }
+                return Err(FollowError::Failed(f).into());
             }
-            return Err(e.into());
+            Err(e @ (FollowError::TimedOut { .. } | FollowError::Interrupted { .. })) => {
+                if let Err(stop_err) = codebuild::stop(ctx, &build_id).await {
+                    note(
+                        quiet,
+                        &format!("could not stop build {build_id}: {stop_err}"),
+                    );
+                }
+                if matches!(e, FollowError::Interrupted { .. }) {
+                    return Err(anyhow::Error::new(crate::engine::EngineError::Interrupted))
+                        .context(format!("build {build_id} was stopped at your request"));
+                }
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => return Err(e.into()),
     };
     let digest = match codebuild::exported_digest(&build) {
         Some(d) => d,
@@ -346,6 +376,40 @@ async fn produce_codebuild(ctx: &Ctx, plan: &Plan, opts: &Options) -> anyhow::Re
         uploaded_bytes: None,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Follows one build to its end, printing each phase change; Ctrl-C ends the wait.
+async fn follow_build(
+    ctx: &Ctx,
+    build_id: &str,
+    timeout: Duration,
+    quiet: bool,
+) -> Result<aws_sdk_codebuild::types::Build, FollowError> {
+    let follow_opts = FollowOptions {
+        interval: Duration::from_secs(5),
+        timeout,
+    };
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    codebuild::follow(
+        &mut codebuild::CodeBuild(&ctx.codebuild),
+        build_id,
+        &follow_opts,
+        stop,
+        |p| {
+            note(
+                quiet,
+                &format!(
+                    "  build {build_id}: {} ({}m{:02}s)",
+                    p.phase,
+                    p.elapsed.as_secs() / 60,
+                    p.elapsed.as_secs() % 60
+                ),
+            )
+        },
+    )
+    .await
 }
 
 /// Points the function (if the stack has one) at the image and records it in the settings.

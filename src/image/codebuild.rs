@@ -71,6 +71,8 @@ pub struct Failure {
     pub log_tail: Vec<String>,
     pub log_group: Option<String>,
     pub log_stream: Option<String>,
+    /// What the caller learnt about the cause (e.g. that a retry did not help).
+    pub note: Option<String>,
 }
 
 fn failure_text(f: &Failure) -> String {
@@ -85,6 +87,9 @@ fn failure_text(f: &Failure) -> String {
         }
     } else if let (Some(g), Some(st)) = (&f.log_group, &f.log_stream) {
         s.push_str(&format!("\n  build log: {g} / {st}"));
+    }
+    if let Some(n) = &f.note {
+        s.push_str(&format!("\n  note: {n}"));
     }
     s.push_str("\n  hint: fix the cause shown above and rerun; `--force` is not needed, a failed build leaves no image");
     s
@@ -150,7 +155,32 @@ pub fn failure_of(build: &Build) -> Failure {
             .logs()
             .and_then(|l| l.stream_name())
             .map(str::to_owned),
+        note: None,
     }
+}
+
+/// Whether a failed build was refused access before any of its own commands ran: in
+/// PROVISIONING (CodeBuild creating the log stream as the service role) or DOWNLOAD_SOURCE (it
+/// reading the source zip from S3 as that role). Right after `up` creates the role and its
+/// inline policy, IAM may not have propagated them yet, and then exactly this happens; the
+/// same build started a little later succeeds. An explicit deny (a service control policy, a
+/// bucket policy) will not go away by waiting, so it does not count.
+pub fn is_access_denied_before_build(phase: &str, messages: &[String]) -> bool {
+    if !matches!(phase, "PROVISIONING" | "DOWNLOAD_SOURCE") {
+        return false;
+    }
+    messages.iter().any(|m| {
+        let m = m.to_ascii_lowercase();
+        let denied = [
+            "access_denied",
+            "accessdenied",
+            "access denied",
+            "not authorized to perform",
+        ]
+        .iter()
+        .any(|needle| m.contains(needle));
+        denied && !m.contains("explicit deny")
+    })
 }
 
 /// Polls `id` until it ends. Success returns the final record. A failed build returns at the
@@ -227,7 +257,9 @@ pub async fn log_tail(ctx: &Ctx, group: &str, stream: &str, n: i32) -> Vec<Strin
     }
 }
 
-/// Starts a build of `project` from the uploaded source object version.
+/// Starts a build of `project`. `source_version` is the S3 object version of the source zip:
+/// it pins the build to exactly that upload when the bucket is versioned. The stack's buckets
+/// are not, so S3 returns no version and the build reads whatever the key holds when it starts.
 pub async fn start(
     ctx: &Ctx,
     project: &str,
@@ -513,6 +545,76 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, FollowError::Interrupted { .. }), "{err}");
         assert_eq!(s.polls, 3);
+    }
+
+    /// Real phase contexts CodeBuild reported for a service role whose permissions were not
+    /// (yet) in effect, as `failure_of` formats them (`status_code: message`).
+    #[test]
+    fn access_denied_before_the_build_is_recognised() {
+        let log_stream = "ACCESS_DENIED: Service role arn:aws:iam::123456789012:role/demo-codebuild-abcd1234 does not allow AWS CodeBuild to create Amazon CloudWatch Logs log streams for build arn:aws:codebuild:eu-west-1:123456789012:build/demo-abcd1234:11c70fed-c53b-4468-856b-90ae2b7d0689. Error message: User: arn:aws:sts::123456789012:assumed-role/demo-codebuild-abcd1234/AWSCodeBuild-11c70fed-c53b-4468-856b-90ae2b7d0689 is not authorized to perform: logs:CreateLogStream on resource: arn:aws:logs:eu-west-1:123456789012:log-group:/aws/codebuild/demo-abcd1234:log-stream:11c70fed-c53b-4468-856b-90ae2b7d0689 because no identity-based policy allows the logs:CreateLogStream action";
+        let s3_source = "CLIENT_ERROR: error while downloading key .thumbctl/build/source.zip, error: AccessDenied: User: arn:aws:sts::123456789012:assumed-role/demo-codebuild-abcd1234/AWSCodeBuild-c7feaf23-fe50-4b64-93a7-9ee725d0a450 is not authorized to perform: s3:GetObject on resource: \"arn:aws:s3:::demo-dst-abcd1234/.thumbctl/build/source.zip\" because no identity-based policy allows the s3:GetObject action\nstatus code: 403, request id: JTJFZ0RRWKYAXPSG, host id: iPEc= for primary source and source version arn:aws:s3:::demo-dst-abcd1234/.thumbctl/build/source.zip";
+        let s3_terse = "CLIENT_ERROR: AccessDenied: Access Denied\n status code: 403, request id: BTFHJDCXTMWYAVWJ, host id: LNdK= for primary source and source version arn:aws:s3:::demo-dst-abcd1234/.thumbctl/build/source.zip";
+        assert!(is_access_denied_before_build(
+            "PROVISIONING",
+            &[log_stream.into()]
+        ));
+        assert!(is_access_denied_before_build(
+            "DOWNLOAD_SOURCE",
+            &[s3_source.into()]
+        ));
+        assert!(is_access_denied_before_build(
+            "DOWNLOAD_SOURCE",
+            &["other: first".into(), s3_terse.into()]
+        ));
+
+        // Our own commands failing, even on a permission, is not a propagation delay: the
+        // buildspec ran with the role already usable.
+        let push = "COMMAND_EXECUTION_ERROR: Error while executing command: docker push \"$REPOSITORY_URI:$IMAGE_TAG\". Reason: exit status 1";
+        assert!(!is_access_denied_before_build("BUILD", &[push.into()]));
+        assert!(!is_access_denied_before_build(
+            "BUILD",
+            &[log_stream.into()]
+        ));
+        // Other early failures are not retried.
+        assert!(!is_access_denied_before_build(
+            "DOWNLOAD_SOURCE",
+            &["YAML_FILE_ERROR: YAML file does not exist".into()]
+        ));
+        assert!(!is_access_denied_before_build(
+            "PROVISIONING",
+            &[
+                "BUILD_CONTAINER_UNABLE_TO_PULL_IMAGE: Unable to pull customer's container image"
+                    .into()
+            ]
+        ));
+        assert!(!is_access_denied_before_build("PROVISIONING", &[]));
+        // An explicit deny stays a deny however long we wait.
+        let scp = "CLIENT_ERROR: AccessDenied: User: arn:aws:sts::123456789012:assumed-role/demo-codebuild-abcd1234/AWSCodeBuild-1 is not authorized to perform: s3:GetObject on resource: \"arn:aws:s3:::demo-dst-abcd1234/.thumbctl/build/source.zip\" with an explicit deny in a service control policy";
+        assert!(!is_access_denied_before_build(
+            "DOWNLOAD_SOURCE",
+            &[scp.into()]
+        ));
+
+        // Fed exactly what `failure_of` makes of a build record.
+        let (code, message) = log_stream.split_once(": ").expect("code: message");
+        let b = record(
+            StatusType::Failed,
+            "COMPLETED",
+            vec![
+                phase(BuildPhaseType::Submitted, StatusType::Succeeded, &[]),
+                phase(BuildPhaseType::Queued, StatusType::Succeeded, &[]),
+                phase(
+                    BuildPhaseType::Provisioning,
+                    StatusType::Failed,
+                    &[(code, message)],
+                ),
+            ],
+        );
+        let f = failure_of(&b);
+        assert!(
+            is_access_denied_before_build(&f.phase, &f.messages),
+            "{f:?}"
+        );
     }
 
     #[test]

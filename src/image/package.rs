@@ -14,6 +14,10 @@ pub enum PackageError {
         "{0} does not look like the thumbctl workspace (no lambda-image/Cargo.toml there).\n  hint: run thumbctl from the repository root, or pass --source DIR"
     )]
     NotWorkspace(PathBuf),
+    #[error(
+        "{0} is missing: CodeBuild builds the image with it.\n  hint: restore it (`git checkout -- {1}`), or build with --local"
+    )]
+    Missing(PathBuf, &'static str),
     #[error("reading {path}: {source}")]
     Read {
         path: PathBuf,
@@ -25,6 +29,13 @@ pub enum PackageError {
     #[error("writing the source zip: {0}")]
     Io(#[from] std::io::Error),
 }
+
+/// Where the buildspec sits in the zip. The CodeBuild project names this path (CodeBuild
+/// itself would only look for `buildspec.yml` at the zip's root).
+pub const BUILDSPEC: &str = "lambda-image/buildspec.yml";
+/// What CodeBuild cannot build without: packaging stops early, naming the file, rather than
+/// the build failing minutes later with YAML_FILE_ERROR or a missing Dockerfile.
+const REQUIRED: &[&str] = &[BUILDSPEC, "lambda-image/Dockerfile"];
 
 /// Files at the workspace root that the build needs besides `lambda-image/`.
 const ROOT_FILES: &[&str] = &["Cargo.toml", "Cargo.lock", "rust-toolchain.toml"];
@@ -83,6 +94,11 @@ pub fn collect(root: &Path) -> Result<Vec<(String, PathBuf)>, PackageError> {
         walk(&lambda.join(d), &format!("lambda-image/{d}"), &mut files)?;
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
+    for required in REQUIRED {
+        if !files.iter().any(|(name, _)| name == required) {
+            return Err(PackageError::Missing(root.join(required), required));
+        }
+    }
     Ok(files)
 }
 
@@ -159,6 +175,7 @@ mod tests {
         std::fs::write(dir.join("Cargo.lock"), "# lock\n").unwrap();
         std::fs::write(dir.join("lambda-image/Cargo.toml"), "[package]\n").unwrap();
         std::fs::write(dir.join("lambda-image/Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(dir.join("lambda-image/buildspec.yml"), "version: 0.2\n").unwrap();
         std::fs::write(dir.join("lambda-image/src/main.rs"), "fn main() {}\n").unwrap();
         std::fs::write(dir.join("lambda-image/src/engine/mod.rs"), "// e\n").unwrap();
         std::fs::write(dir.join("lambda-image/tests/t.rs"), "// t\n").unwrap();
@@ -190,16 +207,35 @@ mod tests {
                 "Cargo.toml",
                 "lambda-image/Cargo.toml",
                 "lambda-image/Dockerfile",
+                "lambda-image/buildspec.yml",
                 "lambda-image/src/engine/mod.rs",
                 "lambda-image/src/main.rs"
             ]
         );
-        assert_eq!(first.files, 7);
+        assert_eq!(first.files, 8);
         // A changed source changes the tag; a changed test does not.
         std::fs::write(b.path().join("lambda-image/tests/t.rs"), "// changed\n").unwrap();
         assert_eq!(package(b.path()).unwrap().zip, first.zip);
         std::fs::write(b.path().join("lambda-image/src/main.rs"), "fn main() { }\n").unwrap();
         assert_ne!(package(b.path()).unwrap().tag(), first.tag());
+    }
+
+    /// The buildspec is in the zip at the path the project names; without it (or the
+    /// Dockerfile) packaging fails at once, naming the file.
+    #[test]
+    fn the_zip_holds_the_buildspec_the_project_names() {
+        let d = tempfile::tempdir().unwrap();
+        fake_workspace(d.path());
+        let pkg = package(d.path()).unwrap();
+        let zip = zip::ZipArchive::new(Cursor::new(pkg.zip)).unwrap();
+        assert!(zip.index_for_name(BUILDSPEC).is_some());
+        for required in REQUIRED {
+            let e = tempfile::tempdir().unwrap();
+            fake_workspace(e.path());
+            std::fs::remove_file(e.path().join(required)).unwrap();
+            let err = package(e.path()).unwrap_err().to_string();
+            assert!(err.contains(required) && err.contains("missing"), "{err}");
+        }
     }
 
     #[test]
