@@ -113,6 +113,14 @@ emulator, which runs no Lambda code, completes the pipeline."
     InvokeLocal(InvokeLocalArgs),
     /// Make thumbnails of local files with the function's engine, to preview its output.
     Thumbnail(ThumbnailArgs),
+    /// Print the least IAM policy a person needs to run thumbctl for this stack name.
+    #[command(
+        after_help = "Every resource is scoped to the stack's name prefix (`<stack>-*`), except the calls AWS \
+only authorises on \"*\" (the ECR login, and the listings `status --orphans` searches). Give it to the \
+user or role that runs thumbctl:\n  thumbctl --stack thumbs permissions > policy.json\n  \
+aws iam put-user-policy --user-name alice --policy-name thumbctl --policy-document file://policy.json"
+    )]
+    Permissions,
 }
 
 #[derive(Debug, Clone, Args)]

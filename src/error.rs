@@ -78,10 +78,15 @@ impl AwsError {
         let full = DisplayErrorContext(&err).to_string();
         let message = match (err.message(), status) {
             (Some(m), _) => m.to_owned(),
-            // AWS answered but said nothing: the SDK's own text would be a debug dump.
-            (None, Some(_)) if err.code().is_none() => {
-                "the response carried no error details (S3 sends none for HEAD requests)".into()
-            }
+            // AWS answered but the SDK found no message: show what was sent, if anything (a
+            // proxy, an emulator or a mis-routed endpoint answers in its own format); the
+            // SDK's own text would be a debug dump.
+            (None, Some(_)) if err.code().is_none() => match raw_body(&err) {
+                Some(body) => format!("the answer was not an AWS error the SDK could read: {body}"),
+                None => {
+                    "the response carried no error details (S3 sends none for HEAD requests)".into()
+                }
+            },
             (None, _) => full.clone(),
         };
         let (code, class) = match err.code() {
@@ -90,6 +95,8 @@ impl AwsError {
             // status, and treat 503/429 as the throttling they are.
             None => match status {
                 Some(s @ (429 | 503)) => (Some(format!("HTTP {s}")), Class::Throttled),
+                // A bare 403 is a refusal whatever the body says (S3 sends none for HEAD).
+                Some(403) => (Some("HTTP 403".into()), Class::AccessDenied),
                 Some(s) if s >= 400 => (Some(format!("HTTP {s}")), classify(None, &full)),
                 _ => (None, classify(None, &full)),
             },
@@ -282,6 +289,17 @@ fn classify(code: Option<&str>, full: &str) -> Class {
     } else {
         Class::Other
     }
+}
+
+/// The start of an error answer's body, on one line, when it has one.
+fn raw_body<E>(err: &SdkError<E, HttpResponse>) -> Option<String> {
+    let bytes = err.raw_response()?.body().bytes()?;
+    let text = String::from_utf8_lossy(bytes);
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.is_empty() {
+        return None;
+    }
+    Some(line.chars().take(400).collect())
 }
 
 /// `Ok(None)` for a not-found error, so deletes and existence checks read naturally.

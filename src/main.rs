@@ -8,6 +8,7 @@ mod engine;
 mod error;
 mod image;
 mod orphans;
+mod permissions;
 mod progress;
 mod resources;
 mod retry;
@@ -104,5 +105,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Presign(args) => commands::images::presign(&cli.global, args).await,
         Command::InvokeLocal(args) => commands::invoke_local::run(&cli.global, args).await,
         Command::Thumbnail(args) => commands::thumbnail::run(&cli.global, args),
+        Command::Permissions => commands::permissions::run(&cli.global),
     }
 }

@@ -282,8 +282,6 @@ impl Plan {
                  "Resource": [self.repository_arn()]},
                 {"Sid": "BuildSource", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
                  "Resource": [format!("{dst}/{BUILD_PREFIX}*")]},
-                {"Sid": "BuildCache", "Effect": "Allow", "Action": ["s3:PutObject"],
-                 "Resource": [format!("{dst}/{BUILD_PREFIX}cache/*")]},
                 {"Sid": "BuildBucket", "Effect": "Allow", "Action": ["s3:GetBucketLocation", "s3:GetBucketAcl"],
                  "Resource": [dst]},
                 {"Sid": "Logs", "Effect": "Allow",

@@ -4,6 +4,7 @@ pub mod build_image;
 pub mod destroy;
 pub mod images;
 pub mod invoke_local;
+pub mod permissions;
 pub mod status;
 pub mod thumbnail;
 pub mod up;

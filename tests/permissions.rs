@@ -1,0 +1,240 @@
+//! `thumbctl permissions` (the README's "Permissions" policy) against the code: every AWS
+//! call in `src/` must be allowed by it, and every action in it must be needed by a call (or
+//! by AWS on thumbctl's behalf, listed below with the reason). Adding a call without its
+//! permission, or a permission without a call, fails here rather than for a user.
+//!
+//! This reads the source, not AWS: moto's IAM enforcement could not be used to run the
+//! commands under the policy, because it rejects the Rust SDK's signatures on some calls
+//! (IAM CreateRole, Lambda ListFunctions) with SignatureDoesNotMatch; see the README.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+
+/// Actions in the policy that no `client.op()` call in `src/` shows, and why they are needed.
+const NEEDED_WITHOUT_A_CALL: &[(&str, &str)] = &[
+    (
+        "iam:PassRole",
+        "CreateFunction and CreateProject hand the roles to the services",
+    ),
+    ("iam:TagRole", "CreateRole with tags"),
+    ("ecr:TagResource", "CreateRepository with tags"),
+    ("dynamodb:TagResource", "CreateTable with tags"),
+    ("sns:TagResource", "CreateTopic with tags"),
+    ("logs:TagResource", "CreateLogGroup with tags"),
+    ("lambda:TagResource", "CreateFunction with tags"),
+    (
+        "ecr:BatchGetImage",
+        "CreateFunction checks the caller may read the image",
+    ),
+    (
+        "ecr:GetDownloadUrlForLayer",
+        "CreateFunction checks the caller may read the image",
+    ),
+    (
+        "ecr:GetRepositoryPolicy",
+        "CreateFunction reads the repository policy",
+    ),
+    (
+        "ecr:BatchCheckLayerAvailability",
+        "the OCI push (HEAD blob) in src/image/registry.rs",
+    ),
+    (
+        "ecr:InitiateLayerUpload",
+        "the OCI push (POST upload) in src/image/registry.rs",
+    ),
+    (
+        "ecr:UploadLayerPart",
+        "the OCI push (PATCH chunk) in src/image/registry.rs",
+    ),
+    (
+        "ecr:CompleteLayerUpload",
+        "the OCI push (PUT digest) in src/image/registry.rs",
+    ),
+    (
+        "ecr:PutImage",
+        "the OCI push (PUT manifest) in src/image/registry.rs",
+    ),
+    (
+        "s3:DeleteObjectVersion",
+        "DeleteObjects with version ids when emptying a bucket",
+    ),
+];
+
+/// The IAM action an S3 operation needs (S3's names differ from its API's).
+fn s3_action(op: &str) -> Option<&'static str> {
+    Some(match op {
+        "create_bucket" => "s3:CreateBucket",
+        "delete_bucket" => "s3:DeleteBucket",
+        "head_bucket" => "s3:ListBucket",
+        "list_object_versions" => "s3:ListBucketVersions",
+        "list_objects_v2" => "s3:ListBucket",
+        "list_multipart_uploads" => "s3:ListBucketMultipartUploads",
+        "put_public_access_block" => "s3:PutBucketPublicAccessBlock",
+        "put_bucket_encryption" => "s3:PutEncryptionConfiguration",
+        "put_bucket_policy" => "s3:PutBucketPolicy",
+        "put_bucket_tagging" => "s3:PutBucketTagging",
+        "get_bucket_tagging" => "s3:GetBucketTagging",
+        "put_bucket_notification_configuration" => "s3:PutBucketNotification",
+        "get_bucket_notification_configuration" => "s3:GetBucketNotification",
+        "put_object" | "create_multipart_upload" | "upload_part" | "complete_multipart_upload" => {
+            "s3:PutObject"
+        }
+        "get_object" | "head_object" => "s3:GetObject",
+        "delete_object" | "delete_objects" => "s3:DeleteObject",
+        "abort_multipart_upload" => "s3:AbortMultipartUpload",
+        "list_buckets" => "s3:ListAllMyBuckets",
+        _ => return None,
+    })
+}
+
+fn pascal(op: &str) -> String {
+    op.split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Every `.<service>.<operation>()` in the source, whitespace ignored (calls are chained
+/// over lines), plus the one call made through a wrapper (`CodeBuild(&client)`).
+fn calls_in_source() -> BTreeMap<String, BTreeSet<String>> {
+    const SERVICES: &[&str] = &[
+        "s3",
+        "iam",
+        "ecr",
+        "codebuild",
+        "lambda",
+        "dynamodb",
+        "sns",
+        "logs",
+        "sts",
+    ];
+    let mut calls: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text: String = std::fs::read_to_string(&path)
+                .unwrap()
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            for svc in SERVICES {
+                let marker = format!(".{svc}.");
+                let mut rest = text.as_str();
+                while let Some(i) = rest.find(&marker) {
+                    rest = &rest[i + marker.len()..];
+                    let op: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                        .collect();
+                    if !op.is_empty() && rest[op.len()..].starts_with("()") {
+                        let file = path.file_name().unwrap().to_string_lossy().into_owned();
+                        calls.entry(format!("{svc}:{op}")).or_default().insert(file);
+                    }
+                }
+            }
+        }
+    }
+    calls
+        .entry("codebuild:batch_get_builds".into())
+        .or_default()
+        .insert("codebuild.rs".into());
+    calls
+}
+
+#[test]
+fn the_policy_allows_every_call_and_holds_nothing_else() {
+    let out = Command::new(env!("CARGO_BIN_EXE_thumbctl"))
+        .args(["--stack", "thumbs", "permissions"])
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let policy: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let granted: BTreeSet<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|st| st["Action"].as_array().unwrap().clone())
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+
+    let calls = calls_in_source();
+    // The scan itself must work: thumbctl makes well over fifty distinct calls.
+    assert!(calls.len() > 50, "the source scan found only {calls:?}");
+    let mut needed = BTreeSet::new();
+    let mut missing = Vec::new();
+    for (call, files) in &calls {
+        let (svc, op) = call.split_once(':').unwrap();
+        let action = match svc {
+            // GetCallerIdentity needs no permission: AWS always answers it.
+            "sts" => continue,
+            // A waiter polls the matching read call.
+            "lambda" if op.starts_with("wait_until_function") => {
+                "lambda:GetFunctionConfiguration".to_owned()
+            }
+            "dynamodb" if op.starts_with("wait_until_table") => "dynamodb:DescribeTable".to_owned(),
+            "s3" => match s3_action(op) {
+                Some(a) => a.to_owned(),
+                None => {
+                    panic!("no IAM action known for s3 {op} (in {files:?}): add it to s3_action")
+                }
+            },
+            _ => format!("{svc}:{}", pascal(op)),
+        };
+        if !granted.contains(&action) {
+            missing.push(format!("{action} (for {call} in {files:?})"));
+        }
+        needed.insert(action);
+    }
+    assert!(
+        missing.is_empty(),
+        "thumbctl calls these without the policy allowing them: {missing:#?}"
+    );
+    let explained: BTreeSet<&str> = NEEDED_WITHOUT_A_CALL.iter().map(|(a, _)| *a).collect();
+    let superfluous: Vec<&String> = granted
+        .iter()
+        .filter(|a| !needed.contains(*a) && !explained.contains(a.as_str()))
+        .collect();
+    assert!(
+        superfluous.is_empty(),
+        "the policy grants actions no call needs (remove them, or explain them): {superfluous:?}"
+    );
+    for a in &explained {
+        assert!(
+            granted.contains(*a),
+            "{a} is explained but not in the policy"
+        );
+    }
+}
+
+#[test]
+fn the_readme_shows_the_policy_the_command_prints() {
+    let out = Command::new(env!("CARGO_BIN_EXE_thumbctl"))
+        .args(["--stack", "thumbs", "permissions"])
+        .output()
+        .unwrap();
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    assert!(
+        readme.contains(printed.trim()),
+        "README's \"Permissions\" policy differs from `thumbctl --stack thumbs permissions`; paste the command's output"
+    );
+}
