@@ -4,22 +4,32 @@
 On a seeded random fraction of requests it answers as AWS does when it throttles (each
 protocol's real throttling status and error body), or with HTTP 500/503, or resets the
 connection, and it can add latency. Everything else is forwarded to the target unchanged.
+Which requests fail is random; the kinds of --kinds are given in turn, so any run with at
+least as many faults as kinds meets every kind.
 
     fault_proxy.py --listen 127.0.0.1:PORT --target 127.0.0.1:MOTO --rate 0.1 [--seed 1]
-                   [--latency-ms 0] [--kinds throttle,500,503,reset]
+                   [--latency-ms 0] [--kinds throttle,500,503,reset] [--match REGEX] [--log]
 
-On exit (SIGTERM/SIGINT) it prints the number of requests and of each injected fault.
+--match makes faults certain instead of random: every request whose description matches REGEX
+(a Python regular expression, searched in "METHOD PATH [X-Amz-Target] [Action=Name]", e.g.
+"POST / DynamoDB_20120810.CreateTable" or "POST / Action=CreateTopic") gets the first fault
+of --kinds, every time; --rate still applies to the other requests (give 0 for none).
+--log prints each request's description, and its fault if any, to stderr.
+
+On exit (SIGTERM/SIGINT) it prints on one line the number of requests, of random faults
+(random=N), of matched requests (matched=N, with --match) and of each kind of fault injected.
 """
 import argparse
 import http.client
 import random
+import re
 import signal
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-COUNTS = {"requests": 0}
+COUNTS = {"requests": 0, "random": 0}
 LOCK = threading.Lock()
 
 
@@ -33,6 +43,19 @@ def protocol(handler, body):
     if b"Action=" in body[:200] and handler.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
         return "query"  # IAM, STS, SNS
     return "s3"
+
+
+def describe(handler, body):
+    """The call a request makes, on one line, for --match and --log."""
+    parts = [handler.command, handler.path]
+    target = handler.headers.get("X-Amz-Target")
+    if target:
+        parts.append(target)
+    if protocol(handler, body) == "query":
+        action = re.search(rb"(?:^|&)Action=([A-Za-z0-9]+)", body)
+        if action:
+            parts.append("Action=" + action.group(1).decode())
+    return " ".join(parts)
 
 
 def throttle(proto):
@@ -60,12 +83,22 @@ class Handler(BaseHTTPRequestHandler):
     def handle_any(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        call = describe(self, body)
         with LOCK:
             COUNTS["requests"] += 1
-            roll = RNG.random()
-            kind = RNG.choice(KINDS) if roll < RATE else None
+            if MATCH is not None and MATCH.search(call):
+                COUNTS["matched"] += 1
+                kind = KINDS[0]
+            else:
+                kind = None
+                if RNG.random() < RATE:
+                    kind = KINDS[COUNTS["random"] % len(KINDS)]
+                    COUNTS["random"] += 1
             if kind:
                 COUNTS[kind] = COUNTS.get(kind, 0) + 1
+        if LOG:
+            sys.stderr.write(f"{call} -> {kind or 'forwarded'}\n")
+            sys.stderr.flush()
         if LATENCY:
             time.sleep(LATENCY)
         if kind == "reset":
@@ -102,7 +135,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    global RNG, RATE, KINDS, LATENCY, TARGET_HOST, TARGET_PORT
+    global RNG, RATE, KINDS, LATENCY, TARGET_HOST, TARGET_PORT, MATCH, LOG
     ap = argparse.ArgumentParser()
     ap.add_argument("--listen", required=True)
     ap.add_argument("--target", required=True)
@@ -110,7 +143,12 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--latency-ms", type=float, default=0)
     ap.add_argument("--kinds", default="throttle,500,503,reset")
+    ap.add_argument("--match", help="regular expression: matching calls always get the first kind")
+    ap.add_argument("--log", action="store_true", help="print every call and its fault to stderr")
     a = ap.parse_args()
+    MATCH, LOG = (re.compile(a.match) if a.match else None), a.log
+    if MATCH is not None:
+        COUNTS["matched"] = 0
     RNG, RATE, KINDS, LATENCY = random.Random(a.seed), a.rate, a.kinds.split(","), a.latency_ms / 1000
     TARGET_HOST, port = a.target.rsplit(":", 1)
     TARGET_PORT = int(port)
