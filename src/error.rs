@@ -83,6 +83,12 @@ impl AwsError {
             // SDK's own text would be a debug dump.
             (None, Some(_)) if err.code().is_none() => match raw_body(&err) {
                 Some(body) => format!("the answer was not an AWS error the SDK could read: {body}"),
+                // S3 answers a HEAD it refuses with a bare 403: say which permission it checks.
+                None if status == Some(403) => {
+                    "S3 refused without details, as it does for HEAD requests: for an object that \
+                     means s3:GetObject is not allowed, for a bucket s3:ListBucket"
+                        .into()
+                }
                 None => {
                     "the response carried no error details (S3 sends none for HEAD requests)".into()
                 }

@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use futures::future::join_all;
 
 use crate::context::Ctx;
@@ -56,14 +57,32 @@ pub async fn find_tagged(ctx: &Ctx, stack: &str) -> Result<Vec<Entry>, AwsError>
         .filter_map(|b| b.name())
         .filter(|n| n.starts_with(&prefix))
     {
-        let tags = ctx.s3.get_bucket_tagging().bucket(b).send().await;
-        let tags = tags.map(|t| {
-            t.tag_set()
+        let tags = match ctx.s3.get_bucket_tagging().bucket(b).send().await {
+            Ok(t) => t
+                .tag_set()
                 .iter()
                 .map(|t| (t.key().to_owned(), t.value().to_owned()))
-                .collect::<Vec<_>>()
-        });
-        if ours_here(tags.unwrap_or_default(), stack, r) {
+                .collect::<Vec<_>>(),
+            // No tags at all, a bucket of the listing already gone, or one in another region
+            // (S3 redirects; the listing is global): not this region's stack to touch.
+            Err(e)
+                if matches!(
+                    e.code(),
+                    Some(
+                        "NoSuchTagSet"
+                            | "NoSuchBucket"
+                            | "PermanentRedirect"
+                            | "AuthorizationHeaderMalformed"
+                    )
+                ) || e.raw_response().is_some_and(|r| r.status().as_u16() == 301) =>
+            {
+                Vec::new()
+            }
+            // Anything else (access denied, a bucket in a region this client cannot read)
+            // must not silently hide a lost stack's bucket.
+            Err(e) => return Err(AwsError::from_sdk("read tags of", bucket::KIND, b, e)),
+        };
+        if ours_here(tags, stack, r) {
             found.push(entry(
                 bucket::KIND,
                 b,

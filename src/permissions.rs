@@ -16,8 +16,8 @@ pub struct Grant {
     pub resources: &'static [&'static str],
 }
 
-/// What `up`, `build-image`, `upload`, `list`/`get`/`delete`/`presign`, `status`,
-/// `destroy` and `--orphans` call, grouped by resource.
+/// What `up`, `build-image`, `upload`, `list`/`get`/`delete`/`presign`, `invoke-local`,
+/// `status`, `destroy` and `--orphans` call, grouped by resource.
 pub const GRANTS: &[Grant] = &[
     // up: two buckets with their settings and notification; destroy: empty and delete them.
     Grant {
@@ -137,6 +137,8 @@ pub const GRANTS: &[Grant] = &[
             "dynamodb:BatchGetItem",
             "dynamodb:DeleteItem",
             "dynamodb:Query",
+            // invoke-local runs the function's handler here, with your credentials.
+            "dynamodb:PutItem",
         ],
         resources: &[
             "arn:{p}:dynamodb:*:*:table/{s}-*",
@@ -156,6 +158,8 @@ pub const GRANTS: &[Grant] = &[
             "sns:Subscribe",
             "sns:Unsubscribe",
             "sns:GetSubscriptionAttributes",
+            // invoke-local's handler announces the thumbnails, as the function does.
+            "sns:Publish",
         ],
         resources: &["arn:{p}:sns:*:*:{s}-*"],
     },

@@ -259,7 +259,9 @@ impl Plan {
                 {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
                  "Resource": [log.clone(), format!("{log}:*")]},
                 {"Sid": "Metadata", "Effect": "Allow",
-                 "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                 // DeleteItem: the handler takes its item back when the SNS publish fails, so
+                 // that Lambda's retry is not skipped as already done.
+                 "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
                  "Resource": [self.table_arn()]},
                 {"Sid": "Announce", "Effect": "Allow", "Action": ["sns:Publish"], "Resource": [self.topic_arn()]}
             ]

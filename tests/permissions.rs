@@ -99,7 +99,8 @@ fn pascal(op: &str) -> String {
         .collect()
 }
 
-/// Every `.<service>.<operation>()` in the source, whitespace ignored (calls are chained
+/// Every `.<service>.<operation>()` in thumbctl's source and in the function's (which
+/// `invoke-local` runs with the user's credentials), whitespace ignored (calls are chained
 /// over lines), plus the one call made through a wrapper (`CodeBuild(&client)`).
 fn calls_in_source() -> BTreeMap<String, BTreeSet<String>> {
     const SERVICES: &[&str] = &[
@@ -112,9 +113,12 @@ fn calls_in_source() -> BTreeMap<String, BTreeSet<String>> {
         "sns",
         "logs",
         "sts",
+        // lambda-image's store calls its DynamoDB client `ddb`.
+        "ddb",
     ];
     let mut calls: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut stack = vec![root.join("src"), root.join("lambda-image/src")];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
@@ -141,6 +145,7 @@ fn calls_in_source() -> BTreeMap<String, BTreeSet<String>> {
                         .collect();
                     if !op.is_empty() && rest[op.len()..].starts_with("()") {
                         let file = path.file_name().unwrap().to_string_lossy().into_owned();
+                        let svc = if *svc == "ddb" { "dynamodb" } else { svc };
                         calls.entry(format!("{svc}:{op}")).or_default().insert(file);
                     }
                 }

@@ -188,7 +188,10 @@ async fn up_creates_the_whole_pipeline_and_destroy_removes_it() {
         "s3:GetObject",
         "s3:ListBucket",
         "s3:PutObject",
+        "dynamodb:GetItem",
         "dynamodb:PutItem",
+        // The handler deletes its item when the SNS publish fails (lambda-image store.rs).
+        "dynamodb:DeleteItem",
         "sns:Publish",
         "logs:PutLogEvents",
     ] {

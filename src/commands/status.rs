@@ -43,11 +43,12 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
                        "exists": exists, "error": error})
             })
             .collect();
-        return print_json(&json!({
+        print_json(&json!({
             "stack": state.stack, "region": state.region, "account": state.account,
             "state_file": StateStore::path_for(&global.state_dir, &global.stack),
             "settings": state.settings, "resources": list,
-        }));
+        }))?;
+        return unchecked(&rows);
     }
     println!(
         "Stack `{}` in {} (account {}), {} resources recorded:",
@@ -72,7 +73,26 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
         };
         println!("  {:<8} {:<20} {:<14} {}{note}", exists, id, e.kind, e.name);
     }
-    Ok(())
+    unchecked(&rows)
+}
+
+/// A status that could not look at everything is a failure (exit 1), not a report: a script
+/// that asks "is it all there?" must not read "unknown" as yes.
+fn unchecked<K>(
+    rows: &[(
+        K,
+        Result<Option<crate::resources::Found>, crate::error::AwsError>,
+    )],
+) -> anyhow::Result<()> {
+    let failed: Vec<_> = rows.iter().filter_map(|(_, r)| r.as_ref().err()).collect();
+    match failed.first() {
+        None => Ok(()),
+        Some(first) => anyhow::bail!(
+            "{} of {} resources could not be checked; the first: {first}",
+            failed.len(),
+            rows.len()
+        ),
+    }
 }
 
 /// `status --orphans`: what carries the stack's tags but is not in its state.
