@@ -58,7 +58,27 @@ fn init_tracing(verbose: u8, quiet: bool) {
         .init();
 }
 
+/// Whether Lambda started this process as the function: Lambda sets the Runtime API's address
+/// for every function process, and the shipped image's entrypoint is this binary under the name
+/// `bootstrap` (which without that address still goes to the function, to fail there in one
+/// line naming the missing variable rather than as an unknown command).
+fn started_as_function() -> bool {
+    let runtime_api = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some_and(|v| !v.is_empty());
+    let argv0 = std::env::args_os().next();
+    let named_bootstrap = argv0
+        .as_deref()
+        .map(std::path::Path::new)
+        .and_then(std::path::Path::file_name)
+        .is_some_and(|name| name == "bootstrap");
+    runtime_api || named_bootstrap
+}
+
 fn main() -> ExitCode {
+    // `up` ships this very binary as the function's image: when Lambda runs it, it is
+    // lambda-image's runtime, not the CLI (which would take Lambda's empty argv as a usage error).
+    if started_as_function() {
+        return lambda_image::runtime::run();
+    }
     let cli = Cli::parse();
     init_tracing(cli.global.verbose, cli.global.quiet);
     #[cfg(feature = "failpoints")]
