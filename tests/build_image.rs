@@ -5,7 +5,8 @@
 //! is pulled back from the registry itself, unpacked, and its binary processes an S3 event
 //! through a Runtime API served by this test.
 //!
-//! The local build compiles lambda-image for musl (minutes when cold); it is cached in
+//! The local build compiles lambda-image for musl, with the `dev` profile
+//! (THUMBCTL_LAMBDA_PROFILE; minutes when cold); it is cached in
 //! `target/musl` (CARGO_TARGET_DIR of the nested cargo), so only the first run pays.
 
 mod common;
@@ -441,6 +442,8 @@ fn local_cmd(dir: &Path, stack: &str, args: &[&str]) -> Command {
     let mut cmd = thumbctl_cmd(dir, stack, args);
     cmd.current_dir(source_snapshot())
         .env("CARGO_TARGET_DIR", root().join("target/musl"))
+        // The same static musl build, unoptimised: a cold build in minutes, not twenty.
+        .env("THUMBCTL_LAMBDA_PROFILE", "dev")
         .stderr(Stdio::piped())
         .stdout(Stdio::piped());
     cmd
