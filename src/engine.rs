@@ -588,13 +588,33 @@ pub async fn destroy(
 
 /// Waits for the first and second Ctrl-C: the first cancels, the second exits at once.
 pub fn install_interrupt_handler(cancel: Cancel, after_first: &'static str) {
+    // The listener is registered here, before the task runs, and kept for both signals: a
+    // Ctrl-C that arrives before the task is first polled, or between the two waits, is
+    // then queued instead of lost (or of killing the process with the default action).
+    #[cfg(unix)]
+    let mut interrupts =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("cannot listen for Ctrl-C ({e}); it will stop thumbctl at once");
+                return;
+            }
+        };
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
+        #[cfg(unix)]
+        let first = interrupts.recv().await.is_some();
+        #[cfg(not(unix))]
+        let first = tokio::signal::ctrl_c().await.is_ok();
+        if !first {
             return;
         }
         eprintln!("\nthumbctl: interrupted; {after_first} (press Ctrl-C again to quit at once)");
         cancel.cancel();
-        if tokio::signal::ctrl_c().await.is_ok() {
+        #[cfg(unix)]
+        let second = interrupts.recv().await.is_some();
+        #[cfg(not(unix))]
+        let second = tokio::signal::ctrl_c().await.is_ok();
+        if second {
             eprintln!(
                 "thumbctl: quitting now; the state file is valid, rerun the same command to finish"
             );
