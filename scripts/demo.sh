@@ -16,6 +16,10 @@ has_aws_credentials() {
     || [ -f "${AWS_SHARED_CREDENTIALS_FILE:-$HOME/.aws/credentials}" ] || [ -f "${AWS_CONFIG_FILE:-$HOME/.aws/config}" ]
 }
 
+# Before anything compiles: install what is missing, or stop naming the command to run.
+source scripts/prereqs.sh
+prereqs_build
+
 step "building thumbctl"
 cargo build -q -p thumbctl
 thumbctl="${CARGO_TARGET_DIR:-$PWD/target}/debug/thumbctl"
