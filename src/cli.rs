@@ -19,6 +19,7 @@ Set --endpoint-url (or AWS_ENDPOINT_URL) to use a local emulator such as moto.";
 
 const AFTER_HELP: &str = "\
 Examples:
+  thumbctl up
   thumbctl up --image-uri 123456789012.dkr.ecr.eu-west-1.amazonaws.com/thumbs:1
   thumbctl status --output json
   thumbctl --stack demo destroy --yes";
@@ -71,7 +72,11 @@ pub enum Command {
     /// Create the pipeline, or bring an existing one in line with the options (idempotent).
     #[command(
         after_help = "A rerun creates nothing that exists; changed --sizes/--format/--quality/--memory-mb/\
---timeout-s/--image-uri update the function in place. Options not given keep their previous values."
+--timeout-s/--image-uri update the function in place. Options not given keep their previous values.\n\n\
+Without --image-uri, the function's image is this thumbctl binary itself (it runs as the function when \
+Lambda starts it), with what it needs to start, pushed to the stack's ECR repository: no build. A rerun \
+ships it again (nothing is pushed if it did not change). Where this binary cannot run on Lambda (not \
+Linux x86_64/arm64), up builds the image in CodeBuild instead; --local or --codebuild choose a build."
     )]
     Up(UpArgs),
     /// Show every resource recorded for the stack and whether it still exists in AWS.
@@ -241,11 +246,16 @@ pub struct UpArgs {
     /// Show what would be created, and create nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Without --image-uri: build the image on this machine (no Docker) instead of in CodeBuild.
+    /// Without --image-uri: build the image from lambda-image's sources on this machine (cargo,
+    /// no Docker) instead of shipping this thumbctl binary as the function.
     #[arg(long, conflicts_with = "image_uri")]
     pub local: bool,
-    /// With --local: push to this registry instead of ECR's endpoint (private mirrors, tests).
-    #[arg(long, value_name = "URL", requires = "local", value_parser = parse_url)]
+    /// Without --image-uri: build the image from lambda-image's sources in the stack's
+    /// CodeBuild project instead of shipping this thumbctl binary as the function.
+    #[arg(long, conflicts_with_all = ["image_uri", "local"])]
+    pub codebuild: bool,
+    /// Push the image to this registry instead of ECR's endpoint (private mirrors, tests).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["image_uri", "codebuild"], value_parser = parse_url)]
     pub registry_url: Option<String>,
 }
 

@@ -92,6 +92,28 @@ pub struct Settings {
     pub notify_emails: Vec<String>,
     #[serde(default)]
     pub notify_urls: Vec<String>,
+    /// How thumbctl made `image_uri`; absent when it was given (`--image-uri`) or recorded by
+    /// an older thumbctl. A plain `up` ships itself again only over an image it shipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_source: Option<ImageSource>,
+    /// The image's architecture, when thumbctl knows it; the function is created with it and
+    /// switched to it on a rerun. Absent: x86_64 at creation, and reruns leave it be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<crate::image::Arch>,
+}
+
+/// Where the function's image came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ImageSource {
+    /// The thumbctl binary that ran `up`, with what it needs to start.
+    #[serde(rename = "self")]
+    ThisBinary,
+    /// lambda-image compiled on the machine that ran `up --local` or `build-image --local`.
+    #[serde(rename = "local")]
+    Local,
+    /// lambda-image built by the stack's CodeBuild project.
+    #[serde(rename = "codebuild")]
+    CodeBuild,
 }
 
 impl Default for Settings {
@@ -105,6 +127,8 @@ impl Default for Settings {
             image_uri: None,
             notify_emails: Vec::new(),
             notify_urls: Vec::new(),
+            image_source: None,
+            architecture: None,
         }
     }
 }

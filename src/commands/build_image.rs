@@ -16,7 +16,7 @@ use crate::error::{AwsError, OrNotFound, aws};
 use crate::image::codebuild::{self, FollowError, FollowOptions};
 use crate::image::{Arch, build, oci, package, prepare, registry};
 use crate::resources::{build_project, function};
-use crate::stack::{BUILD_SOURCE_KEY, Plan, ROLE_POLICY_NAME};
+use crate::stack::{BUILD_SOURCE_KEY, ImageSource, Plan, ROLE_POLICY_NAME};
 use crate::state::{StateStore, Status};
 
 /// How to make the image.
@@ -68,7 +68,7 @@ fn note(quiet: bool, line: &str) {
 }
 
 /// The repository's URI (`<registry host>/<name>`), as ECR states it.
-async fn repository_uri(ctx: &Ctx, repo: &str) -> Result<String, AwsError> {
+pub async fn repository_uri(ctx: &Ctx, repo: &str) -> Result<String, AwsError> {
     let out = ctx
         .ecr
         .describe_repositories()
@@ -176,35 +176,7 @@ async fn produce_local(ctx: &Ctx, plan: &Plan, opts: &Options) -> anyhow::Result
         ),
     );
 
-    // ECR's token is base64 `AWS:<password>`, exactly the Basic credential the registry wants.
-    let auth = ctx.ecr.get_authorization_token().send().await.map_err(aws(
-        "get a push token for",
-        "repository",
-        &repo,
-    ))?;
-    let data = auth.authorization_data().first();
-    let token = data.and_then(|d| d.authorization_token()).ok_or_else(|| {
-        AwsError::local(
-            "get a push token for",
-            "repository",
-            &repo,
-            "ECR returned no authorization token",
-        )
-    })?;
-    let endpoint = match (&opts.registry_url, data.and_then(|d| d.proxy_endpoint())) {
-        (Some(url), _) => url.clone(),
-        (None, Some(proxy)) => proxy.to_owned(),
-        (None, None) => {
-            return Err(AwsError::local(
-                "get a push token for",
-                "repository",
-                &repo,
-                "ECR returned no registry endpoint; pass --registry-url",
-            )
-            .into());
-        }
-    };
-    let reg = registry::Registry::new(&endpoint, Some(token))?;
+    let reg = stack_registry(ctx, &repo, opts.registry_url.as_deref()).await?;
     note(opts.quiet, &format!("Pushing to {}/{repo}...", reg.base()));
     let report = reg
         .push(&repo, &image, &tag, |l| note(opts.quiet, &format!("  {l}")))
@@ -220,6 +192,44 @@ async fn produce_local(ctx: &Ctx, plan: &Plan, opts: &Options) -> anyhow::Result
         uploaded_bytes: Some(report.uploaded_bytes),
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// A client for the registry of the stack's repository `repo`, logged in with ECR's token:
+/// ECR's own endpoint, or `registry_url` (a mirror, the tests' registry) when given.
+pub async fn stack_registry(
+    ctx: &Ctx,
+    repo: &str,
+    registry_url: Option<&str>,
+) -> anyhow::Result<registry::Registry> {
+    // ECR's token is base64 `AWS:<password>`, exactly the Basic credential the registry wants.
+    let auth = ctx.ecr.get_authorization_token().send().await.map_err(aws(
+        "get a push token for",
+        "repository",
+        repo,
+    ))?;
+    let data = auth.authorization_data().first();
+    let token = data.and_then(|d| d.authorization_token()).ok_or_else(|| {
+        AwsError::local(
+            "get a push token for",
+            "repository",
+            repo,
+            "ECR returned no authorization token",
+        )
+    })?;
+    let endpoint = match (registry_url, data.and_then(|d| d.proxy_endpoint())) {
+        (Some(url), _) => url.to_owned(),
+        (None, Some(proxy)) => proxy.to_owned(),
+        (None, None) => {
+            return Err(AwsError::local(
+                "get a push token for",
+                "repository",
+                repo,
+                "ECR returned no registry endpoint; pass --registry-url",
+            )
+            .into());
+        }
+    };
+    Ok(registry::Registry::new(&endpoint, Some(token))?)
 }
 
 /// How long to wait before starting a build again that was refused access before it ran:
@@ -451,7 +461,17 @@ async fn deploy(
     } else if has_function {
         function::update_image(ctx, &plan.function(), &built.image_uri).await?;
     }
-    store.update(|s| s.settings.image_uri = Some(built.image_uri.clone()))?;
+    // Recorded as built, so that a plain `up` keeps this image rather than shipping itself.
+    let source = if built.how == "local" {
+        ImageSource::Local
+    } else {
+        ImageSource::CodeBuild
+    };
+    store.update(|s| {
+        s.settings.image_uri = Some(built.image_uri.clone());
+        s.settings.image_source = Some(source);
+        s.settings.architecture = Some(arch);
+    })?;
     Ok(has_function)
 }
 

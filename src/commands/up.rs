@@ -5,11 +5,15 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::json;
 
+use super::build_image::{self, Built};
 use super::{check_account, context_for, print_json};
 use crate::cli::{GlobalArgs, OutputMode, UpArgs};
+use crate::context::Ctx;
 use crate::engine::{self, Cancel, EngineError, Outcome};
+use crate::image::selfship::{self, SelfShipError};
+use crate::image::{Arch, oci, prepare, sha256_digest};
 use crate::progress::Progress;
-use crate::stack::{Plan, Settings, new_suffix};
+use crate::stack::{ImageSource, Plan, Settings, new_suffix};
 use crate::state::{STATE_VERSION, State, StateStore, Status};
 
 /// Options given now win; options not given keep what the stack was last brought up with.
@@ -32,6 +36,9 @@ fn merge(previous: Settings, args: &UpArgs) -> Settings {
     }
     if let Some(v) = &args.image_uri {
         s.image_uri = Some(v.clone());
+        // Given, not made: a later plain `up` keeps it. Its architecture is unknown here, so
+        // the function keeps the one it has.
+        s.image_source = None;
     }
     for e in &args.notify_email {
         if !s.notify_emails.contains(e) {
@@ -44,6 +51,178 @@ fn merge(previous: Settings, args: &UpArgs) -> Settings {
         }
     }
     s
+}
+
+/// How `up` gets the function's image this time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ImagePath {
+    /// The image given now, or the one recorded, stays.
+    Keep,
+    /// Ship this thumbctl binary (or build in CodeBuild where it cannot be the function).
+    ThisBinary,
+    /// Build lambda-image's image: on this machine (`local`) or in CodeBuild.
+    Build { local: bool },
+}
+
+/// The default is this binary; `--local`/`--codebuild` choose a build. Either replaces only a
+/// missing image or one this binary's kind shipped (so a rerun follows thumbctl upgrades):
+/// an image given with --image-uri or built on purpose stays until `build-image` replaces it.
+fn image_path(previous: Option<&Settings>, args: &UpArgs) -> ImagePath {
+    if args.image_uri.is_some() {
+        return ImagePath::Keep;
+    }
+    let replaceable = previous
+        .is_none_or(|s| s.image_uri.is_none() || s.image_source == Some(ImageSource::ThisBinary));
+    match (replaceable, args.local, args.codebuild) {
+        (false, _, _) => ImagePath::Keep,
+        (true, true, _) => ImagePath::Build { local: true },
+        (true, false, true) => ImagePath::Build { local: false },
+        (true, false, false) => ImagePath::ThisBinary,
+    }
+}
+
+/// Why shipping this binary did not give an image.
+enum ShipError {
+    /// It cannot run on Lambda (the reason): `up` builds instead.
+    Unsuitable(String),
+    Failed(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for ShipError {
+    fn from(e: E) -> Self {
+        ShipError::Failed(e.into())
+    }
+}
+
+fn note(quiet: bool, line: &str) {
+    if !quiet {
+        eprintln!("{line}");
+    }
+}
+
+/// Pushes this thumbctl, with what it needs to start, as the function's image to the stack's
+/// repository (creating and recording the repository first if needed). The tag is the digest
+/// of the uncompressed layer, so an unchanged binary is found by one HEAD and neither
+/// compressed nor pushed again.
+async fn ship_self(
+    ctx: &Ctx,
+    plan: &Plan,
+    store: &StateStore,
+    registry_url: Option<&str>,
+    quiet: bool,
+) -> Result<(Built, Arch), ShipError> {
+    let started = Instant::now();
+    let contents = tokio::task::spawn_blocking(|| {
+        selfship::running_binary().and_then(|bin| selfship::resolve(&bin))
+    })
+    .await
+    .context("looking at the running binary")?
+    .map_err(|e| match e {
+        SelfShipError::Unsuitable(why) => ShipError::Unsuitable(why),
+        other => ShipError::Failed(other.into()),
+    })?;
+    note(
+        quiet,
+        &format!(
+            "Shipping this thumbctl as the function ({}): {}",
+            contents.describe(),
+            contents.binary.display()
+        ),
+    );
+    let ca_path = std::env::var("SSL_CERT_FILE").unwrap_or_else(|_| oci::CA_BUNDLE.to_owned());
+    let ca = tokio::fs::read(&ca_path).await.with_context(|| {
+        format!(
+            "reading the CA bundle {ca_path} to ship in the image (HTTPS to AWS needs it).\n  hint: install ca-certificates, or set SSL_CERT_FILE to a PEM bundle"
+        )
+    })?;
+    let arch = contents.arch;
+    let env = contents.env();
+    let (tar, diff_id) = tokio::task::spawn_blocking(move || {
+        selfship::layer_tar(&contents, &ca).map(|tar| {
+            let diff_id = sha256_digest(&tar);
+            (tar, diff_id)
+        })
+    })
+    .await
+    .context("assembling the image layer")??;
+    let tag = selfship::tag(&diff_id);
+
+    prepare::ensure_steps(ctx, plan, store, prepare::FOR_LOCAL, quiet)
+        .await
+        .context("creating the repository the image goes to")?;
+    let repo = plan.repository();
+    let reg = build_image::stack_registry(ctx, &repo, registry_url).await?;
+    let (digest, layer_bytes, uploaded) = match reg.manifest_digest(&repo, &tag).await? {
+        Some(digest) => {
+            note(
+                quiet,
+                &format!(
+                    "  {repo}:{tag} is already in {}: this binary was shipped before, nothing to push.",
+                    reg.base()
+                ),
+            );
+            (digest, None, 0)
+        }
+        None => {
+            let image =
+                tokio::task::spawn_blocking(move || oci::assemble_tar(&tar, diff_id, arch, &env))
+                    .await
+                    .context("assembling the image")??;
+            note(
+                quiet,
+                &format!(
+                    "Image {} assembled: layer {:.1} MB compressed. Pushing to {}/{repo}...",
+                    image.manifest.digest,
+                    image.layer.bytes.len() as f64 / 1e6,
+                    reg.base()
+                ),
+            );
+            let report = reg
+                .push(&repo, &image, &tag, |l| note(quiet, &format!("  {l}")))
+                .await
+                .with_context(|| format!("pushing the image to {}/{repo}", reg.base()))?;
+            (
+                report.manifest_digest,
+                Some(image.layer.bytes.len() as u64),
+                report.uploaded_bytes,
+            )
+        }
+    };
+    let uri = build_image::repository_uri(ctx, &repo).await?;
+    Ok((
+        Built {
+            image_uri: format!("{uri}@{digest}"),
+            digest,
+            tag,
+            how: "self",
+            layer_bytes,
+            uploaded_bytes: Some(uploaded),
+            seconds: started.elapsed().as_secs_f64(),
+        },
+        arch,
+    ))
+}
+
+/// Builds lambda-image's image (CodeBuild, or here with `local`), creating and recording
+/// first what the build needs.
+async fn build(
+    ctx: &Ctx,
+    plan: &Plan,
+    store: &StateStore,
+    local: bool,
+    registry_url: Option<String>,
+    quiet: bool,
+) -> anyhow::Result<Built> {
+    let opts = build_image::Options::for_up(local, registry_url, quiet);
+    build_image::produce(ctx, plan, store, &opts)
+        .await
+        .with_context(|| {
+            format!(
+                "building the function's image for stack `{}` (what was made so far is recorded in {}; rerun `thumbctl up`, or pass --image-uri)",
+                plan.stack,
+                store.path().display()
+            )
+        })
 }
 
 pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
@@ -90,28 +269,86 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
     }
 
     let mut plan = plan;
-    if plan.settings.image_uri.is_none() {
-        // No image yet: build it (CodeBuild, or --local), creating first only what the build
-        // needs, recorded like every other resource; then the function gets it by digest.
-        let opts = super::build_image::Options::for_up(
-            args.local,
-            args.registry_url.clone(),
-            global.quiet,
-        );
-        let built = super::build_image::produce(&ctx, &plan, &store, &opts)
-            .await
-            .with_context(|| {
-                format!(
-                    "building the function's image for stack `{}` (what was made so far is recorded in {}; rerun `thumbctl up`, or pass --image-uri)",
-                    plan.stack,
-                    store.path().display()
-                )
-            })?;
-        plan.settings.image_uri = Some(built.image_uri.clone());
-        store.update(|s| s.settings = plan.settings.clone())?;
-        if !global.quiet {
-            eprintln!("Image {} ({})", built.image_uri, built.how);
+    // The image first: creating only what making it needs, recorded like every other
+    // resource; then the function gets it by digest.
+    let quiet = global.quiet;
+    let mut made: Option<(Built, ImageSource, Arch)> = None;
+    match image_path(existing.as_ref().map(|s| &s.settings), &args) {
+        ImagePath::Keep => {
+            if (args.local || args.codebuild)
+                && let Some(uri) = &plan.settings.image_uri
+            {
+                note(
+                    quiet,
+                    &format!(
+                        "The stack keeps its image {uri}; `thumbctl build-image{}` builds a new one.",
+                        if args.local { " --local" } else { "" }
+                    ),
+                );
+            }
         }
+        ImagePath::Build { local } => {
+            let built = build(&ctx, &plan, &store, local, args.registry_url.clone(), quiet).await?;
+            let source = if local {
+                ImageSource::Local
+            } else {
+                ImageSource::CodeBuild
+            };
+            made = Some((built, source, Arch::X86_64));
+        }
+        ImagePath::ThisBinary => {
+            match ship_self(&ctx, &plan, &store, args.registry_url.as_deref(), quiet).await {
+                Ok((built, arch)) => made = Some((built, ImageSource::ThisBinary, arch)),
+                Err(ShipError::Unsuitable(why)) => {
+                    if let Some(uri) = &plan.settings.image_uri {
+                        note(
+                            quiet,
+                            &format!(
+                                "This thumbctl cannot be the function ({why}); the function keeps {uri}."
+                            ),
+                        );
+                    } else {
+                        note(
+                            quiet,
+                            &format!(
+                                "This thumbctl cannot be the function ({why}): building the function's image in CodeBuild instead{}.",
+                                if args.registry_url.is_some() {
+                                    " (--registry-url does not apply to it)"
+                                } else {
+                                    ""
+                                }
+                            ),
+                        );
+                        let built = build(&ctx, &plan, &store, false, None, quiet).await?;
+                        made = Some((built, ImageSource::CodeBuild, Arch::X86_64));
+                    }
+                }
+                Err(ShipError::Failed(e)) => {
+                    return Err(e).with_context(|| {
+                        format!(
+                            "shipping this thumbctl as the function's image for stack `{}` (what was made so far is recorded in {}; rerun `thumbctl up`, or pass --image-uri, --local or --codebuild)",
+                            plan.stack,
+                            store.path().display()
+                        )
+                    });
+                }
+            }
+        }
+    }
+    if let Some((built, source, arch)) = &made {
+        plan.settings.image_uri = Some(built.image_uri.clone());
+        plan.settings.image_source = Some(*source);
+        plan.settings.architecture = Some(*arch);
+        store.update(|s| s.settings = plan.settings.clone())?;
+        note(
+            quiet,
+            &format!(
+                "Image {} ({}, {})",
+                built.image_uri,
+                built.how,
+                arch.lambda_name()
+            ),
+        );
     }
     let progress = Progress::new(global.quiet);
     progress.note(&format!(
@@ -171,6 +408,11 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
             "topic_arn": plan.topic_arn(), "resources": resources,
             "created": count(Outcome::Created), "updated": count(Outcome::Updated),
             "unchanged": count(Outcome::Unchanged), "seconds": started.elapsed().as_secs_f64(),
+            "image": made.as_ref().map(|(built, _, arch)| {
+                let mut v = json!(built);
+                v["architecture"] = json!(arch);
+                v
+            }),
         }));
     }
     println!(

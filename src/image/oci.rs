@@ -53,15 +53,16 @@ pub struct Image {
 }
 
 /// One file of the layer.
-struct File<'a> {
-    path: &'a str,
-    mode: u32,
-    bytes: &'a [u8],
+pub struct File<'a> {
+    /// Absolute path in the image.
+    pub path: &'a str,
+    pub mode: u32,
+    pub bytes: &'a [u8],
 }
 
 /// The layer's tar: parent directories first, then files, all with mtime 0, owner 0:0 and
 /// fixed modes, so it depends on nothing but the bytes given.
-fn layer_tar(files: &[File<'_>]) -> std::io::Result<Vec<u8>> {
+pub fn layer_tar(files: &[File<'_>]) -> std::io::Result<Vec<u8>> {
     let mut dirs: Vec<String> = Vec::new();
     for f in files {
         let mut prefix = String::new();
@@ -132,8 +133,19 @@ pub fn assemble(binary: &[u8], ca_bundle: &[u8], arch: Arch) -> Result<Image, Oc
         },
     ])?;
     let diff_id = sha256_digest(&tar);
-    let layer = Blob::new(gzip(&tar)?);
-    drop(tar);
+    assemble_tar(&tar, diff_id, arch, &[])
+}
+
+/// Assembles the image around one uncompressed layer `tar` (from [`layer_tar`], whose digest
+/// is `diff_id`), with the entrypoint at [`ENTRYPOINT`] and `extra_env` after the usual
+/// variables.
+pub fn assemble_tar(
+    tar: &[u8],
+    diff_id: String,
+    arch: Arch,
+    extra_env: &[String],
+) -> Result<Image, OciError> {
+    let layer = Blob::new(gzip(tar)?);
 
     let oci_arch = match arch {
         Arch::X86_64 => OciArch::Amd64,
@@ -146,10 +158,16 @@ pub fn assemble(binary: &[u8], ca_bundle: &[u8], arch: Arch) -> Result<Image, Oc
         .config(
             ConfigBuilder::default()
                 .entrypoint(vec![ENTRYPOINT.to_owned()])
-                .env(vec![
-                    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
-                    format!("SSL_CERT_FILE={CA_BUNDLE}"),
-                ])
+                .env(
+                    [
+                        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+                            .to_owned(),
+                        format!("SSL_CERT_FILE={CA_BUNDLE}"),
+                    ]
+                    .into_iter()
+                    .chain(extra_env.iter().cloned())
+                    .collect::<Vec<_>>(),
+                )
                 .working_dir("/")
                 .build()?,
         )

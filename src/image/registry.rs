@@ -206,6 +206,36 @@ impl Registry {
         Ok(resp.status() == StatusCode::OK)
     }
 
+    /// The digest of the manifest `reference` (a tag) in `repo`, if the registry has it and
+    /// says which; `None` when it has not. A registry that answers a manifest HEAD without a
+    /// digest gets `None` too: the caller then pushes, which checks each blob anyway.
+    pub async fn manifest_digest(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Option<String>, RegistryError> {
+        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base);
+        let action = format!("check manifest {reference} in {repo}");
+        let resp = self
+            .send(
+                &action,
+                &url,
+                self.request(Method::HEAD, &url)
+                    .header(header::ACCEPT, MANIFEST_MEDIA_TYPE),
+                Expect::Only(&[StatusCode::OK, StatusCode::NOT_FOUND]),
+            )
+            .await?;
+        if resp.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        Ok(resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .filter(|d| d.starts_with("sha256:"))
+            .map(str::to_owned))
+    }
+
     /// Resolves a Location header, absolute or relative to the registry.
     fn location(&self, action: &str, resp: &reqwest::Response) -> Result<String, RegistryError> {
         let loc = resp

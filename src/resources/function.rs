@@ -74,7 +74,11 @@ async fn create(ctx: &Ctx, plan: &Plan, role_arn: &str) -> Result<(bool, bool), 
         .role(role_arn)
         .memory_size(plan.settings.memory_mb)
         .timeout(plan.settings.timeout_s)
-        .architectures(Architecture::X8664)
+        .architectures(
+            plan.settings
+                .architecture
+                .map_or(Architecture::X8664, crate::image::Arch::lambda),
+        )
         .environment(environment(plan))
         .description(format!("thumbctl stack {}: makes thumbnails", plan.stack))
         .set_tags(Some(plan.tags().into_iter().collect()))
@@ -363,10 +367,15 @@ pub async fn reconcile(ctx: &Ctx, plan: &Plan) -> Result<bool, AwsError> {
         }
     }
     let have_image = out.code().and_then(|c| c.image_uri());
+    // An image of another architecture needs the function switched with it, in one call.
+    let switch_arch = plan.settings.architecture.filter(|want| {
+        out.configuration()
+            .is_some_and(|c| c.architectures() != [want.lambda()])
+    });
     if let Some(want) = plan.settings.image_uri.as_deref()
-        && have_image != Some(want)
+        && (have_image != Some(want) || switch_arch.is_some())
     {
-        update_image(ctx, &name, want).await?;
+        update_image_for(ctx, &name, want, switch_arch).await?;
         changed = true;
     }
     Ok(changed)
@@ -374,11 +383,22 @@ pub async fn reconcile(ctx: &Ctx, plan: &Plan) -> Result<bool, AwsError> {
 
 /// Points the function at a new image and waits until Lambda has switched to it.
 pub async fn update_image(ctx: &Ctx, name: &str, image_uri: &str) -> Result<(), AwsError> {
+    update_image_for(ctx, name, image_uri, None).await
+}
+
+/// [`update_image`], switching the function's architecture too when `arch` says so.
+pub async fn update_image_for(
+    ctx: &Ctx,
+    name: &str,
+    image_uri: &str,
+    arch: Option<crate::image::Arch>,
+) -> Result<(), AwsError> {
     retry::until_settled(Patience::SETTLE, retry::busy(UPDATING), || async {
         ctx.lambda
             .update_function_code()
             .function_name(name)
             .image_uri(image_uri)
+            .set_architectures(arch.map(|a| vec![a.lambda()]))
             .send()
             .await
             .map_err(aws("update image of", KIND, name))
