@@ -476,3 +476,107 @@ fn dry_run(global: &GlobalArgs, plan: &Plan, existing: Option<&State>) -> anyhow
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn args(line: &[&str]) -> UpArgs {
+        let cli = Cli::try_parse_from(["thumbctl", "up"].iter().chain(line)).expect("parses");
+        match cli.command {
+            Command::Up(a) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn recorded(source: Option<ImageSource>) -> Settings {
+        Settings {
+            image_uri: Some("1.dkr.ecr.us-east-1.amazonaws.com/r@sha256:ab".into()),
+            image_source: source,
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn this_binary_by_default_and_builds_on_request() {
+        let fresh = Settings::default();
+        for previous in [None, Some(&fresh)] {
+            assert_eq!(image_path(previous, &args(&[])), ImagePath::ThisBinary);
+            assert_eq!(
+                image_path(
+                    previous,
+                    &args(&["--registry-url", "http://127.0.0.1:5000"])
+                ),
+                ImagePath::ThisBinary
+            );
+            assert_eq!(
+                image_path(previous, &args(&["--local"])),
+                ImagePath::Build { local: true }
+            );
+            assert_eq!(
+                image_path(previous, &args(&["--codebuild"])),
+                ImagePath::Build { local: false }
+            );
+            assert_eq!(
+                image_path(previous, &args(&["--image-uri", "x/y:1"])),
+                ImagePath::Keep
+            );
+        }
+    }
+
+    /// A rerun ships itself again only over what it shipped (so the function follows a new
+    /// thumbctl); an image given or built on purpose stays, as before this path existed.
+    #[test]
+    fn a_rerun_replaces_only_a_shipped_image() {
+        let shipped = recorded(Some(ImageSource::ThisBinary));
+        assert_eq!(
+            image_path(Some(&shipped), &args(&[])),
+            ImagePath::ThisBinary
+        );
+        assert_eq!(
+            image_path(Some(&shipped), &args(&["--codebuild"])),
+            ImagePath::Build { local: false }
+        );
+        for source in [None, Some(ImageSource::Local), Some(ImageSource::CodeBuild)] {
+            let s = recorded(source);
+            assert_eq!(
+                image_path(Some(&s), &args(&[])),
+                ImagePath::Keep,
+                "{source:?}"
+            );
+            assert_eq!(
+                image_path(Some(&s), &args(&["--local"])),
+                ImagePath::Keep,
+                "{source:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_given_image_is_no_longer_recorded_as_shipped() {
+        let s = merge(
+            recorded(Some(ImageSource::ThisBinary)),
+            &args(&["--image-uri", "x/y:1"]),
+        );
+        assert_eq!(s.image_uri.as_deref(), Some("x/y:1"));
+        assert_eq!(s.image_source, None);
+    }
+
+    #[test]
+    fn build_flags_exclude_each_other_and_a_given_image() {
+        for bad in [
+            &["--local", "--codebuild"][..],
+            &["--image-uri", "x/y:1", "--local"],
+            &["--image-uri", "x/y:1", "--registry-url", "http://r"],
+            &["--codebuild", "--registry-url", "http://r"],
+        ] {
+            assert!(
+                Cli::try_parse_from(["thumbctl", "up"].iter().chain(bad)).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+}
