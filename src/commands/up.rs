@@ -250,7 +250,12 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
     };
 
     if args.dry_run {
-        return dry_run(global, &plan, existing.as_ref());
+        let image = image_plan_line(
+            image_path(existing.as_ref().map(|s| &s.settings), &args),
+            &plan,
+        )
+        .await;
+        return dry_run(global, &plan, existing.as_ref(), &image);
     }
 
     match &existing {
@@ -435,7 +440,44 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn dry_run(global: &GlobalArgs, plan: &Plan, existing: Option<&State>) -> anyhow::Result<()> {
+/// What `up` would do for the image, in words, for the dry run.
+async fn image_plan_line(path: ImagePath, plan: &Plan) -> String {
+    match path {
+        ImagePath::Keep => match &plan.settings.image_uri {
+            Some(uri) => format!("keep {uri}"),
+            None => "none given".into(),
+        },
+        ImagePath::Build { local: true } => "build lambda-image on this machine and push it".into(),
+        ImagePath::Build { local: false } => "build lambda-image in CodeBuild".into(),
+        ImagePath::ThisBinary => {
+            let contents = tokio::task::spawn_blocking(|| {
+                selfship::running_binary().and_then(|bin| selfship::resolve(&bin))
+            })
+            .await;
+            match contents {
+                Ok(Ok(c)) => format!(
+                    "ship this thumbctl ({}): {}",
+                    c.describe(),
+                    c.binary.display()
+                ),
+                Ok(Err(SelfShipError::Unsuitable(why))) => {
+                    format!(
+                        "build lambda-image in CodeBuild (this thumbctl cannot be the function: {why})"
+                    )
+                }
+                Ok(Err(e)) => format!("ship this thumbctl, which would fail: {e}"),
+                Err(e) => format!("ship this thumbctl (could not look at it: {e})"),
+            }
+        }
+    }
+}
+
+fn dry_run(
+    global: &GlobalArgs,
+    plan: &Plan,
+    existing: Option<&State>,
+    image: &str,
+) -> anyhow::Result<()> {
     let steps = engine::steps(plan);
     let status_of = |id: &str| match existing.and_then(|s| s.resources.get(id)).map(|e| e.status) {
         Some(Status::Created) => "exists (check only)",
@@ -452,13 +494,14 @@ fn dry_run(global: &GlobalArgs, plan: &Plan, existing: Option<&State>) -> anyhow
             })
             .collect();
         return print_json(
-            &json!({"stack": plan.stack, "region": plan.region, "account": plan.account, "dry_run": true, "steps": list}),
+            &json!({"stack": plan.stack, "region": plan.region, "account": plan.account, "dry_run": true, "image": image, "steps": list}),
         );
     }
     println!(
         "Dry run: stack `{}` in {} (account {}). Nothing will be created.",
         plan.stack, plan.region, plan.account
     );
+    println!("  image: {image}");
     for s in &steps {
         let after = engine::deps(&s.id);
         let after = if after.is_empty() {
