@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job, in one command.
 #
-# With AWS credentials (and no AWS_ENDPOINT_URL), it provisions the pipeline on real AWS and
-# leaves it up: set THUMBCTL_IMAGE_URI to the function's container image.
+# With AWS credentials (and no AWS_ENDPOINT_URL), it provisions the pipeline on real AWS (the
+# function is this thumbctl binary itself, pushed to the stack's ECR repository), uploads the
+# samples, waits for their thumbnails and leaves the pipeline up, saying how to remove it.
 # Without credentials (or with THUMBCTL_DEMO=local) it starts a local AWS emulator (moto),
 # brings the whole pipeline up, shows it, destroys it and stops the emulator: nothing is left
 # running and nothing is left behind.
@@ -16,25 +17,33 @@ has_aws_credentials() {
     || [ -f "${AWS_SHARED_CREDENTIALS_FILE:-$HOME/.aws/credentials}" ] || [ -f "${AWS_CONFIG_FILE:-$HOME/.aws/config}" ]
 }
 
+if [ "${THUMBCTL_DEMO:-}" != "local" ] && [ -z "${AWS_ENDPOINT_URL:-}" ] && has_aws_credentials; then
+  mode=aws
+else
+  mode=local
+fi
+
 # Before anything compiles: install what is missing, or stop naming the command to run.
 source scripts/prereqs.sh
 prereqs_build
+# The local demo ships thumbctl into an OCI registry standing in for ECR.
+if [ "$mode" = local ]; then prereq_apt "docker-registry:docker-registry" "apache2-utils:htpasswd"; fi
 
 step "building thumbctl"
 cargo build -q -p thumbctl
 thumbctl="${CARGO_TARGET_DIR:-$PWD/target}/debug/thumbctl"
+[ -d samples ] && ls samples/*.png >/dev/null 2>&1 || python3 scripts/make-samples.py samples
 
-if [ "${THUMBCTL_DEMO:-}" != "local" ] && [ -z "${AWS_ENDPOINT_URL:-}" ] && has_aws_credentials; then
-  if [ -z "${THUMBCTL_IMAGE_URI:-}" ]; then
-    echo "AWS credentials found: set THUMBCTL_IMAGE_URI to the function's container image in ECR," >&2
-    echo "or run THUMBCTL_DEMO=local $0 to try everything against a local emulator." >&2
-    exit 2
-  fi
-  step "thumbctl up (real AWS)"
-  "$thumbctl" up --image-uri "$THUMBCTL_IMAGE_URI"
-  step "thumbctl status"
-  "$thumbctl" status
-  echo "The pipeline is up. Remove it with: $thumbctl destroy" >&2
+if [ "$mode" = aws ]; then
+  # The function's image is this thumbctl binary itself: no build, no image variable.
+  step "thumbctl up (real AWS): the function is this binary, pushed to the stack's ECR repository"
+  "$thumbctl" up ${THUMBCTL_IMAGE_URI:+--image-uri "$THUMBCTL_IMAGE_URI"}
+  step "thumbctl upload samples/ --wait: the thumbnails, made by Lambda"
+  "$thumbctl" upload samples --prefix demo/ --wait --timeout 5m
+  step "thumbctl list"
+  "$thumbctl" list
+  echo "The pipeline is up: upload with \`$thumbctl upload <file|dir>\`, look with \`$thumbctl list\`." >&2
+  echo "Remove everything it made with: $thumbctl destroy" >&2
   exit 0
 fi
 
@@ -45,17 +54,41 @@ export AWS_ENDPOINT_URL="$MOTO_URL" AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=demo 
 export AWS_EC2_METADATA_DISABLED=true
 state_dir="$(mktemp -d -t thumbctl-demo.XXXXXX)"
 stack=demo
-# moto accepts any image URI for a function (it runs no containers).
-image="123456789012.dkr.ecr.us-east-1.amazonaws.com/thumbs:demo"
+# A local OCI registry standing in for ECR: user AWS, moto's ECR token as the password, so
+# `up` ships this binary exactly as on AWS (moto then runs no container from it).
+reg_dir="$(mktemp -d -t thumbctl-demo-registry.XXXXXX)"
+reg_port="$(moto_free_port)"
+htpasswd -Bbn AWS 123456789012-auth-token >"$reg_dir/htpasswd"
+cat >"$reg_dir/config.yml" <<CONF
+version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: $reg_dir/data
+http:
+  addr: 127.0.0.1:$reg_port
+auth:
+  htpasswd:
+    realm: demo
+    path: $reg_dir/htpasswd
+CONF
+docker-registry serve "$reg_dir/config.yml" >/dev/null 2>&1 &
+reg_pid=$!
+stop_registry() { kill "$reg_pid" 2>/dev/null || true; rm -rf "$reg_dir"; moto_stop; }
+trap stop_registry EXIT
+for _ in $(seq 1 100); do
+  (echo >"/dev/tcp/127.0.0.1/$reg_port") 2>/dev/null && break
+  sleep 0.1
+done
 
-step "thumbctl up: creating the whole pipeline"
-"$thumbctl" --stack "$stack" --state-dir "$state_dir" up --image-uri "$image" --sizes 128,256,512
-step "thumbctl up again: nothing to create"
-"$thumbctl" --stack "$stack" --state-dir "$state_dir" up
+step "thumbctl up: creating the whole pipeline, the function being this binary"
+"$thumbctl" --stack "$stack" --state-dir "$state_dir" up --registry-url "http://127.0.0.1:$reg_port" --sizes 128,256,512
+step "thumbctl up again: nothing to create, nothing to push"
+"$thumbctl" --stack "$stack" --state-dir "$state_dir" up --registry-url "http://127.0.0.1:$reg_port"
 step "thumbctl status"
 "$thumbctl" --stack "$stack" --state-dir "$state_dir" status
 
-[ -d samples ] && ls samples/*.png >/dev/null 2>&1 || python3 scripts/make-samples.py samples
 step "thumbctl upload samples/ (typed from their bytes)"
 "$thumbctl" --stack "$stack" --state-dir "$state_dir" upload samples --prefix demo/
 step "thumbctl invoke-local: the function's own handler, run here (moto runs no Lambda code)"
