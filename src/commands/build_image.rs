@@ -148,7 +148,7 @@ async fn produce_local(ctx: &Ctx, plan: &Plan, opts: &Options) -> anyhow::Result
         &format!(
             "Building lambda-image for {} on this machine (cargo, profile `{}`)...",
             opts.arch.rust_target(),
-            build::PROFILE
+            build::profile()
         ),
     );
     let bin_path = build::build_binary(&opts.source, opts.arch, opts.quiet).await?;
