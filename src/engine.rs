@@ -11,6 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::Notify;
@@ -401,6 +402,7 @@ async fn destroy_step(
     store: &StateStore,
     id: &str,
     keep_buckets: bool,
+    in_flight_until: Option<std::time::Instant>,
 ) -> Result<Outcome, EngineError> {
     let Some(entry) = store.entry(id) else {
         return Ok(Outcome::Deleted);
@@ -414,6 +416,24 @@ async fn destroy_step(
         return Ok(Outcome::Kept);
     }
     resources::delete(ctx, &entry).await?;
+    // A planned entry is one whose create call may have been in flight when its process
+    // died; AWS can still apply such a call after this delete found nothing. If that death
+    // was moments ago, wait out the rest of the window and look once more.
+    if entry.status == Status::Planned
+        && let Some(until) = in_flight_until
+    {
+        let now = std::time::Instant::now();
+        if until > now {
+            tracing::info!(
+                step = id,
+                "planned moments ago: checking again for a create still in flight"
+            );
+            tokio::time::sleep(until - now).await;
+        }
+        if resources::find(ctx, &entry).await?.is_some() {
+            resources::delete(ctx, &entry).await?;
+        }
+    }
     crash_point(&format!("destroy:deleted:{id}"));
     store.update(|s| s.resources.remove(id))?;
     crash_point(&format!("destroy:recorded:{id}"));
@@ -564,6 +584,7 @@ pub async fn destroy(
     progress: &Progress,
 ) -> Result<HashMap<String, Outcome>, EngineError> {
     let entries = store.snapshot().map(|s| s.resources).unwrap_or_default();
+    let in_flight_until = in_flight_window(store.path());
     // Reverse the graph: a resource goes once everything that depends on it has gone.
     let mut before: BTreeMap<String, Vec<String>> =
         entries.keys().map(|id| (id.clone(), Vec::new())).collect();
@@ -579,11 +600,28 @@ pub async fn destroy(
     }
     run_graph(before.into_iter().collect(), cancel, progress, |id| {
         Box::pin(async move {
-            let r = destroy_step(ctx, store, &id, keep_buckets).await;
+            let r = destroy_step(ctx, store, &id, keep_buckets, in_flight_until).await;
             (id, r)
         })
     })
     .await
+}
+
+/// How long after the state's last write a create call of the process that wrote it may
+/// still be applied by AWS: the SDK's own attempt timeout bounds a call in flight, and AWS
+/// answers within seconds; ten covers both with room.
+const IN_FLIGHT: Duration = Duration::from_secs(10);
+
+/// Until when a create call made by the state's last writer could still land, if that is
+/// in the future (the state was written less than [`IN_FLIGHT`] ago).
+fn in_flight_window(state: &std::path::Path) -> Option<std::time::Instant> {
+    let written = std::fs::metadata(state).and_then(|m| m.modified()).ok()?;
+    let age = std::time::SystemTime::now()
+        .duration_since(written)
+        .unwrap_or_default();
+    IN_FLIGHT
+        .checked_sub(age)
+        .map(|left| std::time::Instant::now() + left)
 }
 
 /// Waits for the first and second Ctrl-C: the first cancels, the second exits at once.
