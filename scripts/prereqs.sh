@@ -14,15 +14,17 @@ prereq_stop() {
   exit 1
 }
 
-# A package is there when dpkg says so (Debian), or else when its command is on PATH.
+# A package is there when dpkg says it is installed (Debian), or else when its command is on PATH.
 # Each spec is `package:command`; the command is what other systems are checked by.
 prereq_missing() {
   local spec pkg cmd
   for spec in "$@"; do
     pkg="${spec%%:*}"
     cmd="${spec#*:}"
-    if command -v dpkg >/dev/null 2>&1; then
-      dpkg -s "$pkg" >/dev/null 2>&1 || printf '%s ' "$pkg"
+    if command -v dpkg-query >/dev/null 2>&1; then
+      # Not `dpkg -s`: it succeeds for a removed package whose config files remain.
+      [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" = "install ok installed" ] \
+        || printf '%s ' "$pkg"
     elif [ -n "$cmd" ] && ! command -v "$cmd" >/dev/null 2>&1; then
       printf '%s ' "$pkg"
     fi
@@ -76,7 +78,7 @@ prereqs_build() {
   local p
   if [ -f "$PREREQ_ROOT/lambda-image/APT_PACKAGES" ]; then
     while read -r p; do
-      case "$p" in ''|'#'*) ;; *) specs+=("$p:$p") ;; esac
+      case "$p" in ''|'#'*) ;; *) [[ " ${specs[*]} " == *" $p:"* ]] || specs+=("$p:$p") ;; esac
     done <"$PREREQ_ROOT/lambda-image/APT_PACKAGES"
   fi
   # moto runs in a venv; Debian's python3 has no venv/ensurepip without python3-venv.

@@ -25,9 +25,13 @@ impl Machine {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         };
         let known = installed.join(" ");
+        // `dpkg-query -W -f='${Status}' PKG`: a removed package keeps its config files, and
+        // says so, as Debian's does (the state `dpkg -s` wrongly reports as success).
         script(
-            "dpkg",
-            format!("for p in {known}; do [ \"$p\" = \"$2\" ] && exit 0; done; exit 1"),
+            "dpkg-query",
+            format!(
+                "for p in {known}; do [ \"$p\" = \"$3\" ] && printf 'install ok installed' && exit 0; done; printf 'deinstall ok config-files'"
+            ),
         );
         script(
             "apt-get",

@@ -819,8 +819,9 @@ fn bad_input_is_refused_clearly() {
         stderr(&out)
     );
 
-    // No image: `up` builds one through CodeBuild, which moto never really runs, so it stops
-    // with a clear error naming the way out, and what it made is destroyable.
+    // No image: `up` ships this binary to the stack's repository, whose registry moto does
+    // not serve, so it stops with a clear error naming the way out (--image-uri), and what it
+    // made is destroyable.
     let out = thumbctl(dir.path(), "noimage", &["up"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("--image-uri"), "{}", stderr(&out));
