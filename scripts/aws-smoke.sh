@@ -6,7 +6,8 @@
 # It refuses to run without AWS credentials, or with AWS_ENDPOINT_URL* set (an emulator is not
 # AWS); names the account and region and waits for you to type `yes` (--yes skips that, for
 # scripted use). Then, with a stack of its own (smoke-<random>) and a state dir in a temp dir:
-#   up (default path: the function's image is built by CodeBuild) -> upload samples/ --wait ->
+#   up (default path: the function is this thumbctl binary, shipped to ECR; CodeBuild builds
+#   it only where the binary cannot run on Lambda) -> upload samples/ --wait ->
 #   list, get each (status ok, every thumbnail downloadable through its link) -> delete one
 #   (gone from the table, its thumbnail link now fails) -> destroy -> status --orphans (nothing).
 # On any failure or interrupt it still runs `destroy` and prints the state dir for cleaning up.
@@ -218,8 +219,9 @@ samples="$(wc -l <"$work/expected-keys.txt" | tr -d ' ')"
 
 cat >&2 <<EOF
 
-This creates REAL resources and costs money (a few cents: a CodeBuild image build of a few
-minutes, $samples Lambda invocations), then deletes everything it created.
+This creates REAL resources and costs money (a few cents: $samples Lambda invocations, ECR
+storage for minutes, a CodeBuild build only if this thumbctl cannot ship itself), then deletes
+everything it created.
   AWS account : $account
   region      : $region
   stack       : $stack   (state: $state_dir)
@@ -256,7 +258,7 @@ stamp() {
   done
 }
 
-step "thumbctl up: stack $stack, the function's image built by CodeBuild"
+step "thumbctl up: stack $stack (the function: this thumbctl binary, or a CodeBuild build where it cannot be)"
 t_up0="$(now)"
 { tc_ up --output json 2>&1 >"$work/up.json"; } | stamp "$work/up.log" \
   || fail "thumbctl up failed (its output is above and in $work/up.log)"
