@@ -140,7 +140,7 @@ pub struct UploadArgs {
     #[arg(long)]
     pub wait: bool,
     /// How long --wait waits (e.g. 90s, 5m).
-    #[arg(long, default_value = "120s", value_parser = crate::commands::parse_expiry)]
+    #[arg(long, default_value = "120s", value_parser = parse_expiry)]
     pub timeout: std::time::Duration,
     /// Upload files that are not images too.
     #[arg(long)]
@@ -187,7 +187,7 @@ pub struct PresignArgs {
     #[arg(long, requires = "put")]
     pub content_type: Option<String>,
     /// How long the URL works (e.g. 15m, 1h, 7d).
-    #[arg(long, default_value = "15m", value_parser = crate::commands::parse_expiry)]
+    #[arg(long, default_value = "15m", value_parser = parse_expiry)]
     pub expires: std::time::Duration,
 }
 
@@ -296,7 +296,7 @@ pub struct BuildImageArgs {
     #[arg(long)]
     pub force: bool,
     /// Give up on a CodeBuild build after this long, and stop it (e.g. 20m, 1h).
-    #[arg(long, default_value = "30m", value_parser = crate::commands::build_image::parse_timeout)]
+    #[arg(long, default_value = "30m", value_parser = parse_timeout)]
     pub timeout: std::time::Duration,
     /// The thumbctl repository (holding lambda-image/).
     #[arg(long, default_value = ".", value_name = "DIR")]
@@ -347,6 +347,32 @@ fn parse_url(s: &str) -> Result<String, String> {
     } else {
         Err(format!("`{s}` is not an http(s) URL"))
     }
+}
+
+// Value parsers live with the contract they check.
+
+/// Parses `15m`, `1h`, `90s`, `7d` (presigned URLs live at most 7 days).
+pub fn parse_expiry(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration like 15m or 1h: {e}"))?;
+    if d.is_zero() || d > std::time::Duration::from_secs(7 * 24 * 3600) {
+        return Err(format!(
+            "`{s}`: a presigned URL lives between 1 second and 7 days"
+        ));
+    }
+    Ok(d)
+}
+
+/// `--timeout`: a duration like `20m`, `1h`, `90s`; at least a minute.
+pub fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration like 20m or 1h: {e}"))?;
+    if d < std::time::Duration::from_secs(60) {
+        return Err(format!(
+            "`{s}` is too short: a build takes minutes; use at least 1m"
+        ));
+    }
+    Ok(d)
 }
 
 #[cfg(test)]

@@ -592,15 +592,3 @@ async fn dry_run(
     );
     Ok(())
 }
-
-/// `--timeout`: a duration like `20m`, `1h`, `90s`; at least a minute.
-pub fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("`{s}` is not a duration like 20m or 1h: {e}"))?;
-    if d < Duration::from_secs(60) {
-        return Err(format!(
-            "`{s}` is too short: a build takes minutes; use at least 1m"
-        ));
-    }
-    Ok(d)
-}

@@ -96,15 +96,3 @@ impl Deployed {
         Ok((ctx, deployed))
     }
 }
-
-/// Parses `15m`, `1h`, `90s`, `7d` (presigned URLs live at most 7 days).
-pub fn parse_expiry(s: &str) -> Result<std::time::Duration, String> {
-    let d = humantime::parse_duration(s)
-        .map_err(|e| format!("`{s}` is not a duration like 15m or 1h: {e}"))?;
-    if d.is_zero() || d > std::time::Duration::from_secs(7 * 24 * 3600) {
-        return Err(format!(
-            "`{s}`: a presigned URL lives between 1 second and 7 days"
-        ));
-    }
-    Ok(d)
-}
