@@ -92,6 +92,20 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, name: &str) -> Result<Found, AwsErro
     Ok(Found::arn(arn.unwrap_or_else(|| plan.table_arn())))
 }
 
+/// The table's status; `None` when DynamoDB does not (or not yet) know it.
+async fn status(ctx: &Ctx, name: &str) -> Result<Option<TableStatus>, AwsError> {
+    Ok(ctx
+        .dynamodb
+        .describe_table()
+        .table_name(name)
+        .send()
+        .await
+        .map_err(aws("look up", KIND, name))
+        .or_not_found()?
+        .and_then(|o| o.table)
+        .and_then(|t| t.table_status))
+}
+
 /// Polls until the table is ACTIVE. Not the SDK's `table_exists` waiter: it polls every 20 s,
 /// and a new on-demand table is usually ACTIVE within seconds; the notification (and so the
 /// whole of `up`) waits for it.
@@ -99,16 +113,7 @@ async fn wait_active(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
     let started = std::time::Instant::now();
     let mut delay = Duration::from_millis(250);
     loop {
-        let status = ctx
-            .dynamodb
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .map_err(aws("look up", KIND, name))
-            .or_not_found()?
-            .and_then(|o| o.table)
-            .and_then(|t| t.table_status);
+        let status = status(ctx, name).await?;
         match status {
             Some(TableStatus::Active) => return Ok(()),
             // Just created: DescribeTable may not see it for a moment.
@@ -173,16 +178,7 @@ pub async fn delete(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
             Err(e) if e.code.as_deref() == Some("ResourceInUseException") => e,
             Err(e) => return Err(e),
         };
-        let status = ctx
-            .dynamodb
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .map_err(aws("look up", KIND, name))
-            .or_not_found()?
-            .and_then(|o| o.table)
-            .and_then(|t| t.table_status);
+        let status = status(ctx, name).await?;
         match status {
             None | Some(TableStatus::Deleting) => return Ok(()),
             _ if started.elapsed() > Duration::from_secs(300) => {
