@@ -257,6 +257,39 @@ pub struct UpArgs {
     /// Push the image to this registry instead of ECR's endpoint (private mirrors, tests).
     #[arg(long, value_name = "URL", conflicts_with_all = ["image_uri", "codebuild"], value_parser = parse_url)]
     pub registry_url: Option<String>,
+    /// Reserve this many concurrent executions for the function, and never run more: a burst
+    /// of uploads then cannot starve the account's other functions. `none` removes the cap.
+    #[arg(long, value_name = "N|none", value_parser = parse_concurrency)]
+    pub max_concurrency: Option<Cap>,
+    /// Delete objects after N days: `N` (originals and thumbnails), `originals=N`,
+    /// `thumbnails=N`, or `originals=off` (repeatable). Deleting an original also deletes its
+    /// thumbnails and item.
+    #[arg(long, value_name = "[WHICH=]DAYS", value_parser = parse_expiry_days)]
+    pub expire_days: Vec<Expiry>,
+    /// Use this existing bucket of yours as the source instead of creating one. It is never
+    /// emptied or deleted, its settings are left alone, and our notification is merged into
+    /// its existing ones (and removed alone by `destroy`). Only when the stack is created.
+    #[arg(long, value_name = "BUCKET", value_parser = parse_bucket_name)]
+    pub source_bucket: Option<String>,
+    /// Only objects under this prefix trigger the function (e.g. `uploads/`), so that other
+    /// notifications of an adopted bucket can keep theirs. Only when the stack is created.
+    #[arg(long, value_name = "PREFIX")]
+    pub source_prefix: Option<String>,
+}
+
+/// `--max-concurrency`: a reservation, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cap {
+    Limit(i32),
+    Unlimited,
+}
+
+/// What an `--expire-days` value applies to, and after how many days (`None`: never).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expiry {
+    pub originals: bool,
+    pub thumbnails: bool,
+    pub days: Option<i32>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -351,6 +384,69 @@ fn parse_url(s: &str) -> Result<String, String> {
 
 // Value parsers live with the contract they check.
 
+fn parse_concurrency(s: &str) -> Result<Cap, String> {
+    if s == "none" {
+        return Ok(Cap::Unlimited);
+    }
+    match s.parse::<i32>() {
+        // 0 is legal in Lambda but stops the function entirely: not what a cap means here.
+        Ok(n) if (1..=100_000).contains(&n) => Ok(Cap::Limit(n)),
+        _ => Err(format!(
+            "`{s}` is not a concurrency: use a number of executions (1 or more) or `none`"
+        )),
+    }
+}
+
+fn parse_expiry_days(s: &str) -> Result<Expiry, String> {
+    let (which, days) = match s.split_once('=') {
+        Some((w, d)) => (Some(w), d),
+        None => (None, s),
+    };
+    let (originals, thumbnails) = match which {
+        None | Some("all") => (true, true),
+        Some("originals") => (true, false),
+        Some("thumbnails") => (false, true),
+        Some(other) => {
+            return Err(format!(
+                "`{other}` is neither `originals` nor `thumbnails` (e.g. --expire-days thumbnails=90)"
+            ));
+        }
+    };
+    let days = match days {
+        "off" | "never" => None,
+        d => Some(
+            d.parse::<i32>()
+                .ok()
+                .filter(|n| (1..=36500).contains(n))
+                .ok_or_else(|| {
+                    format!("`{d}` is not a number of days (1-36500) or `off`")
+                })?,
+        ),
+    };
+    Ok(Expiry {
+        originals,
+        thumbnails,
+        days,
+    })
+}
+
+/// S3's bucket naming rules, checked before any call so the error says which rule.
+fn parse_bucket_name(s: &str) -> Result<String, String> {
+    let ok_chars = s
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+    let ends_ok = s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if (3..=63).contains(&s.len()) && ok_chars && ends_ok && !s.contains("..") {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "`{s}` is not an S3 bucket name: 3-63 lower-case letters, digits, hyphens and dots, \
+             starting and ending with a letter or digit"
+        ))
+    }
+}
+
 /// Parses `15m`, `1h`, `90s`, `7d` (presigned URLs live at most 7 days).
 pub fn parse_expiry(s: &str) -> Result<std::time::Duration, String> {
     let d = humantime::parse_duration(s)
@@ -392,5 +488,24 @@ mod tests {
         assert!(parse_size("0").is_err());
         assert!(parse_size("big").is_err());
         assert!(parse_size("10x").is_err());
+    }
+
+    #[test]
+    fn operations_options_parse() {
+        assert_eq!(parse_concurrency("5"), Ok(Cap::Limit(5)));
+        assert_eq!(parse_concurrency("none"), Ok(Cap::Unlimited));
+        assert!(parse_concurrency("0").is_err());
+        assert!(parse_concurrency("-3").is_err());
+        let e = parse_expiry_days("thumbnails=90").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((e.originals, e.thumbnails, e.days), (false, true, Some(90)));
+        let e = parse_expiry_days("30").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((e.originals, e.thumbnails, e.days), (true, true, Some(30)));
+        let e = parse_expiry_days("originals=off").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((e.originals, e.thumbnails, e.days), (true, false, None));
+        assert!(parse_expiry_days("photos=3").is_err());
+        assert!(parse_expiry_days("0").is_err());
+        assert!(parse_bucket_name("my-photos.2026").is_ok());
+        assert!(parse_bucket_name("My_Photos").is_err());
+        assert!(parse_bucket_name("ab").is_err());
     }
 }

@@ -21,6 +21,8 @@ pub struct Ctx {
     pub sns: aws_sdk_sns::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub sts: aws_sdk_sts::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub s3control: aws_sdk_s3control::Client,
 }
 
 /// Builds the SDK configuration the same way the AWS CLI does (environment, profile, SSO),
@@ -81,6 +83,8 @@ impl Ctx {
             sns: aws_sdk_sns::Client::new(&sdk),
             logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
             sts: aws_sdk_sts::Client::new(&sdk),
+            sqs: aws_sdk_sqs::Client::new(&sdk),
+            s3control: aws_sdk_s3control::Client::new(&sdk),
             region,
             endpoint,
         })

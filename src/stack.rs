@@ -100,6 +100,21 @@ pub struct Settings {
     /// switched to it on a rerun. Absent: x86_64 at creation, and reruns leave it be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub architecture: Option<crate::image::Arch>,
+    /// Reserved concurrency of the function; `None`: unreserved (the account's pool).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<i32>,
+    /// Lifecycle expiration of originals (source bucket) and thumbnails, in days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_originals_days: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_thumbnails_days: Option<i32>,
+    /// An existing bucket of the user's used as the source: never emptied, deleted or
+    /// reconfigured; only our notification is merged into it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopted_source_bucket: Option<String>,
+    /// Only keys under this prefix trigger the function.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_prefix: Option<String>,
 }
 
 /// Where the function's image came from.
@@ -129,6 +144,11 @@ impl Default for Settings {
             notify_urls: Vec::new(),
             image_source: None,
             architecture: None,
+            max_concurrency: None,
+            expire_originals_days: None,
+            expire_thumbnails_days: None,
+            adopted_source_bucket: None,
+            source_prefix: None,
         }
     }
 }
@@ -148,7 +168,14 @@ impl Plan {
         format!("{}-{}", self.stack, self.suffix)
     }
     pub fn source_bucket(&self) -> String {
-        format!("{}-src-{}", self.stack, self.suffix)
+        match &self.settings.adopted_source_bucket {
+            Some(b) => b.clone(),
+            None => format!("{}-src-{}", self.stack, self.suffix),
+        }
+    }
+    /// Whether the source bucket is the user's own (adopted), not one this stack made.
+    pub fn source_adopted(&self) -> bool {
+        self.settings.adopted_source_bucket.is_some()
     }
     pub fn dest_bucket(&self) -> String {
         format!("{}-dst-{}", self.stack, self.suffix)

@@ -7,7 +7,8 @@ use serde_json::json;
 
 use super::build_image::{self, Built};
 use super::{check_account, context_for, print_json};
-use crate::cli::{GlobalArgs, OutputMode, UpArgs};
+use crate::UsageError;
+use crate::cli::{Cap, GlobalArgs, OutputMode, UpArgs};
 use crate::context::Ctx;
 use crate::engine::{self, Cancel, EngineError, Outcome};
 use crate::image::selfship::{self, SelfShipError};
@@ -50,7 +51,50 @@ fn merge(previous: Settings, args: &UpArgs) -> Settings {
             s.notify_urls.push(u.clone());
         }
     }
+    match args.max_concurrency {
+        Some(Cap::Limit(n)) => s.max_concurrency = Some(n),
+        Some(Cap::Unlimited) => s.max_concurrency = None,
+        None => {}
+    }
+    for e in &args.expire_days {
+        if e.originals {
+            s.expire_originals_days = e.days;
+        }
+        if e.thumbnails {
+            s.expire_thumbnails_days = e.days;
+        }
+    }
+    if let Some(b) = &args.source_bucket {
+        s.adopted_source_bucket = Some(b.clone());
+    }
+    if let Some(p) = &args.source_prefix {
+        s.source_prefix = Some(p.clone()).filter(|p| !p.is_empty());
+    }
     s
+}
+
+/// The source bucket and its prefix are part of the stack's identity: changing them on a
+/// stack that exists would strand its images and notification, so it is refused.
+fn check_source_unchanged(previous: &Settings, args: &UpArgs) -> Result<(), UsageError> {
+    let now_bucket = args.source_bucket.as_ref();
+    let now_prefix = args.source_prefix.as_ref().filter(|p| !p.is_empty());
+    let bucket_changes = now_bucket.is_some() && now_bucket != previous.adopted_source_bucket.as_ref();
+    let prefix_changes = args.source_prefix.is_some() && now_prefix != previous.source_prefix.as_ref();
+    if bucket_changes || prefix_changes {
+        return Err(UsageError(format!(
+            "the source of an existing stack cannot change (it is {}{}).\n  hint: drop --source-bucket/--source-prefix, or `thumbctl destroy` and `up` again, or use another --stack",
+            previous
+                .adopted_source_bucket
+                .as_deref()
+                .unwrap_or("the stack's own bucket"),
+            previous
+                .source_prefix
+                .as_deref()
+                .map(|p| format!(", prefix `{p}`"))
+                .unwrap_or_default()
+        )));
+    }
+    Ok(())
 }
 
 /// How `up` gets the function's image this time.
@@ -231,6 +275,9 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
     let existing = store.snapshot();
     let ctx = context_for(global, existing.as_ref()).await?;
     let account = check_account(&ctx, existing.as_ref()).await?;
+    if let Some(prev) = &existing {
+        check_source_unchanged(&prev.settings, &args)?;
+    }
     let settings = merge(
         existing
             .as_ref()
