@@ -20,8 +20,8 @@ use crate::context::Ctx;
 use crate::error::{AwsError, Class};
 use crate::progress::Progress;
 use crate::resources::{
-    self, Found, bucket, build_project, function, log_group, notification, permission, repository,
-    role, role_policy, subscription, table, topic,
+    self, Found, bucket, build_project, function, log_group, notification, permission, queue,
+    repository, role, role_policy, subscription, table, topic,
 };
 use crate::retry::{self, Patience};
 use crate::stack::{PERMISSION_SID, Plan, ROLE_POLICY_NAME};
@@ -74,7 +74,8 @@ pub fn deps(id: &str) -> Vec<&'static str> {
         // the notification can cause: they hold up the notification, not the function.
         "function" => vec!["lambda-role"],
         "permission" => vec!["function"],
-        "invoke-config" => vec!["function"],
+        // Lambda checks, when the destination is set, that the role may send to the queue.
+        "invoke-config" => vec!["function", "failure-queue", "lambda-role-policy"],
         "notification" => vec![
             "permission",
             "invoke-config",
@@ -119,13 +120,21 @@ impl Step {
 
 /// Every resource `up` creates for this plan, in a readable order.
 pub fn steps(plan: &Plan) -> Vec<Step> {
+    let source = Step::new(
+        "source-bucket",
+        bucket::KIND,
+        plan.source_bucket(),
+        Some(plan.bucket_arn(&plan.source_bucket())),
+    );
     let mut s = vec![
-        Step::new(
-            "source-bucket",
-            bucket::KIND,
-            plan.source_bucket(),
-            Some(plan.bucket_arn(&plan.source_bucket())),
-        ),
+        if plan.source_adopted() {
+            Step {
+                extra: bucket::adopted_extra(),
+                ..source
+            }
+        } else {
+            source
+        },
         Step::new(
             "dest-bucket",
             bucket::KIND,
@@ -188,6 +197,12 @@ pub fn steps(plan: &Plan) -> Vec<Step> {
         ),
         Step::new("table", table::KIND, plan.table(), Some(plan.table_arn())),
         Step::new("topic", topic::KIND, plan.topic(), Some(plan.topic_arn())),
+        Step::new(
+            "failure-queue",
+            queue::KIND,
+            plan.failure_queue(),
+            Some(plan.queue_arn()),
+        ),
     ];
     for email in &plan.settings.notify_emails {
         s.push(Step::new(
@@ -269,7 +284,10 @@ async fn ensure(ctx: &Ctx, plan: &Plan, step: &Step) -> Result<Found, AwsError> 
         "topic" => topic::ensure(ctx, plan, &step.name).await,
         "function" => function::ensure(ctx, plan, &plan.role_arn(&plan.lambda_role())).await,
         "permission" => permission::ensure(ctx, plan).await,
-        "invoke-config" => function::invoke_config::ensure(ctx, &step.name).await,
+        "invoke-config" => {
+            function::invoke_config::ensure(ctx, &step.name, &plan.queue_arn()).await
+        }
+        "failure-queue" => queue::ensure(ctx, plan, &step.name).await,
         "notification" => notification::ensure(ctx, plan, &plan.function_arn()).await,
         id if id.starts_with("subscription:email:") => {
             subscription::ensure(ctx, &plan.topic_arn(), "email", &step.name).await
@@ -288,6 +306,26 @@ async fn ensure(ctx: &Ctx, plan: &Plan, step: &Step) -> Result<Found, AwsError> 
             other,
             "thumbctl has no step of this name",
         )),
+    }
+}
+
+/// How an existing resource differs from what `up` made of it, each difference in words.
+/// Kinds whose settings cannot drift in a way thumbctl cares about have none.
+pub async fn drift(
+    ctx: &Ctx,
+    plan: &Plan,
+    id: &str,
+    entry: &Entry,
+) -> Result<Vec<String>, AwsError> {
+    match id {
+        "source-bucket" | "dest-bucket" => bucket::drift(ctx, plan, &entry.name).await,
+        "lambda-role-policy" => role_policy::drift(ctx, entry, &plan.lambda_policy()).await,
+        "codebuild-role-policy" => role_policy::drift(ctx, entry, &plan.codebuild_policy()).await,
+        "repository" => repository::drift(ctx, plan, &entry.name).await,
+        "function" => function::drift(ctx, plan).await,
+        "invoke-config" => function::invoke_config::drift(ctx, entry, &plan.queue_arn()).await,
+        "notification" => notification::drift(ctx, plan, entry).await,
+        _ => Ok(Vec::new()),
     }
 }
 
@@ -311,6 +349,8 @@ pub enum Outcome {
     Updated,
     Deleted,
     Kept,
+    /// An adopted resource the stack let go of, untouched.
+    Released,
 }
 
 impl Outcome {
@@ -321,6 +361,7 @@ impl Outcome {
             Outcome::Updated => "updated",
             Outcome::Deleted => "deleted",
             Outcome::Kept => "kept",
+            Outcome::Released => "left alone (yours)",
         }
     }
 }
@@ -338,8 +379,19 @@ async fn up_step(
         // Recorded as existing: check it still does, and touch nothing if so.
         if resources::find(ctx, &entry).await?.is_some() {
             let mut outcome = Outcome::Unchanged;
-            if step.id == "function" && function::reconcile(ctx, plan).await? {
-                outcome = Outcome::Updated;
+            if step.id == "function" {
+                if function::reconcile(ctx, plan).await? {
+                    outcome = Outcome::Updated;
+                }
+            } else {
+                // Someone changed it (console, CLI) or an older thumbctl made it: put back
+                // what this plan says; every ensure is idempotent.
+                let diffs = drift(ctx, plan, &step.id, &entry).await?;
+                if !diffs.is_empty() {
+                    tracing::warn!(step = %step.id, name = %entry.name, differences = %diffs.join("; "), "repairing drift");
+                    with_propagation_retry(|| ensure(ctx, plan, step)).await?;
+                    outcome = Outcome::Updated;
+                }
             }
             if entry.status == Status::Kept {
                 store.update(|s| {
@@ -407,6 +459,11 @@ async fn destroy_step(
     let Some(entry) = store.entry(id) else {
         return Ok(Outcome::Deleted);
     };
+    // The user's own bucket: forgotten, never emptied nor deleted.
+    if entry.kind == bucket::KIND && bucket::is_adopted(&entry) {
+        store.update(|s| s.resources.remove(id))?;
+        return Ok(Outcome::Released);
+    }
     if keep_buckets && entry.kind == bucket::KIND {
         store.update(|s| {
             if let Some(e) = s.resources.get_mut(id) {

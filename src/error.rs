@@ -199,6 +199,11 @@ const NOT_FOUND: &[&str] = &[
     "NotFoundException",
     "NoSuchConfiguration",
     "NoSuchBucketPolicy",
+    // SQS (its JSON protocol and its older query protocol name it differently).
+    "QueueDoesNotExist",
+    "AWS.SimpleQueueService.NonExistentQueue",
+    "NoSuchLifecycleConfiguration",
+    "LifecyclePolicyNotFoundException",
 ];
 const ALREADY_EXISTS: &[&str] = &[
     "BucketAlreadyOwnedByYou",
@@ -275,7 +280,11 @@ fn classify(code: Option<&str>, full: &str) -> Class {
             return Class::Busy;
         }
         // Lambda and CodeBuild reject a role created seconds ago until IAM has propagated it.
-        if (code == "InvalidParameterValueException" && full.contains("cannot be assumed"))
+        // Likewise a destination the role was granted a moment ago: "The provided execution
+        // role does not have permissions to call SendMessage on SQS".
+        if (code == "InvalidParameterValueException"
+            && (full.contains("cannot be assumed")
+                || full.contains("does not have permissions to call")))
             || (code == "InvalidInputException" && full.contains("AssumeRole"))
         {
             return Class::Propagation;

@@ -25,6 +25,17 @@ pub const PERMISSION_SID: &str = "thumbctl-s3-invoke";
 pub const NOTIFICATION_ID: &str = "thumbctl-thumbnails";
 pub const ROLE_POLICY_NAME: &str = "thumbctl";
 
+/// How many images the repository keeps (its lifecycle policy expires older ones).
+pub const KEEP_IMAGES: u32 = 5;
+
+/// One lifecycle rule of a stack bucket, as thumbctl writes and compares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleRule {
+    pub id: &'static str,
+    pub expire_days: Option<i32>,
+    pub abort_incomplete_days: Option<i32>,
+}
+
 /// Longest stack name: `<stack>-codebuild-<8>` must fit IAM's 64-character role names with room.
 pub const MAX_STACK_LEN: usize = 32;
 
@@ -201,6 +212,19 @@ impl Plan {
     pub fn function(&self) -> String {
         self.base()
     }
+    /// The queue of events Lambda gave up on (the function's on-failure destination).
+    pub fn failure_queue(&self) -> String {
+        format!("{}-failed", self.base())
+    }
+    pub fn queue_arn(&self) -> String {
+        format!(
+            "arn:{}:sqs:{}:{}:{}",
+            self.partition(),
+            self.region,
+            self.account,
+            self.failure_queue()
+        )
+    }
     pub fn function_log_group(&self) -> String {
         format!("/aws/lambda/{}", self.function())
     }
@@ -314,7 +338,52 @@ impl Plan {
                  // that Lambda's retry is not skipped as already done.
                  "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
                  "Resource": [self.table_arn()]},
-                {"Sid": "Announce", "Effect": "Allow", "Action": ["sns:Publish"], "Resource": [self.topic_arn()]}
+                {"Sid": "Announce", "Effect": "Allow", "Action": ["sns:Publish"], "Resource": [self.topic_arn()]},
+                // Lambda delivers the on-failure record of an async invocation as the function's
+                // role, and checks this permission when the destination is configured.
+                {"Sid": "RecordFailures", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": [self.queue_arn()]}
+            ]
+        })
+    }
+
+    /// The lifecycle rules of one of the stack's buckets: unfinished multipart uploads are
+    /// invisible in listings but billed, so they go after a day; objects expire only when
+    /// the user asked (`up --expire-days`).
+    pub fn lifecycle_rules(&self, bucket: &str) -> Vec<LifecycleRule> {
+        let mut rules = vec![LifecycleRule {
+            id: "thumbctl-abort-incomplete-uploads",
+            expire_days: None,
+            abort_incomplete_days: Some(1),
+        }];
+        let expire = if bucket == self.dest_bucket() {
+            self.settings.expire_thumbnails_days
+        } else {
+            self.settings.expire_originals_days
+        };
+        if let Some(days) = expire {
+            rules.push(LifecycleRule {
+                id: "thumbctl-expire",
+                expire_days: Some(days),
+                abort_incomplete_days: None,
+            });
+        }
+        rules
+    }
+
+    /// The repository keeps the last few images: each `up` of a changed thumbctl or
+    /// `build-image` pushes one, and an image nobody runs is only a storage bill. Untagged
+    /// images (replaced tags, the build cache's old manifests) go after a day.
+    pub fn repository_lifecycle_policy(&self) -> serde_json::Value {
+        serde_json::json!({
+            "rules": [
+                {"rulePriority": 1, "description": "untagged images after a day",
+                 "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed",
+                               "countUnit": "days", "countNumber": 1},
+                 "action": {"type": "expire"}},
+                {"rulePriority": 2, "description": format!("keep the last {KEEP_IMAGES} images"),
+                 "selection": {"tagStatus": "any", "countType": "imageCountMoreThan",
+                               "countNumber": KEEP_IMAGES},
+                 "action": {"type": "expire"}}
             ]
         })
     }

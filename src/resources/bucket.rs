@@ -1,7 +1,8 @@
 //! S3 buckets: private (Block Public Access), encrypted by default, TLS-only, tagged.
 
 use aws_sdk_s3::types::{
-    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier,
+    AbortIncompleteMultipartUpload, BucketLifecycleConfiguration, ExpirationStatus,
+    LifecycleExpiration, LifecycleRule, LifecycleRuleFilter, BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier,
     PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
     ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag, Tagging,
 };
@@ -15,6 +16,9 @@ use crate::stack::Plan;
 pub const KIND: &str = "bucket";
 
 pub async fn ensure(ctx: &Ctx, plan: &Plan, name: &str) -> Result<Found, AwsError> {
+    if plan.source_adopted() && name == plan.source_bucket() {
+        return check_adoptable(ctx, plan, name).await;
+    }
     let mut req = ctx.s3.create_bucket().bucket(name);
     // us-east-1 is the one region that refuses an explicit LocationConstraint.
     if plan.region != "us-east-1" {
@@ -42,6 +46,217 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, name: &str) -> Result<Found, AwsErro
     )
     .await?;
     Ok(Found::arn(plan.bucket_arn(name)))
+}
+
+/// A bucket the user brings: it must exist, be theirs (this account) and be in the stack's
+/// region (S3 refuses a notification to a function in another region). Nothing on it changes.
+async fn check_adoptable(ctx: &Ctx, plan: &Plan, name: &str) -> Result<Found, AwsError> {
+    let head = ctx
+        .s3
+        .head_bucket()
+        .bucket(name)
+        .expected_bucket_owner(&plan.account)
+        .send()
+        .await
+        .map_err(aws("adopt", KIND, name));
+    match head {
+        Ok(out) => {
+            if let Some(region) = out.bucket_region()
+                && region != plan.region
+            {
+                return Err(AwsError::local(
+                    "adopt",
+                    KIND,
+                    name,
+                    format!(
+                        "it is in {region}, the stack in {}: S3 can only notify a function in the \
+                         bucket's region. Run the stack in {region} (--region {region}) or use \
+                         another bucket",
+                        plan.region
+                    ),
+                ));
+            }
+        }
+        Err(e) if e.is_not_found() => {
+            return Err(AwsError::local(
+                "adopt",
+                KIND,
+                name,
+                "no such bucket: --source-bucket takes a bucket you already own; create it first \
+                 or drop the option to let thumbctl make one",
+            ));
+        }
+        Err(e) if e.class == Class::AccessDenied => {
+            return Err(AwsError::local(
+                "adopt",
+                KIND,
+                name,
+                format!(
+                    "it is not a bucket of account {} that you may read (S3 said {}): \
+                     --source-bucket only adopts a bucket of the stack's own account",
+                    plan.account,
+                    e.code.as_deref().unwrap_or("403")
+                ),
+            ));
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(Found {
+        arn: Some(plan.bucket_arn(name)),
+        extra: adopted_extra(),
+    })
+}
+
+/// Marks an entry as the user's own bucket: `destroy` forgets it instead of deleting it.
+/// Recorded from the moment it is planned, so even a crash mid-`up` cannot make it deletable.
+pub fn adopted_extra() -> std::collections::BTreeMap<String, String> {
+    [("adopted".to_owned(), "true".to_owned())].into()
+}
+
+pub fn is_adopted(e: &crate::state::Entry) -> bool {
+    e.extra.get("adopted").is_some_and(|v| v == "true")
+}
+
+/// The lifecycle rules thumbctl wants, as S3 types.
+fn lifecycle(plan: &Plan, name: &str) -> Result<BucketLifecycleConfiguration, AwsError> {
+    let mut rules = Vec::new();
+    for r in plan.lifecycle_rules(name) {
+        let mut b = LifecycleRule::builder()
+            .id(r.id)
+            .status(ExpirationStatus::Enabled)
+            // An empty prefix filter: the whole bucket.
+            .filter(LifecycleRuleFilter::builder().prefix("").build());
+        if let Some(days) = r.abort_incomplete_days {
+            b = b.abort_incomplete_multipart_upload(
+                AbortIncompleteMultipartUpload::builder()
+                    .days_after_initiation(days)
+                    .build(),
+            );
+        }
+        if let Some(days) = r.expire_days {
+            b = b.expiration(LifecycleExpiration::builder().days(days).build());
+        }
+        rules.push(built(b.build(), KIND, name)?);
+    }
+    built(
+        BucketLifecycleConfiguration::builder()
+            .set_rules(Some(rules))
+            .build(),
+        KIND,
+        name,
+    )
+}
+
+/// The bucket's lifecycle rules as thumbctl reads them back (for `status` and drift).
+pub async fn rules(ctx: &Ctx, name: &str) -> Result<Vec<crate::stack::LifecycleRule>, AwsError> {
+    let out = ctx
+        .s3
+        .get_bucket_lifecycle_configuration()
+        .bucket(name)
+        .send()
+        .await
+        .map_err(aws("read lifecycle rules of", KIND, name))
+        .or_not_found()?;
+    let known = |id: &str| -> &'static str {
+        match id {
+            "thumbctl-abort-incomplete-uploads" => "thumbctl-abort-incomplete-uploads",
+            "thumbctl-expire" => "thumbctl-expire",
+            _ => "other",
+        }
+    };
+    Ok(out
+        .map(|o| {
+            o.rules()
+                .iter()
+                .filter(|r| r.status() == &ExpirationStatus::Enabled)
+                .map(|r| crate::stack::LifecycleRule {
+                    id: known(r.id().unwrap_or_default()),
+                    expire_days: r.expiration().and_then(|e| e.days()),
+                    abort_incomplete_days: r
+                        .abort_incomplete_multipart_upload()
+                        .and_then(|a| a.days_after_initiation()),
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// What differs between the bucket and what thumbctl set on it (protections, rules).
+pub async fn drift(ctx: &Ctx, plan: &Plan, name: &str) -> Result<Vec<String>, AwsError> {
+    if plan.source_adopted() && name == plan.source_bucket() {
+        return Ok(Vec::new());
+    }
+    let mut diffs = Vec::new();
+    let bpa = ctx
+        .s3
+        .get_public_access_block()
+        .bucket(name)
+        .send()
+        .await
+        .map_err(aws("read public access block of", KIND, name));
+    let all_blocked = match bpa {
+        Ok(o) => o.public_access_block_configuration().is_some_and(|c| {
+            c.block_public_acls() == Some(true)
+                && c.ignore_public_acls() == Some(true)
+                && c.block_public_policy() == Some(true)
+                && c.restrict_public_buckets() == Some(true)
+        }),
+        Err(e) if e.code.as_deref() == Some("NoSuchPublicAccessBlockConfiguration") => false,
+        Err(e) => return Err(e),
+    };
+    if !all_blocked {
+        diffs.push("Block Public Access is not fully on".to_owned());
+    }
+    let want = plan.lifecycle_rules(name);
+    let have = rules(ctx, name).await?;
+    if want != have {
+        diffs.push(format!(
+            "lifecycle rules are {}, thumbctl set {}",
+            describe_rules(&have),
+            describe_rules(&want)
+        ));
+    }
+    Ok(diffs)
+}
+
+/// Lifecycle rules in a few words, for `status`.
+pub fn describe_rules(rules: &[crate::stack::LifecycleRule]) -> String {
+    if rules.is_empty() {
+        return "none".to_owned();
+    }
+    rules
+        .iter()
+        .map(|r| match (r.expire_days, r.abort_incomplete_days) {
+            (Some(d), _) if r.id == "other" => format!("a rule of yours expiring after {d} d"),
+            (Some(d), _) => format!("objects expire after {d} d"),
+            (None, Some(d)) => format!("unfinished uploads aborted after {d} d"),
+            (None, None) => "a rule of yours".to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Objects and bytes in the bucket (current versions), counting at most `cap` objects so
+/// that `status` stays quick on a big bucket; `true` when it stopped at the cap.
+pub async fn contents(ctx: &Ctx, name: &str, cap: u64) -> Result<(u64, u64, bool), AwsError> {
+    let mut pages = ctx
+        .s3
+        .list_objects_v2()
+        .bucket(name)
+        .into_paginator()
+        .send();
+    let (mut objects, mut bytes) = (0u64, 0u64);
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(aws("list objects in", KIND, name))?;
+        for o in page.contents() {
+            objects += 1;
+            bytes += o.size().unwrap_or(0).max(0) as u64;
+        }
+        if objects >= cap {
+            return Ok((objects, bytes, true));
+        }
+    }
+    Ok((objects, bytes, false))
 }
 
 /// The settings are idempotent puts, independent of each other, so they go out together.
@@ -96,7 +311,8 @@ async fn configure(ctx: &Ctx, plan: &Plan, name: &str) -> Result<(), AwsError> {
             Ok(())
         }
     };
-    let (a, b, c, d) = tokio::join!(
+    let lifecycle = lifecycle(plan, name)?;
+    let (a, b, c, d, e) = tokio::join!(
         ctx.s3
             .put_public_access_block()
             .bucket(name)
@@ -113,11 +329,17 @@ async fn configure(ctx: &Ctx, plan: &Plan, name: &str) -> Result<(), AwsError> {
             .bucket(name)
             .tagging(tagging)
             .send(),
+        ctx.s3
+            .put_bucket_lifecycle_configuration()
+            .bucket(name)
+            .lifecycle_configuration(lifecycle)
+            .send(),
     );
     a.map_err(aws("block public access on", KIND, name))?;
     b.map_err(aws("enable default encryption on", KIND, name))?;
     c.map_err(aws("put TLS-only policy on", KIND, name))?;
     d.map_err(aws("tag", KIND, name))?;
+    e.map_err(aws("put lifecycle rules on", KIND, name))?;
     Ok(())
 }
 

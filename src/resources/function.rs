@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
 use aws_sdk_lambda::operation::get_function_configuration::GetFunctionConfigurationOutput;
 use aws_sdk_lambda::types::{
     Architecture, Environment, FunctionCode, LastUpdateStatus, PackageType, State,
@@ -57,8 +58,136 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, role_arn: &str) -> Result<Found, Aws
     }
     if adopted {
         reconcile(ctx, plan).await?;
+    } else if plan.settings.max_concurrency.is_some() {
+        set_concurrency(ctx, plan).await?;
     }
     Ok(Found::arn(plan.function_arn()))
+}
+
+/// Reserves (or releases) the function's concurrency as the plan says.
+async fn set_concurrency(ctx: &Ctx, plan: &Plan) -> Result<(), AwsError> {
+    let name = plan.function();
+    let result = match plan.settings.max_concurrency {
+        Some(n) => ctx
+            .lambda
+            .put_function_concurrency()
+            .function_name(&name)
+            .reserved_concurrent_executions(n)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(aws("reserve concurrency for", KIND, &name)),
+        None => ctx
+            .lambda
+            .delete_function_concurrency()
+            .function_name(&name)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(aws("release the reserved concurrency of", KIND, &name)),
+    };
+    result.map_err(|mut e| {
+        // Lambda keeps a floor of unreserved concurrency for the account's other functions;
+        // new accounts often have only 10 in total, so any reservation is refused there.
+        if e.message.contains("UnreservedConcurrentExecution") {
+            e.message = format!(
+                "{} Your account's concurrency quota leaves no room for a reservation of {}: \
+                 request a higher \"Concurrent executions\" quota (Service Quotas, Lambda), pick \
+                 a smaller --max-concurrency, or rerun with --max-concurrency none",
+                e.message,
+                plan.settings.max_concurrency.unwrap_or_default()
+            );
+        }
+        e
+    })
+}
+
+/// How the function differs from the plan: each difference in words (empty: none).
+fn differences(plan: &Plan, out: &GetFunctionOutput) -> Vec<String> {
+    let mut diffs = Vec::new();
+    let Some(conf) = out.configuration() else {
+        return vec!["Lambda returned no configuration".to_owned()];
+    };
+    if conf.state() == Some(&State::Failed) {
+        diffs.push("it is in state Failed".to_owned());
+    }
+    let want_env: HashMap<String, String> = plan.function_environment().into_iter().collect();
+    let have_env = conf
+        .environment()
+        .and_then(|e| e.variables())
+        .cloned()
+        .unwrap_or_default();
+    let mut keys: Vec<&String> = want_env.keys().chain(have_env.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for k in keys {
+        match (have_env.get(k), want_env.get(k)) {
+            (Some(h), Some(w)) if h != w => diffs.push(format!("environment {k} is `{h}`, not `{w}`")),
+            (None, Some(w)) => diffs.push(format!("environment {k} is missing (should be `{w}`)")),
+            (Some(_), None) => diffs.push(format!("environment {k} was added")),
+            _ => {}
+        }
+    }
+    if conf.memory_size() != Some(plan.settings.memory_mb) {
+        diffs.push(format!(
+            "memory is {} MB, not {} MB",
+            conf.memory_size().unwrap_or_default(),
+            plan.settings.memory_mb
+        ));
+    }
+    if conf.timeout() != Some(plan.settings.timeout_s) {
+        diffs.push(format!(
+            "timeout is {} s, not {} s",
+            conf.timeout().unwrap_or_default(),
+            plan.settings.timeout_s
+        ));
+    }
+    let have_image = out.code().and_then(|c| c.image_uri());
+    if let Some(want) = plan.settings.image_uri.as_deref()
+        && have_image != Some(want)
+    {
+        diffs.push(format!(
+            "image is {}, not {want}",
+            have_image.unwrap_or("none")
+        ));
+    }
+    let have_cap = out
+        .concurrency()
+        .and_then(|c| c.reserved_concurrent_executions());
+    if have_cap != plan.settings.max_concurrency {
+        let show = |c: Option<i32>| c.map_or("unreserved".to_owned(), |n| format!("{n} reserved"));
+        diffs.push(format!(
+            "concurrency is {}, not {}",
+            show(have_cap),
+            show(plan.settings.max_concurrency)
+        ));
+    }
+    diffs
+}
+
+/// What differs between the function in AWS and the plan (for `status`).
+pub async fn drift(ctx: &Ctx, plan: &Plan) -> Result<Vec<String>, AwsError> {
+    let name = plan.function();
+    let out = ctx
+        .lambda
+        .get_function()
+        .function_name(&name)
+        .send()
+        .await
+        .map_err(aws("look up", KIND, &name))?;
+    Ok(differences(plan, &out))
+}
+
+/// The function's reserved concurrency (`None`: unreserved), for `status`.
+pub async fn concurrency(ctx: &Ctx, name: &str) -> Result<Option<i32>, AwsError> {
+    let out = ctx
+        .lambda
+        .get_function_concurrency()
+        .function_name(name)
+        .send()
+        .await
+        .map_err(aws("read the concurrency of", KIND, name))?;
+    Ok(out.reserved_concurrent_executions())
 }
 
 /// Calls CreateFunction; returns (adopted, answered Active).
@@ -138,6 +267,9 @@ async fn recreate(
             .await
             .map_err(|e| e.into_aws(&name))?;
     }
+    if plan.settings.max_concurrency.is_some() {
+        set_concurrency(ctx, plan).await?;
+    }
     Ok(())
 }
 
@@ -146,17 +278,25 @@ async fn recreate(
 /// so it runs alongside the S3 permission.
 pub mod invoke_config {
     use super::*;
+    use aws_sdk_lambda::types::{DestinationConfig, OnFailure};
     use crate::state::Entry;
 
     pub const KIND: &str = "invoke-config";
 
-    pub async fn ensure(ctx: &Ctx, function: &str) -> Result<Found, AwsError> {
+    /// Also names the on-failure destination: an event Lambda gives up on (retries spent, too
+    /// old, or the function timed out or crashed before it could record a failure) goes to the
+    /// stack's failure queue instead of vanishing.
+    pub async fn ensure(ctx: &Ctx, function: &str, queue_arn: &str) -> Result<Found, AwsError> {
+        let destination = DestinationConfig::builder()
+            .on_failure(OnFailure::builder().destination(queue_arn).build())
+            .build();
         retry::until_settled(Patience::SETTLE, retry::busy(UPDATING), || async {
             ctx.lambda
                 .put_function_event_invoke_config()
                 .function_name(function)
                 .maximum_retry_attempts(2)
                 .maximum_event_age_in_seconds(3600)
+                .destination_config(destination.clone())
                 .send()
                 .await
                 .map_err(aws("configure retries of", super::KIND, function))
@@ -175,6 +315,29 @@ pub mod invoke_config {
             .map_err(aws("look up", KIND, &e.name))
             .or_not_found()?;
         Ok(out.map(|_| Found::default()))
+    }
+
+    /// Whether failures still go to the stack's queue.
+    pub async fn drift(ctx: &Ctx, e: &Entry, queue_arn: &str) -> Result<Vec<String>, AwsError> {
+        let out = ctx
+            .lambda
+            .get_function_event_invoke_config()
+            .function_name(&e.name)
+            .send()
+            .await
+            .map_err(aws("look up", KIND, &e.name))?;
+        let have = out
+            .destination_config()
+            .and_then(|d| d.on_failure())
+            .and_then(|f| f.destination());
+        Ok(if have == Some(queue_arn) {
+            Vec::new()
+        } else {
+            vec![format!(
+                "failed events go to {}, not the stack's queue",
+                have.unwrap_or("nowhere")
+            )]
+        })
     }
 
     pub async fn delete(ctx: &Ctx, e: &Entry) -> Result<(), AwsError> {
@@ -365,6 +528,13 @@ pub async fn reconcile(ctx: &Ctx, plan: &Plan) -> Result<bool, AwsError> {
             wait_updated(ctx, &name).await?;
             changed = true;
         }
+    }
+    let have_cap = out
+        .concurrency()
+        .and_then(|c| c.reserved_concurrent_executions());
+    if have_cap != plan.settings.max_concurrency {
+        set_concurrency(ctx, plan).await?;
+        changed = true;
     }
     let have_image = out.code().and_then(|c| c.image_uri());
     // An image of another architecture needs the function switched with it, in one call.

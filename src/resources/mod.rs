@@ -14,6 +14,7 @@ pub mod function;
 pub mod log_group;
 pub mod notification;
 pub mod permission;
+pub mod queue;
 pub mod repository;
 pub mod role;
 pub mod role_policy;
@@ -79,6 +80,7 @@ pub async fn find(ctx: &Ctx, e: &Entry) -> Result<Option<Found>, AwsError> {
         build_project::KIND => build_project::find(ctx, &e.name).await,
         table::KIND => table::find(ctx, &e.name).await,
         topic::KIND => topic::find(ctx, e).await,
+        queue::KIND => queue::find(ctx, e).await,
         subscription::KIND => subscription::find(ctx, e).await,
         log_group::KIND => log_group::find(ctx, &e.name).await,
         function::KIND => function::find(ctx, &e.name).await,
@@ -99,6 +101,7 @@ pub async fn delete(ctx: &Ctx, e: &Entry) -> Result<(), AwsError> {
         build_project::KIND => build_project::delete(ctx, &e.name).await,
         table::KIND => table::delete(ctx, &e.name).await,
         topic::KIND => topic::delete(ctx, e).await,
+        queue::KIND => queue::delete(ctx, e).await,
         subscription::KIND => subscription::delete(ctx, e).await,
         log_group::KIND => log_group::delete(ctx, &e.name).await,
         function::KIND => function::delete(ctx, &e.name).await,

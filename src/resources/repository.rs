@@ -55,7 +55,37 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, name: &str) -> Result<Found, AwsErro
         .send()
         .await
         .map_err(aws("let Lambda pull from", KIND, name))?;
+    ctx.ecr
+        .put_lifecycle_policy()
+        .repository_name(name)
+        .lifecycle_policy_text(plan.repository_lifecycle_policy().to_string())
+        .send()
+        .await
+        .map_err(aws("put lifecycle policy on", KIND, name))?;
     Ok(found)
+}
+
+/// Whether the repository's lifecycle policy is the one thumbctl sets.
+pub async fn drift(ctx: &Ctx, plan: &Plan, name: &str) -> Result<Vec<String>, AwsError> {
+    let out = ctx
+        .ecr
+        .get_lifecycle_policy()
+        .repository_name(name)
+        .send()
+        .await
+        .map_err(aws("read lifecycle policy of", KIND, name))
+        .or_not_found()?;
+    let have: Option<serde_json::Value> = out
+        .as_ref()
+        .and_then(|o| o.lifecycle_policy_text())
+        .and_then(|t| serde_json::from_str(t).ok());
+    Ok(if have.as_ref() == Some(&plan.repository_lifecycle_policy()) {
+        Vec::new()
+    } else if have.is_none() {
+        vec!["no lifecycle policy: old images are kept (and billed) forever".to_owned()]
+    } else {
+        vec!["its lifecycle policy is not the one thumbctl set".to_owned()]
+    })
 }
 
 pub async fn find(ctx: &Ctx, name: &str) -> Result<Option<Found>, AwsError> {

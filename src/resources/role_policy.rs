@@ -74,3 +74,30 @@ pub async fn delete(ctx: &Ctx, e: &Entry) -> Result<(), AwsError> {
         .or_not_found()?;
     Ok(())
 }
+
+/// Whether the policy on the role still says what thumbctl wrote (IAM returns the document
+/// URL-encoded; compared as JSON, so spacing and key order do not count).
+pub async fn drift(
+    ctx: &Ctx,
+    e: &Entry,
+    want: &serde_json::Value,
+) -> Result<Vec<String>, AwsError> {
+    let role = role_of(e)?;
+    let out = ctx
+        .iam
+        .get_role_policy()
+        .role_name(role)
+        .policy_name(&e.name)
+        .send()
+        .await
+        .map_err(aws("look up", KIND, &e.name))?;
+    let text = percent_encoding::percent_decode_str(out.policy_document())
+        .decode_utf8_lossy()
+        .into_owned();
+    let have: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+    Ok(if have.as_ref() == Some(want) {
+        Vec::new()
+    } else {
+        vec![format!("the policy on role {role} is not the one thumbctl wrote")]
+    })
+}
