@@ -116,6 +116,19 @@ so the result in S3, DynamoDB and SNS is what the function would produce. This i
 emulator, which runs no Lambda code, completes the pipeline."
     )]
     InvokeLocal(InvokeLocalArgs),
+    /// Run the function again over originals already in the source bucket (backfill).
+    #[command(
+        after_help = "After `up --sizes/--format` changed the thumbnails, or to retry failures:\n  \
+thumbctl reprocess --only-missing\n  thumbctl reprocess --failed\n  thumbctl reprocess --prefix 2024/ --local\n  \
+thumbctl reprocess --batch --only-missing\n\n\
+Each original is sent to the function as the S3 event of its upload (asynchronously, --concurrency at once); \
+the function skips what already has the current thumbnails, so a rerun after Ctrl-C or a failure only does what is \
+left. --only-missing checks that here first and sends only the rest. --local runs the function's handler on this \
+machine instead (as invoke-local does). --failed replays the events Lambda gave up on (the stack's failure queue) and \
+the images recorded as failed. --batch hands the list to S3 Batch Operations (for millions of originals): thumbctl \
+writes the manifest, creates the job and shows its progress."
+    )]
+    Reprocess(ReprocessArgs),
     /// Make thumbnails of local files with the function's engine, to preview its output.
     Thumbnail(ThumbnailArgs),
     /// Print the least IAM policy a person needs to run thumbctl for this stack name.
@@ -196,6 +209,31 @@ pub struct InvokeLocalArgs {
     /// Keys of objects in the source bucket.
     #[arg(required = true)]
     pub keys: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReprocessArgs {
+    /// Only originals whose keys start with this [default: the stack's --source-prefix].
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Only originals without thumbnails of the current sizes and format (checked here first).
+    #[arg(long)]
+    pub only_missing: bool,
+    /// Instead: replay the events Lambda gave up on and the images recorded as failed.
+    #[arg(long, conflicts_with_all = ["only_missing", "prefix", "batch"])]
+    pub failed: bool,
+    /// Run the function's handler on this machine instead of invoking the function.
+    #[arg(long, conflicts_with = "batch")]
+    pub local: bool,
+    /// Hand the list to an S3 Batch Operations job that invokes the function (millions).
+    #[arg(long)]
+    pub batch: bool,
+    /// How many originals are in flight at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Count what would be sent, and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -418,9 +456,7 @@ fn parse_expiry_days(s: &str) -> Result<Expiry, String> {
             d.parse::<i32>()
                 .ok()
                 .filter(|n| (1..=36500).contains(n))
-                .ok_or_else(|| {
-                    format!("`{d}` is not a number of days (1-36500) or `off`")
-                })?,
+                .ok_or_else(|| format!("`{d}` is not a number of days (1-36500) or `off`"))?,
         ),
     };
     Ok(Expiry {

@@ -64,6 +64,7 @@ pub fn deps(id: &str) -> Vec<&'static str> {
     match id {
         "lambda-role-policy" => vec!["lambda-role"],
         "codebuild-role-policy" => vec!["codebuild-role"],
+        "batch-role-policy" => vec!["batch-role"],
         "build-project" => vec![
             "codebuild-role",
             "codebuild-role-policy",
@@ -204,6 +205,23 @@ pub fn steps(plan: &Plan) -> Vec<Step> {
             Some(plan.queue_arn()),
         ),
     ];
+    if plan.settings.batch_operations {
+        s.push(Step::new(
+            "batch-role",
+            role::KIND,
+            plan.batch_role(),
+            Some(plan.role_arn(&plan.batch_role())),
+        ));
+        s.push(Step {
+            extra: role_policy::extra(&plan.batch_role()),
+            ..Step::new(
+                "batch-role-policy",
+                role_policy::KIND,
+                ROLE_POLICY_NAME,
+                None,
+            )
+        });
+    }
     for email in &plan.settings.notify_emails {
         s.push(Step::new(
             format!("subscription:email:{email}"),
@@ -263,6 +281,12 @@ async fn ensure(ctx: &Ctx, plan: &Plan, step: &Step) -> Result<Found, AwsError> 
         "source-bucket" | "dest-bucket" => bucket::ensure(ctx, plan, &step.name).await,
         "lambda-role" => role::ensure(ctx, plan, &step.name, "lambda.amazonaws.com").await,
         "codebuild-role" => role::ensure(ctx, plan, &step.name, "codebuild.amazonaws.com").await,
+        "batch-role" => {
+            role::ensure(ctx, plan, &step.name, "batchoperations.s3.amazonaws.com").await
+        }
+        "batch-role-policy" => {
+            role_policy::ensure(ctx, &plan.batch_role(), &plan.batch_policy()).await
+        }
         "lambda-role-policy" => {
             role_policy::ensure(ctx, &plan.lambda_role(), &plan.lambda_policy()).await
         }
@@ -321,6 +345,7 @@ pub async fn drift(
         "source-bucket" | "dest-bucket" => bucket::drift(ctx, plan, &entry.name).await,
         "lambda-role-policy" => role_policy::drift(ctx, entry, &plan.lambda_policy()).await,
         "codebuild-role-policy" => role_policy::drift(ctx, entry, &plan.codebuild_policy()).await,
+        "batch-role-policy" => role_policy::drift(ctx, entry, &plan.batch_policy()).await,
         "repository" => repository::drift(ctx, plan, &entry.name).await,
         "function" => function::drift(ctx, plan).await,
         "invoke-config" => function::invoke_config::drift(ctx, entry, &plan.queue_arn()).await,

@@ -20,6 +20,8 @@ pub const TAG_REGION: &str = "thumbctl:region";
 /// function never reads, so an upload there can never trigger a thumbnail run.
 pub const BUILD_PREFIX: &str = ".thumbctl/build/";
 pub const BUILD_SOURCE_KEY: &str = ".thumbctl/build/source.zip";
+/// Where `reprocess --batch` writes its manifests and S3 Batch Operations its reports.
+pub const BATCH_PREFIX: &str = ".thumbctl/batch/";
 pub const LOG_RETENTION_DAYS: i32 = 14;
 pub const PERMISSION_SID: &str = "thumbctl-s3-invoke";
 pub const NOTIFICATION_ID: &str = "thumbctl-thumbnails";
@@ -126,6 +128,9 @@ pub struct Settings {
     /// Only keys under this prefix trigger the function.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_prefix: Option<String>,
+    /// `reprocess --batch` was used: the stack has a role for S3 Batch Operations.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub batch_operations: bool,
 }
 
 /// Where the function's image came from.
@@ -160,6 +165,7 @@ impl Default for Settings {
             expire_thumbnails_days: None,
             adopted_source_bucket: None,
             source_prefix: None,
+            batch_operations: false,
         }
     }
 }
@@ -196,6 +202,9 @@ impl Plan {
     }
     pub fn codebuild_role(&self) -> String {
         format!("{}-codebuild-{}", self.stack, self.suffix)
+    }
+    pub fn batch_role(&self) -> String {
+        format!("{}-batch-{}", self.stack, self.suffix)
     }
     pub fn repository(&self) -> String {
         self.base()
@@ -384,6 +393,22 @@ impl Plan {
                  "selection": {"tagStatus": "any", "countType": "imageCountMoreThan",
                                "countNumber": KEEP_IMAGES},
                  "action": {"type": "expire"}}
+            ]
+        })
+    }
+
+    /// The S3 Batch Operations role's policy: read the manifests, write the reports, invoke
+    /// this function.
+    pub fn batch_policy(&self) -> serde_json::Value {
+        let batch = format!("{}/{BATCH_PREFIX}*", self.bucket_arn(&self.dest_bucket()));
+        serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "Manifests", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                 "Resource": [batch.clone()]},
+                {"Sid": "Reports", "Effect": "Allow", "Action": ["s3:PutObject"], "Resource": [batch]},
+                {"Sid": "Invoke", "Effect": "Allow", "Action": ["lambda:InvokeFunction"],
+                 "Resource": [self.function_arn()]}
             ]
         })
     }

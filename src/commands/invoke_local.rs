@@ -58,22 +58,28 @@ pub fn s3_event(
     }]})
 }
 
-pub async fn run(global: &GlobalArgs, args: InvokeLocalArgs) -> anyhow::Result<()> {
-    let (ctx, d) = Deployed::load(global).await?;
+/// The deployed function's configuration, read back from its environment in AWS: what the
+/// handler runs with there is what it runs with here.
+pub async fn function_config(ctx: &crate::context::Ctx, function: &str) -> anyhow::Result<Config> {
     let conf = ctx
         .lambda
         .get_function_configuration()
-        .function_name(&d.function)
+        .function_name(function)
         .send()
         .await
-        .map_err(aws("read configuration of", "function", &d.function))?;
+        .map_err(aws("read configuration of", "function", function))?;
     let vars: HashMap<String, String> = conf
         .environment
         .and_then(|e| e.variables)
         .unwrap_or_default();
-    let config = Config::from_vars(&vars)
-        .with_context(|| format!("the environment of function `{}` is not usable", d.function))?;
-    let sdk = crate::context::load_sdk_config(&global_in_region(global, &ctx.region)).await?;
+    Config::from_vars(&vars)
+        .with_context(|| format!("the environment of function `{function}` is not usable"))
+}
+
+pub async fn run(global: &GlobalArgs, args: InvokeLocalArgs) -> anyhow::Result<()> {
+    let (ctx, d) = Deployed::load(global).await?;
+    let config = function_config(&ctx, &d.function).await?;
+    let sdk = crate::context::load_sdk_config(&super::in_region(global, &ctx.region)).await?;
     let handler = Handler::new(config, &sdk);
 
     let mut outcomes = Vec::new();
@@ -124,12 +130,6 @@ pub async fn run(global: &GlobalArgs, args: InvokeLocalArgs) -> anyhow::Result<(
         }
     }
     Ok(())
-}
-
-fn global_in_region(global: &GlobalArgs, region: &str) -> GlobalArgs {
-    let mut g = global.clone();
-    g.region = Some(region.to_owned());
-    g
 }
 
 #[cfg(test)]

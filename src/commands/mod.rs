@@ -5,6 +5,7 @@ pub mod destroy;
 pub mod images;
 pub mod invoke_local;
 pub mod permissions;
+pub mod reprocess;
 pub mod status;
 pub mod thumbnail;
 pub mod up;
@@ -52,6 +53,14 @@ pub async fn check_account(ctx: &Ctx, state: Option<&State>) -> anyhow::Result<S
             .into());
     }
     Ok(account)
+}
+
+/// The global options with the region set: the handler's own clients must talk to the
+/// stack's region, whatever the profile says.
+pub fn in_region(global: &GlobalArgs, region: &str) -> GlobalArgs {
+    let mut g = global.clone();
+    g.region = Some(region.to_owned());
+    g
 }
 
 pub fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {

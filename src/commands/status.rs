@@ -5,8 +5,12 @@ use serde_json::json;
 
 use super::{context_for, print_json};
 use crate::cli::{GlobalArgs, OutputMode, StatusArgs};
-use crate::resources;
-use crate::state::{StateStore, Status};
+use crate::context::Ctx;
+use crate::engine;
+use crate::error::AwsError;
+use crate::resources::{self, bucket, function, queue};
+use crate::stack::Plan;
+use crate::state::{Entry, StateStore, Status};
 
 pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
     if args.orphans {
@@ -23,6 +27,33 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
     // One look-up per resource, all at once.
     let checks = join_all(state.resources.values().map(|e| resources::find(&ctx, e))).await;
     let rows: Vec<_> = state.resources.iter().zip(checks).collect();
+    let plan = Plan {
+        stack: state.stack.clone(),
+        suffix: state.suffix.clone(),
+        account: state.account.clone(),
+        region: state.region.clone(),
+        settings: state.settings.clone(),
+    };
+    let existing: Vec<(&String, &Entry)> = rows
+        .iter()
+        .filter(|(_, found)| matches!(found, Ok(Some(_))))
+        .map(|((id, e), _)| (*id, *e))
+        .filter(|(_, e)| e.status == Status::Created)
+        .collect();
+    let (drifts, holdings) = tokio::join!(
+        join_all(
+            existing
+                .iter()
+                .map(|(id, e)| engine::drift(&ctx, &plan, id, e))
+        ),
+        holdings(&ctx, &existing),
+    );
+    let drifts: Vec<(String, Result<Vec<String>, AwsError>)> = existing
+        .iter()
+        .map(|(id, _)| (*id).clone())
+        .zip(drifts)
+        .filter(|(_, d)| !matches!(d, Ok(v) if v.is_empty()))
+        .collect();
 
     if global.output == OutputMode::Json {
         let list: Vec<_> = rows
@@ -43,10 +74,24 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
                        "exists": exists, "error": error})
             })
             .collect();
+        let drift: serde_json::Map<String, serde_json::Value> = drifts
+            .iter()
+            .map(|(id, d)| match d {
+                Ok(v) => (id.clone(), json!(v)),
+                Err(e) => (id.clone(), json!([format!("could not check: {e}")])),
+            })
+            .collect();
         print_json(&json!({
             "stack": state.stack, "region": state.region, "account": state.account,
             "state_file": StateStore::path_for(&global.state_dir, &global.stack),
             "settings": state.settings, "resources": list,
+            "buckets": holdings.buckets.iter().map(|b| json!({
+                "id": b.id, "name": b.name, "objects": b.objects, "bytes": b.bytes,
+                "at_least": b.capped, "rules": b.rules, "error": b.error,
+            })).collect::<Vec<_>>(),
+            "reserved_concurrency": holdings.concurrency,
+            "failed_events_waiting": holdings.failed_events,
+            "drift": drift,
         }))?;
         return unchecked(&rows);
     }
@@ -69,11 +114,141 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
         let note = match e.status {
             Status::Planned => " (planned: an interrupted run may have created it)",
             Status::Kept => " (kept by destroy --keep-buckets)",
+            Status::Created if bucket::is_adopted(e) => " (yours: never emptied or deleted)",
             Status::Created => "",
         };
         println!("  {:<8} {:<20} {:<14} {}{note}", exists, id, e.kind, e.name);
     }
+    for b in &holdings.buckets {
+        match &b.error {
+            Some(err) => println!("{} {}: could not look inside: {err}", b.id, b.name),
+            None => println!(
+                "{} {}: {}{} objects, {}; lifecycle: {}",
+                b.id,
+                b.name,
+                if b.capped { "at least " } else { "" },
+                b.objects,
+                human_bytes(b.bytes),
+                b.rules
+            ),
+        }
+    }
+    if let Some(c) = &holdings.concurrency {
+        println!(
+            "Function concurrency: {}",
+            c.map_or(
+                "unreserved (the account's shared pool)".to_owned(),
+                |n| format!("{n} reserved (at most {n} at once)")
+            )
+        );
+    }
+    if let Some(n) = holdings.failed_events {
+        println!(
+            "Events Lambda gave up on, waiting in the failure queue: {n}{}",
+            if n > 0 {
+                " (replay them: thumbctl reprocess --failed)"
+            } else {
+                ""
+            }
+        );
+    }
+    if drifts.is_empty() {
+        println!("No drift: what AWS holds is what the state says.");
+    } else {
+        println!("Drift (AWS differs from what thumbctl set; `thumbctl up` puts it back):");
+        for (id, d) in &drifts {
+            match d {
+                Ok(list) => {
+                    for line in list {
+                        println!("  {id}: {line}");
+                    }
+                }
+                Err(e) => println!(
+                    "  {id}: could not check: {}",
+                    e.to_string().lines().next().unwrap_or_default()
+                ),
+            }
+        }
+    }
     unchecked(&rows)
+}
+
+/// What the stack holds beyond its resources' existence: objects in its buckets, the
+/// function's concurrency, failures waiting for a replay.
+#[derive(Default)]
+struct Holdings {
+    buckets: Vec<BucketHolding>,
+    /// `Some(None)`: unreserved; `None`: not looked at (no function or an error).
+    concurrency: Option<Option<i32>>,
+    failed_events: Option<u64>,
+}
+
+struct BucketHolding {
+    id: String,
+    name: String,
+    objects: u64,
+    bytes: u64,
+    capped: bool,
+    rules: String,
+    error: Option<String>,
+}
+
+/// `status` counts at most this many objects per bucket, so it answers in seconds; the
+/// bucket's CloudWatch metrics give exact figures for bigger ones (daily).
+const COUNT_CAP: u64 = 100_000;
+
+async fn holdings(ctx: &Ctx, existing: &[(&String, &Entry)]) -> Holdings {
+    let mut h = Holdings::default();
+    for (id, e) in existing {
+        match e.kind.as_str() {
+            bucket::KIND => {
+                let (contents, rules) = tokio::join!(
+                    bucket::contents(ctx, &e.name, COUNT_CAP),
+                    bucket::rules(ctx, &e.name)
+                );
+                let mut b = BucketHolding {
+                    id: (*id).clone(),
+                    name: e.name.clone(),
+                    objects: 0,
+                    bytes: 0,
+                    capped: false,
+                    rules: String::new(),
+                    error: None,
+                };
+                match (contents, rules) {
+                    (Ok((objects, bytes, capped)), Ok(rules)) => {
+                        b.objects = objects;
+                        b.bytes = bytes;
+                        b.capped = capped;
+                        b.rules = bucket::describe_rules(&rules);
+                    }
+                    (Err(err), _) | (_, Err(err)) => b.error = Some(err.to_string()),
+                }
+                h.buckets.push(b);
+            }
+            function::KIND => {
+                h.concurrency = function::concurrency(ctx, &e.name).await.ok();
+            }
+            queue::KIND => h.failed_events = queue::depth(ctx, e).await.ok().flatten(),
+            _ => {}
+        }
+    }
+    h
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
 }
 
 /// A status that could not look at everything is a failure (exit 1), not a report: a script

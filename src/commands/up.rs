@@ -78,8 +78,10 @@ fn merge(previous: Settings, args: &UpArgs) -> Settings {
 fn check_source_unchanged(previous: &Settings, args: &UpArgs) -> Result<(), UsageError> {
     let now_bucket = args.source_bucket.as_ref();
     let now_prefix = args.source_prefix.as_ref().filter(|p| !p.is_empty());
-    let bucket_changes = now_bucket.is_some() && now_bucket != previous.adopted_source_bucket.as_ref();
-    let prefix_changes = args.source_prefix.is_some() && now_prefix != previous.source_prefix.as_ref();
+    let bucket_changes =
+        now_bucket.is_some() && now_bucket != previous.adopted_source_bucket.as_ref();
+    let prefix_changes =
+        args.source_prefix.is_some() && now_prefix != previous.source_prefix.as_ref();
     if bucket_changes || prefix_changes {
         return Err(UsageError(format!(
             "the source of an existing stack cannot change (it is {}{}).\n  hint: drop --source-bucket/--source-prefix, or `thumbctl destroy` and `up` again, or use another --stack",

@@ -122,7 +122,9 @@ fn differences(plan: &Plan, out: &GetFunctionOutput) -> Vec<String> {
     keys.dedup();
     for k in keys {
         match (have_env.get(k), want_env.get(k)) {
-            (Some(h), Some(w)) if h != w => diffs.push(format!("environment {k} is `{h}`, not `{w}`")),
+            (Some(h), Some(w)) if h != w => {
+                diffs.push(format!("environment {k} is `{h}`, not `{w}`"))
+            }
             (None, Some(w)) => diffs.push(format!("environment {k} is missing (should be `{w}`)")),
             (Some(_), None) => diffs.push(format!("environment {k} was added")),
             _ => {}
@@ -278,8 +280,8 @@ async fn recreate(
 /// so it runs alongside the S3 permission.
 pub mod invoke_config {
     use super::*;
-    use aws_sdk_lambda::types::{DestinationConfig, OnFailure};
     use crate::state::Entry;
+    use aws_sdk_lambda::types::{DestinationConfig, OnFailure};
 
     pub const KIND: &str = "invoke-config";
 

@@ -77,12 +77,10 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, function_arn: &str) -> Result<Found,
         retry::busy("S3 to see the function's new invoke permission"),
         || async {
             let whole = if plan.source_adopted() {
-                let current = read(ctx, &bucket).await?.unwrap_or_else(|| {
-                    GetBucketNotificationConfigurationOutput::builder().build()
-                });
-                merged(&current, &conf).map_err(|why| {
-                    AwsError::local("add", KIND, &bucket, why)
-                })?
+                let current = read(ctx, &bucket)
+                    .await?
+                    .unwrap_or_else(|| GetBucketNotificationConfigurationOutput::builder().build());
+                merged(&current, &conf).map_err(|why| AwsError::local("add", KIND, &bucket, why))?
             } else {
                 NotificationConfiguration::builder()
                     .lambda_function_configurations(conf.clone())
@@ -171,7 +169,11 @@ fn merged(
 
 /// `s3:ObjectCreated:*` overlaps `s3:ObjectCreated:Put`, and itself.
 fn events_overlap(a: &str, b: &str) -> bool {
-    let family = |e: &str| e.rsplit_once(':').map(|(f, _)| f.to_owned()).unwrap_or_default();
+    let family = |e: &str| {
+        e.rsplit_once(':')
+            .map(|(f, _)| f.to_owned())
+            .unwrap_or_default()
+    };
     a == b || (family(a) == family(b) && (a.ends_with(":*") || b.ends_with(":*")))
 }
 
@@ -310,7 +312,13 @@ mod tests {
     fn overlapping_event_types() {
         assert!(events_overlap("s3:ObjectCreated:*", "s3:ObjectCreated:Put"));
         assert!(events_overlap("s3:ObjectRemoved:*", "s3:ObjectRemoved:*"));
-        assert!(!events_overlap("s3:ObjectCreated:*", "s3:ObjectRemoved:Delete"));
-        assert!(!events_overlap("s3:ObjectCreated:Put", "s3:ObjectCreated:Copy"));
+        assert!(!events_overlap(
+            "s3:ObjectCreated:*",
+            "s3:ObjectRemoved:Delete"
+        ));
+        assert!(!events_overlap(
+            "s3:ObjectCreated:Put",
+            "s3:ObjectCreated:Copy"
+        ));
     }
 }

@@ -34,9 +34,9 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, name: &str) -> Result<Found, AwsErro
         .send()
         .await
         .map_err(aws("create", KIND, name))?;
-    let url = out.queue_url.ok_or_else(|| {
-        AwsError::local("create", KIND, name, "SQS returned no queue URL")
-    })?;
+    let url = out
+        .queue_url
+        .ok_or_else(|| AwsError::local("create", KIND, name, "SQS returned no queue URL"))?;
     Ok(Found {
         arn: Some(plan.queue_arn()),
         extra: [("url".to_owned(), url)].into(),

@@ -79,13 +79,15 @@ pub async fn drift(ctx: &Ctx, plan: &Plan, name: &str) -> Result<Vec<String>, Aw
         .as_ref()
         .and_then(|o| o.lifecycle_policy_text())
         .and_then(|t| serde_json::from_str(t).ok());
-    Ok(if have.as_ref() == Some(&plan.repository_lifecycle_policy()) {
-        Vec::new()
-    } else if have.is_none() {
-        vec!["no lifecycle policy: old images are kept (and billed) forever".to_owned()]
-    } else {
-        vec!["its lifecycle policy is not the one thumbctl set".to_owned()]
-    })
+    Ok(
+        if have.as_ref() == Some(&plan.repository_lifecycle_policy()) {
+            Vec::new()
+        } else if have.is_none() {
+            vec!["no lifecycle policy: old images are kept (and billed) forever".to_owned()]
+        } else {
+            vec!["its lifecycle policy is not the one thumbctl set".to_owned()]
+        },
+    )
 }
 
 pub async fn find(ctx: &Ctx, name: &str) -> Result<Option<Found>, AwsError> {

@@ -98,6 +98,8 @@ pub async fn drift(
     Ok(if have.as_ref() == Some(want) {
         Vec::new()
     } else {
-        vec![format!("the policy on role {role} is not the one thumbctl wrote")]
+        vec![format!(
+            "the policy on role {role} is not the one thumbctl wrote"
+        )]
     })
 }
