@@ -59,6 +59,27 @@ pub async fn load_sdk_config(global: &GlobalArgs) -> Result<SdkConfig, AwsError>
     Ok(sdk)
 }
 
+/// S3 Control addresses `<account>.s3-control.<region>.amazonaws.com`; its endpoint rules
+/// put the account in front of an overridden endpoint too (`123456789012.127.0.0.1`, which
+/// resolves nowhere), so with an endpoint given, every call goes to exactly that endpoint.
+fn s3control_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_s3control::Client {
+    use aws_sdk_s3control::config::endpoint::{EndpointFuture, Params, ResolveEndpoint};
+    use aws_smithy_types::endpoint::Endpoint;
+
+    #[derive(Debug)]
+    struct Exactly(String);
+    impl ResolveEndpoint for Exactly {
+        fn resolve_endpoint<'a>(&'a self, _: &'a Params) -> EndpointFuture<'a> {
+            EndpointFuture::ready(Ok(Endpoint::builder().url(self.0.clone()).build()))
+        }
+    }
+    let mut conf = aws_sdk_s3control::config::Builder::from(sdk);
+    if let Some(url) = endpoint {
+        conf = conf.endpoint_resolver(Exactly(url.to_owned()));
+    }
+    aws_sdk_s3control::Client::from_conf(conf.build())
+}
+
 impl Ctx {
     pub async fn new(global: &GlobalArgs) -> anyhow::Result<Ctx> {
         let sdk = load_sdk_config(global).await?;
@@ -84,7 +105,7 @@ impl Ctx {
             logs: aws_sdk_cloudwatchlogs::Client::new(&sdk),
             sts: aws_sdk_sts::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
-            s3control: aws_sdk_s3control::Client::new(&sdk),
+            s3control: s3control_client(&sdk, endpoint.as_deref()),
             region,
             endpoint,
         })

@@ -486,7 +486,45 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
         "Remove it all with: thumbctl --stack {} destroy",
         plan.stack
     );
+    if let Some(previous) = existing.as_ref().map(|s| &s.settings)
+        && (previous.sizes != plan.settings.sizes || previous.format != plan.settings.format)
+    {
+        match lacking_new_thumbnails(&ctx, &plan).await {
+            Ok((0, _, _)) => {}
+            Ok((lacking, seen, capped)) => println!(
+                "{lacking} of {}{seen} processed images lack the new thumbnails ({} as {}). Make them with:\n  \
+                 thumbctl --stack {} reprocess --only-missing      (or --batch for very many)",
+                if capped { "the first " } else { "" },
+                plan.settings.sizes.join(","),
+                plan.settings.format,
+                plan.stack
+            ),
+            Err(e) => {
+                tracing::warn!("could not count the images that lack the new thumbnails: {e:#}")
+            }
+        }
+    }
     Ok(())
+}
+
+/// How many recorded images lack thumbnails of the plan's sizes and format (of the first
+/// 10 000 items, to stay quick): (lacking, looked at, stopped at the cap).
+async fn lacking_new_thumbnails(ctx: &Ctx, plan: &Plan) -> anyhow::Result<(usize, usize, bool)> {
+    const CAP: usize = 10_000;
+    let env = plan.function_environment().into_iter().collect();
+    let config = lambda_image::config::Config::from_vars(&env)?;
+    let items = super::images::list_items(ctx, &plan.table(), None, CAP).await?;
+    let lacking = items
+        .iter()
+        .filter(|item| {
+            let etag = item
+                .get("etag")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default();
+            !super::reprocess::is_current(item, etag, &config)
+        })
+        .count();
+    Ok((lacking, items.len(), items.len() >= CAP))
 }
 
 /// What `up` would do for the image, in words, for the dry run.

@@ -236,7 +236,8 @@ pub async fn run(
     )
     .await
     .map_err(|e| {
-        if e.code.as_deref().is_some_and(|c| c.contains("NotImplemented"))
+        // An emulator without the S3 Control job API answers 404 or NotImplemented.
+        if e.code.as_deref().is_some_and(|c| c.contains("NotImplemented") || c == "HTTP 404")
             || e.message.contains("not yet been implemented")
         {
             anyhow::anyhow!(
