@@ -28,6 +28,9 @@ both that thumbctl coped and that the behaviour really happened:
                         subscription that is pending confirmation".
   table-creating        a table reports CREATING for --settle seconds after CreateTable, and
                         DeleteTable meanwhile answers ResourceInUseException.
+  async-invoke          an asynchronous Invoke (InvocationType Event) is answered 202 and its
+                        payload kept (GET /__invocations), as AWS queues it; the first two are
+                        throttled (429 TooManyRequestsException). moto would answer 500.
 
     aws_proxy.py --listen 127.0.0.1:PORT --target 127.0.0.1:MOTO --behave a,b [--settle 1.5]
 
@@ -59,6 +62,7 @@ TABLE_CREATING_UNTIL = {}
 FRESH_BUCKET_FAULTS = {}   # bucket -> faults still to give
 LOST = set()
 FIRST = set()
+INVOCATIONS = []   # asynchronous invocations accepted by async-invoke, for GET /__invocations
 
 LAMBDA_FN = re.compile(r"^/2015-03-31/functions/([^/?]+)(/[^?]*)?")
 INVOKE_CONFIG = re.compile(r"^/2019-09-25/functions/([^/?]+)/event-invoke-config")
@@ -111,6 +115,7 @@ class Request:
         self.route = split.path
         self.query = parse_qs(split.query, keep_blank_values=True)
         self.body = body
+        self.invocation_type = handler.headers.get("X-Amz-Invocation-Type", "")
         target = handler.headers.get("X-Amz-Target", "")
         self.service, self.action = "", ""
         self.params = {}
@@ -150,6 +155,7 @@ class Request:
             ("PUT", "/configuration"): "UpdateFunctionConfiguration",
             ("PUT", "/code"): "UpdateFunctionCode",
             ("GET", ""): "GetFunction",
+            ("POST", "/invocations"): "Invoke",
             ("DELETE", ""): "DeleteFunction",
         }.get((m, rest), "")
 
@@ -257,6 +263,20 @@ def before(req):
             return json_error(400, "com.amazonaws.dynamodb.v20120810#ResourceInUseException",
                               "Attempt to change a resource which is still in use: Table is being "
                               "created: %s" % name)
+    if "async-invoke" in BEHAVE and a == "Invoke" and req.invocation_type == "Event":
+        # moto runs no function without Docker (it answers 500); AWS queues an asynchronous
+        # invocation and answers 202 at once, or 429 when the account's invoke rate is
+        # exceeded. The first two are throttled, then each accepted event is kept for the test.
+        with LOCK:
+            throttled = COUNTS.get("async-invoke:throttled", 0)
+        if throttled < 2:
+            count("async-invoke:throttled")
+            return lambda_error(429, "TooManyRequestsException", "Rate Exceeded.")
+        count("async-invoke:accepted")
+        with LOCK:
+            INVOCATIONS.append({"function": req.function_name(),
+                                "payload": json.loads(req.body or b"null")})
+        return 202, {"Content-Type": "application/json"}, b""
     return None
 
 
@@ -353,6 +373,10 @@ class Handler(BaseHTTPRequestHandler):
     def handle_any(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if self.path == "/__invocations":
+            with LOCK:
+                payload = json.dumps(INVOCATIONS).encode()
+            return self.answer(200, {"Content-Type": "application/json"}, payload)
         if self.path == "/__counts":
             with LOCK:
                 payload = json.dumps(COUNTS).encode()
