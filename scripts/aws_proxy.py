@@ -31,6 +31,16 @@ both that thumbctl coped and that the behaviour really happened:
   async-invoke          an asynchronous Invoke (InvocationType Event) is answered 202 and its
                         payload kept (GET /__invocations), as AWS queues it; the first two are
                         throttled (429 TooManyRequestsException). moto would answer 500.
+  post-policy           a browser-form upload (multipart/form-data POST to a bucket) is checked
+                        as S3 checks it, which moto does not: the SigV4 signature of the policy
+                        (with the secret of AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in this
+                        process's environment, default test/test as moto's), its expiration,
+                        every condition (eq, starts-with, content-length-range against the
+                        file's size), and that every field is covered by a condition. Fields
+                        after `file` are ignored, as S3 does. A violation is answered as S3
+                        does (EntityTooLarge, EntityTooSmall, AccessDenied "Invalid according to
+                        Policy: ...", SignatureDoesNotMatch, ...); a valid form goes to moto with
+                        ${filename} in its key replaced by the file's name.
 
     aws_proxy.py --listen 127.0.0.1:PORT --target 127.0.0.1:MOTO --behave a,b [--settle 1.5]
 
@@ -38,7 +48,12 @@ Prints "ready" when listening; GET /__counts answers the counts as JSON, and the
 on SIGTERM/SIGINT.
 """
 import argparse
+import base64
+import calendar
+import hashlib
+import hmac
 import http.client
+import os
 import json
 import re
 import signal
@@ -63,6 +78,9 @@ FRESH_BUCKET_FAULTS = {}   # bucket -> faults still to give
 LOST = set()
 FIRST = set()
 INVOCATIONS = []   # asynchronous invocations accepted by async-invoke, for GET /__invocations
+# The secret of each access key id, to verify POST policy signatures as S3 does.
+SECRETS = {os.environ.get("AWS_ACCESS_KEY_ID") or "test":
+           os.environ.get("AWS_SECRET_ACCESS_KEY") or "test"}
 
 LAMBDA_FN = re.compile(r"^/2015-03-31/functions/([^/?]+)(/[^?]*)?")
 INVOKE_CONFIG = re.compile(r"^/2019-09-25/functions/([^/?]+)/event-invoke-config")
@@ -364,6 +382,202 @@ def rewrite_table(payload):
     return json.dumps(doc).encode()
 
 
+# --- post-policy ---------------------------------------------------------------------------
+
+# Form fields S3 does not require a policy condition for.
+POST_EXEMPT = {"x-amz-signature", "file", "policy"}
+
+
+def parse_multipart(content_type, body):
+    """The parts of a multipart/form-data body, in order, or None if it is not one."""
+    m = re.search(r'boundary="?([^";]+)"?', content_type or "")
+    if not m:
+        return None
+    delim = b"--" + m.group(1).encode()
+    chunks = body.split(delim)
+    if len(chunks) < 3:
+        return None
+    parts = []
+    for chunk in chunks[1:]:
+        if chunk.startswith(b"--"):
+            break
+        if chunk.startswith(b"\r\n"):
+            chunk = chunk[2:]
+        head, sep, data = chunk.partition(b"\r\n\r\n")
+        if not sep:
+            return None
+        if data.endswith(b"\r\n"):
+            data = data[:-2]
+        disposition = ""
+        for line in head.split(b"\r\n"):
+            k, _, v = line.decode("utf-8", "replace").partition(":")
+            if k.strip().lower() == "content-disposition":
+                disposition = v
+        name = re.search(r'(?:^|;)\s*name="([^"]*)"', disposition)
+        filename = re.search(r'filename="([^"]*)"', disposition)
+        parts.append({"name": name.group(1) if name else None,
+                      "filename": filename.group(1) if filename else None,
+                      "head": head, "data": data})
+    return parts
+
+
+def build_multipart(content_type, parts):
+    boundary = re.search(r'boundary="?([^";]+)"?', content_type).group(1).encode()
+    out = b""
+    for p in parts:
+        out += b"--" + boundary + b"\r\n" + p["head"] + b"\r\n\r\n" + p["data"] + b"\r\n"
+    return out + b"--" + boundary + b"--\r\n"
+
+
+def s3_size_error(code, message, size, limit_name, limit):
+    return 400, {"Content-Type": "application/xml"}, (
+        '<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>%s</Message>'
+        "<ProposedSize>%d</ProposedSize><%s>%d</%s><RequestId>aws-proxy</RequestId></Error>"
+        % (code, message, size, limit_name, limit, limit_name)).encode()
+
+
+def signing_key(secret, date, region, service):
+    k = ("AWS4" + secret).encode()
+    for part in (date, region, service, "aws4_request"):
+        k = hmac.new(k, part.encode(), hashlib.sha256).digest()
+    return k
+
+
+def policy_refusal(what):
+    count("post-policy:AccessDenied")
+    return s3_error(403, "AccessDenied", "Invalid according to Policy: %s" % what)
+
+
+def check_post_form(bucket, parts, now):
+    """(None, parts to forward) for a form S3 would accept, or (answer, None)."""
+    fields, file_part = [], None
+    for p in parts:
+        if p["name"] is None:
+            count("post-policy:MalformedPOSTRequest")
+            return s3_error(400, "MalformedPOSTRequest", "The body of your POST request is not "
+                            "well-formed multipart/form-data."), None
+        if p["name"].lower() == "file":
+            file_part = p
+            break  # S3 ignores every field after the file
+        fields.append(p)
+    if file_part is None:
+        count("post-policy:InvalidArgument")
+        return s3_error(400, "InvalidArgument", "POST requires exactly one file upload per "
+                        "request."), None
+    form = {}
+    for p in fields:
+        name = p["name"].lower()
+        if name in form:
+            count("post-policy:InvalidArgument")
+            return s3_error(400, "InvalidArgument", "Bucket POST must contain only one field "
+                            "named '%s'." % p["name"]), None
+        form[name] = p["data"].decode("utf-8", "replace")
+    if "key" not in form:
+        count("post-policy:InvalidArgument")
+        return s3_error(400, "InvalidArgument", "Bucket POST must contain a field named 'key'.  "
+                        "If it is specified, please check the order of the fields."), None
+    if "policy" not in form or "x-amz-signature" not in form:
+        count("post-policy:AccessDenied")
+        return s3_error(403, "AccessDenied", "Access Denied"), None
+    if form.get("x-amz-algorithm") != "AWS4-HMAC-SHA256":
+        count("post-policy:InvalidArgument")
+        return s3_error(400, "InvalidArgument", "x-amz-algorithm must be AWS4-HMAC-SHA256"), None
+    cred = form.get("x-amz-credential", "").split("/")
+    amz_date = form.get("x-amz-date", "")
+    if len(cred) != 5 or cred[3] != "s3" or cred[4] != "aws4_request" \
+            or cred[1] != amz_date[:8]:
+        count("post-policy:InvalidArgument")
+        return s3_error(400, "InvalidArgument", "Invalid x-amz-credential or x-amz-date: %s, %s"
+                        % ("/".join(cred), amz_date)), None
+    secret = SECRETS.get(cred[0])
+    if secret is None:
+        count("post-policy:InvalidAccessKeyId")
+        return s3_error(403, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not "
+                        "exist in our records."), None
+    expected = hmac.new(signing_key(secret, cred[1], cred[2], "s3"), form["policy"].encode(),
+                        hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, form["x-amz-signature"]):
+        count("post-policy:SignatureDoesNotMatch")
+        return s3_error(403, "SignatureDoesNotMatch", "The request signature we calculated does "
+                        "not match the signature you provided. Check your key and signing "
+                        "method."), None
+    try:
+        policy = json.loads(base64.b64decode(form["policy"], validate=True))
+        conditions = policy["conditions"]
+        expiration = policy["expiration"]
+        assert isinstance(conditions, list) and isinstance(expiration, str)
+    except (ValueError, KeyError, TypeError, AssertionError):
+        count("post-policy:InvalidPolicyDocument")
+        return s3_error(400, "InvalidPolicyDocument", "Invalid Policy: Invalid JSON."), None
+    try:
+        expires = calendar.timegm(time.strptime(expiration.split(".")[0].rstrip("Z"),
+                                                "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        count("post-policy:InvalidPolicyDocument")
+        return s3_error(400, "InvalidPolicyDocument", "Invalid Policy: Invalid 'expiration' "
+                        "value: '%s'" % expiration), None
+    if now > expires:
+        return policy_refusal("Policy expired."), None
+    # S3 matches the key after putting the file's name in place of ${filename}.
+    form["key"] = form["key"].replace("${filename}", file_part["filename"] or "")
+    covered, size_range = set(), None
+    for c in conditions:
+        if isinstance(c, dict) and len(c) == 1:
+            (name, value), = c.items()
+            op, name = "eq", name.lower()
+        elif isinstance(c, list) and len(c) == 3 and c[0] == "content-length-range":
+            size_range = (c[1], c[2])
+            continue
+        elif isinstance(c, list) and len(c) == 3 and c[0] in ("eq", "starts-with") \
+                and isinstance(c[1], str) and c[1].startswith("$"):
+            op, name, value = c[0], c[1][1:].lower(), c[2]
+        else:
+            count("post-policy:InvalidPolicyDocument")
+            return s3_error(400, "InvalidPolicyDocument", "Invalid Policy: Invalid Condition: "
+                            "%s" % json.dumps(c)), None
+        covered.add(name)
+        actual = bucket if name == "bucket" else form.get(name)
+        if op == "eq":
+            ok = actual == value
+        elif name == "content-type":
+            # A comma-separated Content-Type is a list: every entry must start with the prefix.
+            ok = actual is not None and all(
+                t.strip().startswith(value) for t in actual.split(","))
+        else:
+            ok = actual is not None and actual.startswith(value)
+        if not ok:
+            return policy_refusal("Policy Condition failed: %s" % json.dumps(c)), None
+    extra = [p["name"] for p in fields if p["name"].lower() not in covered
+             and p["name"].lower() not in POST_EXEMPT
+             and not p["name"].lower().startswith("x-ignore-")]
+    if extra:
+        return policy_refusal("Extra input fields: %s" % ", ".join(extra)), None
+    size = len(file_part["data"])
+    if size_range is not None:
+        low, high = size_range
+        if size < low:
+            count("post-policy:EntityTooSmall")
+            return s3_size_error("EntityTooSmall", "Your proposed upload is smaller than the "
+                                 "minimum allowed size", size, "MinSizeAllowed", low), None
+        if size > high:
+            count("post-policy:EntityTooLarge")
+            return s3_size_error("EntityTooLarge", "Your proposed upload exceeds the maximum "
+                                 "allowed size", size, "MaxSizeAllowed", high), None
+    forwarded = []
+    for p in fields + [file_part]:
+        if p["name"].lower() == "key":
+            p = dict(p, data=form["key"].encode())
+        forwarded.append(p)
+    count("post-policy:accepted")
+    return None, forwarded
+
+
+def is_form_post(handler, req):
+    return req.service == "s3" and req.method == "POST" and req.bucket() \
+        and "/" not in req.route.strip("/") \
+        and handler.headers.get("Content-Type", "").startswith("multipart/form-data")
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -388,8 +602,21 @@ class Handler(BaseHTTPRequestHandler):
         canned = before(req)
         if canned:
             return self.answer(*canned)
-        conn = http.client.HTTPConnection(TARGET_HOST, TARGET_PORT, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}
+        if "post-policy" in BEHAVE and is_form_post(self, req):
+            ctype = self.headers.get("Content-Type", "")
+            parts = parse_multipart(ctype, body)
+            if parts is None:
+                count("post-policy:MalformedPOSTRequest")
+                return self.answer(*s3_error(400, "MalformedPOSTRequest", "The body of your POST "
+                                             "request is not well-formed multipart/form-data."))
+            refused, forwarded = check_post_form(req.bucket(), parts, time.time())
+            if refused:
+                return self.answer(*refused)
+            body = build_multipart(ctype, forwarded)
+            headers = {k: v for k, v in headers.items() if k.lower() != "content-length"}
+            headers["Content-Length"] = str(len(body))
+        conn = http.client.HTTPConnection(TARGET_HOST, TARGET_PORT, timeout=60)
         conn.request(self.command, self.path, body=body, headers=headers)
         resp = conn.getresponse()
         payload = resp.read()

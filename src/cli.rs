@@ -24,6 +24,25 @@ Examples:
   thumbctl status --output json
   thumbctl --stack demo destroy --yes";
 
+const PRESIGN_AFTER_HELP: &str = "\
+Examples:
+  thumbctl presign trip/cat.jpg                 a download link (GET)
+  thumbctl presign trip/cat.jpg --put           an upload URL (PUT; any size)
+  thumbctl presign 'uploads/${filename}' --post --max-size 20MB --expires 1h
+
+A presigned PUT cannot cap the upload's size. --post makes a form upload instead, signed with
+a POST policy that S3 enforces: at most --max-size bytes (and not empty), a Content-Type that
+starts with image/ (exactly --content-type if given), the key (or, for a key ending in
+${filename}, any key under that prefix; S3 puts the uploaded file's name there), and the
+expiry. It prints the URL, the form's fields, and a curl command; a browser sends the same
+fields in a multipart/form-data POST, with the file as the last field:
+
+  curl --form-string 'key=uploads/${filename}' --form-string 'Content-Type=image/jpeg' \\
+       --form-string 'policy=...' ... -F file=@photo.jpg https://<bucket>.s3.<region>.amazonaws.com/
+
+S3 answers 204 on success, and 400 EntityTooLarge or 403 AccessDenied (\"Invalid according to
+Policy\") when the upload breaks a condition.";
+
 #[derive(Debug, Parser)]
 #[command(name = "thumbctl", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
 pub struct Cli {
@@ -107,7 +126,9 @@ Large files go up in parts. With --wait, prints each image's thumbnails with dow
     Get(GetArgs),
     /// Delete images: the original, every thumbnail, and the metadata item.
     Delete(DeleteArgs),
-    /// Make a presigned URL to upload (PUT) or download (GET) an object with curl or a browser.
+    /// Make a presigned URL to upload (PUT) or download (GET) an object, or a form (POST) a
+    /// browser uploads with under a size cap.
+    #[command(after_help = PRESIGN_AFTER_HELP)]
     Presign(PresignArgs),
     /// Run the function's handler on this machine for objects already in the source bucket.
     #[command(
@@ -186,20 +207,35 @@ pub struct DeleteArgs {
     pub yes: bool,
 }
 
+/// `--max-size` when `--post` is given without it.
+pub const DEFAULT_POST_MAX_BYTES: u64 = 20_000_000;
+/// The largest object one S3 POST (like one PUT) may carry: 5 GiB.
+pub const MAX_POST_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+
 #[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("upload").args(["put", "post"])))]
 pub struct PresignArgs {
-    /// Object key (in the source bucket; with --thumbnail, in the destination bucket).
+    /// Object key (in the source bucket; with --thumbnail, in the destination bucket). With
+    /// --post it may end in `${filename}`: the form then accepts any key under that prefix.
     pub key: String,
     /// A URL to upload with (PUT) instead of to download with (GET).
     #[arg(long)]
     pub put: bool,
+    /// An HTML-form upload (POST) whose size, type and key S3 enforces, instead of a URL.
+    #[arg(long, conflicts_with_all = ["put", "thumbnail"])]
+    pub post: bool,
     /// Download from the thumbnails bucket.
     #[arg(long, conflicts_with = "put")]
     pub thumbnail: bool,
-    /// The Content-Type the PUT must send [default: from the key's extension].
-    #[arg(long, requires = "put")]
+    /// The Content-Type the upload must send [default: PUT: from the key's extension; POST:
+    /// any image/*].
+    #[arg(long, requires = "upload")]
     pub content_type: Option<String>,
-    /// How long the URL works (e.g. 15m, 1h, 7d).
+    /// Largest file the POST accepts: bytes, or with a unit (KB, MB, GB; KiB, MiB, GiB); at
+    /// most 5GiB [default: 20MB].
+    #[arg(long, value_name = "SIZE", requires = "post", conflicts_with = "put", value_parser = parse_byte_size)]
+    pub max_size: Option<u64>,
+    /// How long the URL (or the form) works (e.g. 15m, 1h, 7d).
     #[arg(long, default_value = "15m", value_parser = parse_expiry)]
     pub expires: std::time::Duration,
 }
@@ -495,6 +531,42 @@ pub fn parse_expiry(s: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
+/// `--max-size`: `20MB`, `512KiB`, `1GB`, `1048576` (bytes). KB/MB/GB are powers of 1000,
+/// KiB/MiB/GiB powers of 1024 (units in any case); 1 byte to 5 GiB, S3's limit for one POST.
+pub fn parse_byte_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1000,
+        "mb" => 1000 * 1000,
+        "gb" => 1000 * 1000 * 1000,
+        "kib" => 1024,
+        "mib" => 1024 * 1024,
+        "gib" => 1024 * 1024 * 1024,
+        _ => {
+            return Err(format!(
+                "`{s}` is not a size: use a whole number of bytes, or with KB, MB, GB, KiB, MiB or GiB (e.g. 20MB)"
+            ));
+        }
+    };
+    let n: u64 = digits.parse().map_err(|_| {
+        format!(
+            "`{s}` is not a size: use a whole number, optionally with a unit (e.g. 20MB, 512KiB)"
+        )
+    })?;
+    let bytes = n
+        .checked_mul(multiplier)
+        .filter(|b| (1..=MAX_POST_BYTES).contains(b))
+        .ok_or_else(|| {
+            format!(
+                "`{s}`: an upload's size cap is between 1 byte and 5GiB (S3's limit for one POST)"
+            )
+        })?;
+    Ok(bytes)
+}
+
 /// `--timeout`: a duration like `20m`, `1h`, `90s`; at least a minute.
 pub fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
     let d = humantime::parse_duration(s)
@@ -543,5 +615,63 @@ mod tests {
         assert!(parse_bucket_name("my-photos.2026").is_ok());
         assert!(parse_bucket_name("My_Photos").is_err());
         assert!(parse_bucket_name("ab").is_err());
+    }
+
+    #[test]
+    fn byte_sizes_parse() {
+        assert_eq!(parse_byte_size("20MB"), Ok(20_000_000));
+        assert_eq!(parse_byte_size("512KiB"), Ok(512 * 1024));
+        assert_eq!(parse_byte_size("1GB"), Ok(1_000_000_000));
+        assert_eq!(parse_byte_size("1048576"), Ok(1_048_576));
+        assert_eq!(parse_byte_size("10 mb"), Ok(10_000_000));
+        assert_eq!(parse_byte_size("5GiB"), Ok(MAX_POST_BYTES));
+        assert_eq!(parse_byte_size("5GB"), Ok(5_000_000_000));
+        for bad in [
+            "0",
+            "0MB",
+            "6GB",
+            "5121MiB",
+            "",
+            "MB",
+            "1.5MB",
+            "-1",
+            "20XB",
+            "99999999999999999999GB",
+        ] {
+            assert!(parse_byte_size(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    #[test]
+    fn presign_post_flags_combine_as_documented() {
+        let parse = |args: &[&str]| Cli::try_parse_from([&["thumbctl", "presign"], args].concat());
+        let ok = parse(&["k.jpg", "--post"]).expect("--post alone");
+        let Command::Presign(p) = ok.command else {
+            panic!("not presign")
+        };
+        assert!(p.post && p.max_size.is_none());
+        assert!(
+            parse(&[
+                "k.jpg",
+                "--post",
+                "--max-size",
+                "1MB",
+                "--content-type",
+                "image/png"
+            ])
+            .is_ok()
+        );
+        assert!(parse(&["k.jpg", "--put", "--content-type", "image/png"]).is_ok());
+        for bad in [
+            &["k.jpg", "--post", "--put"][..],
+            &["k.jpg", "--post", "--thumbnail"],
+            &["k.jpg", "--max-size", "1MB"],
+            &["k.jpg", "--put", "--max-size", "1MB"],
+            &["k.jpg", "--content-type", "image/png"],
+            &["k.jpg", "--post", "--max-size", "0"],
+            &["k.jpg", "--post", "--max-size", "6GB"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} should be refused");
+        }
     }
 }

@@ -12,6 +12,8 @@ use crate::error::{AwsError, aws};
 pub struct Ctx {
     pub region: String,
     pub endpoint: Option<String>,
+    /// The SDK configuration's credentials, for what thumbctl signs itself (a POST policy).
+    pub credentials: Option<aws_sdk_s3::config::SharedCredentialsProvider>,
     pub s3: aws_sdk_s3::Client,
     pub iam: aws_sdk_iam::Client,
     pub ecr: aws_sdk_ecr::Client,
@@ -106,6 +108,7 @@ impl Ctx {
             sts: aws_sdk_sts::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
             s3control: s3control_client(&sdk, endpoint.as_deref()),
+            credentials: sdk.credentials_provider(),
             region,
             endpoint,
         })

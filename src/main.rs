@@ -9,6 +9,7 @@ mod error;
 mod image;
 mod orphans;
 mod permissions;
+mod post_policy;
 mod progress;
 mod resources;
 mod retry;

@@ -92,6 +92,15 @@ pub fn partition_of(region: &str) -> &'static str {
     }
 }
 
+/// The DNS suffix of AWS's endpoints in a region: the China regions answer under
+/// `amazonaws.com.cn`, so a host built as `...amazonaws.com` there does not resolve.
+pub fn dns_suffix_of(region: &str) -> &'static str {
+    match partition_of(region) {
+        "aws-cn" => "amazonaws.com.cn",
+        _ => "amazonaws.com",
+    }
+}
+
 /// What the function is configured with; stored in the state so reruns can tell what changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
@@ -475,15 +484,15 @@ impl Plan {
         })
     }
 
-    /// The host of this account's private ECR registry in the stack's region. Its DNS suffix
-    /// follows the partition: the China regions answer under `amazonaws.com.cn`, so a host
-    /// built as `...amazonaws.com` there does not resolve.
+    /// The host of this account's private ECR registry in the stack's region (its DNS suffix
+    /// follows the partition).
     pub fn ecr_registry(&self) -> String {
-        let suffix = match self.partition() {
-            "aws-cn" => "amazonaws.com.cn",
-            _ => "amazonaws.com",
-        };
-        format!("{}.dkr.ecr.{}.{suffix}", self.account, self.region)
+        format!(
+            "{}.dkr.ecr.{}.{}",
+            self.account,
+            self.region,
+            dns_suffix_of(&self.region)
+        )
     }
 }
 

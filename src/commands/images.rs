@@ -1,18 +1,23 @@
 //! `list`, `get`, `delete` and `presign`: the metadata items and objects of a deployed stack.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_s3::config::ProvideCredentials;
 use aws_sdk_s3::presigning::PresigningConfig;
+use aws_smithy_types::error::display::DisplayErrorContext;
 use serde_json::{Value, json};
 
 use super::{Deployed, print_json};
 use crate::UsageError;
-use crate::cli::{DeleteArgs, GetArgs, GlobalArgs, ListArgs, OutputMode, PresignArgs};
+use crate::cli::{
+    DEFAULT_POST_MAX_BYTES, DeleteArgs, GetArgs, GlobalArgs, ListArgs, OutputMode, PresignArgs,
+};
 use crate::context::Ctx;
 use crate::error::{AwsError, aws};
+use crate::post_policy::{self, KeyRule, PostRequest, SigningCredentials, TypeRule};
 use crate::resources::table::{INDEX_BY_STATUS, INDEX_BY_TIME};
 
 /// How long the GET links printed by `get`, `list` and `upload --wait` stay valid.
@@ -277,6 +282,9 @@ pub fn content_type_for_key(key: &str) -> Option<&'static str> {
 }
 
 pub async fn presign(global: &GlobalArgs, args: PresignArgs) -> anyhow::Result<()> {
+    if args.post {
+        return presign_post(global, args).await;
+    }
     let (ctx, d) = Deployed::load(global).await?;
     let conf = PresigningConfig::expires_in(args.expires).context("presign expiry")?;
     let (method, url, content_type, bucket) = if args.put {
@@ -335,4 +343,118 @@ pub async fn presign(global: &GlobalArgs, args: PresignArgs) -> anyhow::Result<(
         );
     }
     Ok(())
+}
+
+/// `presign --post`: a form upload to the source bucket, with a POST policy that caps the
+/// size, the type and the key. No AWS call: the policy is signed with the caller's
+/// credentials, and S3 checks it when the form is posted.
+async fn presign_post(global: &GlobalArgs, args: PresignArgs) -> anyhow::Result<()> {
+    let key = KeyRule::from_key(&args.key).map_err(|e| UsageError(e.to_string()))?;
+    let content_type = TypeRule::from_option(args.content_type.as_deref())
+        .map_err(|e| UsageError(e.to_string()))?;
+    let max_bytes = args.max_size.unwrap_or(DEFAULT_POST_MAX_BYTES);
+    let (ctx, d) = Deployed::load(global).await?;
+    let provider = ctx.credentials.as_ref().ok_or_else(|| {
+        AwsError::no_credentials("the AWS configuration has no credentials provider".into())
+    })?;
+    let creds = provider
+        .provide_credentials()
+        .await
+        .map_err(|e| AwsError::no_credentials(DisplayErrorContext(&e).to_string()))
+        .context("signing the upload form")?;
+    let now = SystemTime::now();
+    // The form is signed with these credentials: when they expire (a role session), so does
+    // the form, whatever its policy says.
+    if let Some(expiry) = creds.expiry()
+        && expiry < now + args.expires
+    {
+        let left = expiry.duration_since(now).unwrap_or_default();
+        eprintln!(
+            "thumbctl: warning: your credentials expire in {}, before the form's --expires; the form stops working then.\n  hint: sign with long-lived credentials, or give a shorter --expires",
+            humantime::format_duration(Duration::from_secs(left.as_secs()))
+        );
+    }
+    let post = post_policy::presign_post(
+        &PostRequest {
+            bucket: &d.source_bucket,
+            region: &ctx.region,
+            key: &key,
+            content_type: &content_type,
+            max_bytes,
+            now,
+            expires_in: args.expires,
+        },
+        &SigningCredentials {
+            access_key_id: creds.access_key_id(),
+            secret_access_key: creds.secret_access_key(),
+            session_token: creds.session_token(),
+        },
+    );
+    let url = post_policy::post_url(&d.source_bucket, &ctx.region, ctx.endpoint.as_deref());
+    let (exact_type, type_prefix) = match &content_type {
+        TypeRule::Exact(t) => (Some(t.as_str()), None),
+        TypeRule::Prefix(p) => (None, Some(p.as_str())),
+    };
+    if global.output == OutputMode::Json {
+        let fields: serde_json::Map<String, Value> = post
+            .fields
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
+        return print_json(&json!({
+            "method": "POST",
+            "url": url,
+            "bucket": d.source_bucket,
+            "key": key.field(),
+            "fields": fields,
+            "expires_at": post.expires_at,
+            "max_bytes": max_bytes,
+            "content_type": exact_type,
+            "content_type_prefix": type_prefix,
+            "conditions": post.policy["conditions"],
+        }));
+    }
+    println!("POST {url}");
+    println!("Form fields (in this order; the file goes last):");
+    for (k, v) in &post.fields {
+        println!("  {k}: {v}");
+    }
+    // With a prefix rule the uploader names the type; the example picks one that passes.
+    let example_type = type_prefix.map(|p| {
+        content_type_for_key(&args.key)
+            .filter(|t| t.starts_with(p))
+            .unwrap_or("image/jpeg")
+    });
+    if let (Some(p), Some(t)) = (type_prefix, example_type) {
+        println!("  Content-Type: any type starting with {p} (the uploader sets it, e.g. {t})");
+    }
+    println!(
+        "Accepts 1 to {max_bytes} bytes until {} (UTC).",
+        post.expires_at
+    );
+    println!();
+    println!("Upload with:");
+    let mut curl = String::from("curl --fail-with-body");
+    for (k, v) in &post.fields {
+        curl.push_str(&format!(
+            " --form-string {}",
+            shell_quote(&format!("{k}={v}"))
+        ));
+        if k == "key"
+            && let Some(t) = example_type
+        {
+            curl.push_str(&format!(
+                " --form-string {}",
+                shell_quote(&format!("Content-Type={t}"))
+            ));
+        }
+    }
+    curl.push_str(&format!(" -F file=@photo.jpg {}", shell_quote(&url)));
+    println!("{curl}");
+    Ok(())
+}
+
+/// Single-quotes a word for a POSIX shell, so a pasted example runs as printed.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
 }

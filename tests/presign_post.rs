@@ -1,0 +1,434 @@
+//! `presign --post`: the form a browser uploads with, posted for real.
+//!
+//! moto accepts any POST form without checking its policy or signature (the last check below
+//! shows it), so the forms go through `scripts/aws_proxy.py --behave post-policy`, which
+//! checks them as S3 does (signature, expiry, every condition, uncovered fields) in Python,
+//! independently of thumbctl's Rust, and forwards only a valid form to moto. Every outcome is
+//! read back from moto directly.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+use serde_json::Value;
+
+struct PolicyProxy {
+    child: Child,
+    url: String,
+}
+
+impl PolicyProxy {
+    fn start() -> PolicyProxy {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/aws_proxy.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--target", endpoint().trim_start_matches("http://")])
+            .args(["--behave", "post-policy"])
+            // The keys thumbctl signs with in these tests (aws_env), whatever this shell holds.
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start aws_proxy.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+        PolicyProxy {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    async fn fired(&self, name: &str) -> u64 {
+        let text = reqwest::get(format!("{}/__counts", self.url))
+            .await
+            .expect("proxy counts")
+            .text()
+            .await
+            .expect("proxy counts body");
+        let counts: Value = serde_json::from_str(&text).expect("counts are JSON");
+        counts[format!("post-policy:{name}")].as_u64().unwrap_or(0)
+    }
+}
+
+impl Drop for PolicyProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn jpeg(w: u32, h: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Jpeg).unwrap();
+    out.into_inner()
+}
+
+/// A PNG of noise: it does not compress, so its size is about 3 bytes a pixel.
+fn noise_png(w: u32, h: u32) -> Vec<u8> {
+    let mut state: u32 = 0x9e37_79b9;
+    let img = image::RgbImage::from_fn(w, h, |_, _| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        image::Rgb([state as u8, (state >> 8) as u8, (state >> 16) as u8])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// The form fields thumbctl printed, with `Content-Type` (when the uploader chooses it)
+/// after the key, as a browser form would have them.
+fn form_fields(presigned: &Value, content_type: Option<&str>) -> Vec<(String, String)> {
+    let mut fields: Vec<(String, String)> = presigned["fields"]
+        .as_object()
+        .expect("fields")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().expect("string field").to_owned()))
+        .collect();
+    if let Some(ct) = content_type {
+        fields.push(("Content-Type".into(), ct.into()));
+    }
+    fields
+}
+
+fn set(fields: &mut [(String, String)], name: &str, value: &str) {
+    let f = fields.iter_mut().find(|(k, _)| k == name).expect(name);
+    f.1 = value.to_owned();
+}
+
+/// A multipart/form-data body as browsers send it: the fields, then the file, then `after`
+/// (which S3 ignores).
+fn multipart(
+    fields: &[(String, String)],
+    filename: &str,
+    file: &[u8],
+    after: &[(&str, &str)],
+) -> (String, Vec<u8>) {
+    let boundary = "----thumbctl-test-7d2f9c";
+    let mut body = Vec::new();
+    let field = |body: &mut Vec<u8>, k: &str, v: &str| {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    };
+    for (k, v) in fields {
+        field(&mut body, k, v);
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(b"\r\n");
+    for (k, v) in after {
+        field(&mut body, k, v);
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn post(
+    url: &str,
+    fields: &[(String, String)],
+    filename: &str,
+    file: &[u8],
+    after: &[(&str, &str)],
+) -> (u16, String) {
+    let (ct, body) = multipart(fields, filename, file, after);
+    let resp = reqwest::Client::new()
+        .post(url)
+        .header("Content-Type", ct)
+        .body(body)
+        .send()
+        .await
+        .expect("POST the form");
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap_or_default())
+}
+
+async fn object(c: &Clients, bucket: &str, key: &str) -> Option<(Vec<u8>, Option<String>)> {
+    let out =
+        c.s3.get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .ok()?;
+    let ct = out.content_type().map(str::to_owned);
+    let bytes = out.body.collect().await.ok()?.into_bytes().to_vec();
+    Some((bytes, ct))
+}
+
+fn refused(answer: &(u16, String), status: u16, code: &str, detail: &str) {
+    assert_eq!(answer.0, status, "{answer:?}");
+    assert!(
+        answer.1.contains(&format!("<Code>{code}</Code>")) && answer.1.contains(detail),
+        "expected {code} ({detail}), got {answer:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn post_form_caps_size_type_key_and_expiry_as_s3_enforces_it() {
+    let c = clients().await;
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name("post");
+    ok(dir.path(), &stack, &["up", "--image-uri", IMAGE]);
+    let st = state_json(dir.path(), &stack);
+    let bucket = st["resources"]["source-bucket"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let proxy = PolicyProxy::start();
+    let presign = |args: &[&str]| {
+        let out = thumbctl_cmd(dir.path(), &stack, args)
+            .env("AWS_ENDPOINT_URL", &proxy.url)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "presign {args:?}: {}", stderr(&out));
+        out
+    };
+    let presign_json = |args: &[&str]| -> Value {
+        let mut a = vec!["presign"];
+        a.extend(args);
+        a.extend(["--output", "json"]);
+        serde_json::from_slice(&presign(&a).stdout).expect("one JSON document")
+    };
+
+    let form = presign_json(&["uploads/${filename}", "--post", "--max-size", "10KB"]);
+    let url = form["url"].as_str().unwrap().to_owned();
+    assert_eq!(
+        url,
+        format!("{}/{bucket}", proxy.url),
+        "path-style on the endpoint"
+    );
+    assert_eq!(form["max_bytes"], 10_000);
+    assert_eq!(form["key"], "uploads/${filename}");
+    assert_eq!(form["content_type_prefix"], "image/");
+    assert!(form["expires_at"].as_str().unwrap().ends_with(".000Z"));
+    let small = jpeg(40, 40);
+    let big = noise_png(80, 80);
+    assert!(
+        small.len() < 10_000 && big.len() > 10_000,
+        "{} {}",
+        small.len(),
+        big.len()
+    );
+
+    // (a) An image under the cap: S3's 204, and moto holds it, bytes and type, at the key
+    // S3 makes of ${filename}.
+    let fields = form_fields(&form, Some("image/jpeg"));
+    let answer = post(&url, &fields, "cat.jpg", &small, &[]).await;
+    assert_eq!(answer.0, 204, "{answer:?}");
+    let (bytes, ct) = object(&c, &bucket, "uploads/cat.jpg")
+        .await
+        .expect("uploads/cat.jpg is in moto");
+    assert_eq!(bytes, small);
+    assert_eq!(ct.as_deref(), Some("image/jpeg"));
+
+    // (b) Over the cap: EntityTooLarge, and nothing in moto.
+    let png_fields = form_fields(&form, Some("image/png"));
+    let answer = post(&url, &png_fields, "big.png", &big, &[]).await;
+    refused(
+        &answer,
+        400,
+        "EntityTooLarge",
+        "<MaxSizeAllowed>10000</MaxSizeAllowed>",
+    );
+    assert!(object(&c, &bucket, "uploads/big.png").await.is_none());
+    // Nor an empty file: the range starts at 1.
+    let answer = post(&url, &fields, "empty.jpg", b"", &[]).await;
+    refused(
+        &answer,
+        400,
+        "EntityTooSmall",
+        "<MinSizeAllowed>1</MinSizeAllowed>",
+    );
+
+    // (c) Not an image type, also not hidden in a list; and the type must come before the
+    // file (S3 ignores fields after it).
+    for (ct, name) in [("text/html", "c1.html"), ("image/png,text/html", "c2.png")] {
+        let answer = post(&url, &form_fields(&form, Some(ct)), name, &small, &[]).await;
+        refused(
+            &answer,
+            403,
+            "AccessDenied",
+            "Invalid according to Policy: Policy Condition failed: [\"starts-with\", \"$Content-Type\", \"image/\"]",
+        );
+        assert!(
+            object(&c, &bucket, &format!("uploads/{name}"))
+                .await
+                .is_none()
+        );
+    }
+    let answer = post(
+        &url,
+        &form_fields(&form, None),
+        "late.jpg",
+        &small,
+        &[("Content-Type", "image/jpeg")],
+    )
+    .await;
+    refused(&answer, 403, "AccessDenied", "Policy Condition failed");
+    assert!(object(&c, &bucket, "uploads/late.jpg").await.is_none());
+    // A key outside the prefix, and a field the policy does not cover.
+    let mut elsewhere = fields.clone();
+    set(&mut elsewhere, "key", "thumbnails/cat.jpg");
+    let answer = post(&url, &elsewhere, "cat.jpg", &small, &[]).await;
+    refused(&answer, 403, "AccessDenied", "\"$key\", \"uploads/\"");
+    assert!(object(&c, &bucket, "thumbnails/cat.jpg").await.is_none());
+    let mut public = fields.clone();
+    public.push(("acl".into(), "public-read".into()));
+    let answer = post(&url, &public, "pub.jpg", &small, &[]).await;
+    refused(&answer, 403, "AccessDenied", "Extra input fields: acl");
+
+    // (d) A policy with a raised cap no longer matches its signature.
+    let policy = form["fields"]["policy"].as_str().unwrap();
+    let doc = String::from_utf8(aws_smithy_types::base64::decode(policy).unwrap()).unwrap();
+    assert!(doc.contains("[\"content-length-range\",1,10000]"), "{doc}");
+    let raised = doc.replace(
+        "[\"content-length-range\",1,10000]",
+        "[\"content-length-range\",1,100000000]",
+    );
+    let mut tampered = png_fields.clone();
+    set(
+        &mut tampered,
+        "policy",
+        &aws_smithy_types::base64::encode(raised),
+    );
+    let answer = post(&url, &tampered, "big.png", &big, &[]).await;
+    refused(&answer, 403, "SignatureDoesNotMatch", "signature");
+    assert!(object(&c, &bucket, "uploads/big.png").await.is_none());
+
+    // An exact key and type: both are fixed fields of the form.
+    let exact = presign_json(&[
+        "exact/p.png",
+        "--post",
+        "--content-type",
+        "image/png",
+        "--max-size",
+        "1MiB",
+    ]);
+    assert_eq!(exact["fields"]["Content-Type"], "image/png");
+    assert_eq!(exact["max_bytes"], 1_048_576);
+    let exact_fields = form_fields(&exact, None);
+    let answer = post(&url, &exact_fields, "whatever.png", &big, &[]).await;
+    assert_eq!(answer.0, 204, "{answer:?}");
+    let (bytes, ct) = object(&c, &bucket, "exact/p.png")
+        .await
+        .expect("exact/p.png is in moto");
+    assert_eq!(bytes, big);
+    assert_eq!(ct.as_deref(), Some("image/png"));
+    let mut renamed = exact_fields.clone();
+    set(&mut renamed, "key", "exact/q.png");
+    let answer = post(&url, &renamed, "q.png", &big, &[]).await;
+    refused(
+        &answer,
+        403,
+        "AccessDenied",
+        "[\"eq\", \"$key\", \"exact/p.png\"]",
+    );
+
+    // The text output's curl command works as printed (a real multipart client).
+    let text = presign(&[
+        "presign",
+        "curl/${filename}",
+        "--post",
+        "--max-size",
+        "20KB",
+    ]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(text.starts_with(&format!("POST {url}\n")), "{text}");
+    assert!(text.contains("  key: curl/${filename}\n"), "{text}");
+    assert!(
+        text.contains("Content-Type: any type starting with image/"),
+        "{text}"
+    );
+    let curl_line = text
+        .lines()
+        .find(|l| l.starts_with("curl "))
+        .expect("a curl example");
+    assert!(
+        curl_line.contains(" -F file=@photo.jpg "),
+        "the file goes last: {curl_line}"
+    );
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("photo.jpg"), &small).unwrap();
+    let ran = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{curl_line} -s -o /dev/null -w '%{{http_code}}'"))
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&ran.stdout), "204", "{ran:?}");
+    let (bytes, _) = object(&c, &bucket, "curl/photo.jpg")
+        .await
+        .expect("curl/photo.jpg is in moto");
+    assert_eq!(bytes, small);
+
+    // (e) An expired form. The form lives 1 s; the wait is for the expiry, asserts no timing.
+    let short = presign_json(&["uploads/${filename}", "--post", "--expires", "1s"]);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let answer = post(
+        &url,
+        &form_fields(&short, Some("image/jpeg")),
+        "late.jpg",
+        &small,
+        &[],
+    )
+    .await;
+    refused(&answer, 403, "AccessDenied", "Policy expired");
+    assert!(object(&c, &bucket, "uploads/late.jpg").await.is_none());
+
+    // The proxy, not moto, refused: moto itself takes the over-size form. Should moto learn
+    // to enforce POST policies, this fails and the proxy's behaviour can go.
+    let direct = post(
+        &format!("{}/{bucket}", endpoint()),
+        &png_fields,
+        "big.png",
+        &big,
+        &[],
+    )
+    .await;
+    assert!((200..300).contains(&direct.0), "moto took it: {direct:?}");
+    assert!(object(&c, &bucket, "uploads/big.png").await.is_some());
+    assert!(proxy.fired("accepted").await >= 3);
+    assert!(proxy.fired("EntityTooLarge").await >= 1);
+    assert!(proxy.fired("SignatureDoesNotMatch").await >= 1);
+
+    // Usage errors exit 2 before any AWS work.
+    for bad in [
+        &["presign", "${filename}", "--post"][..],
+        &["presign", "a/${filename}/b", "--post"],
+        &["presign", "a.jpg", "--post", "--max-size", "6GB"],
+        &["presign", "a.jpg", "--post", "--max-size", "0"],
+        &["presign", "a.jpg", "--max-size", "1MB"],
+        &["presign", "a.jpg", "--post", "--put"],
+        &["presign", "a.jpg", "--post", "--content-type", "png"],
+    ] {
+        let out = thumbctl(dir.path(), &stack, bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
+    }
+
+    drop(proxy);
+    ok(dir.path(), &stack, &["destroy", "--yes"]);
+    assert!(leftovers(&c, &stack).await.is_empty());
+}
