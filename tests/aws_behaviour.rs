@@ -8,90 +8,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Stdio;
 
+use common::aws_proxy::AwsProxy;
 use common::*;
-
-struct AwsProxy {
-    child: Child,
-    url: String,
-}
-
-impl AwsProxy {
-    fn start(behave: &str, settle: f64) -> AwsProxy {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/aws_proxy.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--target", endpoint().trim_start_matches("http://")])
-            .args(["--behave", behave, "--settle", &settle.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start aws_proxy.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready");
-        AwsProxy {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    fn cmd(&self, dir: &Path, stack: &str, args: &[&str]) -> Command {
-        let mut cmd = thumbctl_cmd(dir, stack, args);
-        cmd.env("AWS_ENDPOINT_URL", &self.url);
-        cmd
-    }
-
-    fn ok(&self, dir: &Path, stack: &str, args: &[&str]) -> Output {
-        let out = self.cmd(dir, stack, args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "thumbctl {args:?} through the AWS-behaviour proxy failed ({:?}):\nstderr: {}",
-            out.status.code(),
-            stderr(&out)
-        );
-        out
-    }
-
-    /// How often each behaviour fired so far.
-    async fn counts(&self) -> serde_json::Value {
-        let text = reqwest::get(format!("{}/__counts", self.url))
-            .await
-            .expect("proxy counts")
-            .text()
-            .await
-            .expect("proxy counts body");
-        serde_json::from_str(&text).expect("counts are JSON")
-    }
-
-    async fn fired(&self, name: &str) -> u64 {
-        let counts = self.counts().await;
-        counts
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter(|(k, _)| k.as_str() == name || k.starts_with(&format!("{name}:")))
-            .filter_map(|(_, v)| v.as_u64())
-            .sum()
-    }
-}
-
-impl Drop for AwsProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// What moto holds of a stack after `up`: the function, S3's permission to invoke it, the
 /// notification naming it, and both buckets. Read from moto directly, not through the proxy.

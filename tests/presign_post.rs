@@ -8,66 +8,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
+use common::aws_proxy::AwsProxy;
 use common::*;
 use serde_json::Value;
-
-struct PolicyProxy {
-    child: Child,
-    url: String,
-}
-
-impl PolicyProxy {
-    fn start() -> PolicyProxy {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/aws_proxy.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--target", endpoint().trim_start_matches("http://")])
-            .args(["--behave", "post-policy"])
-            // The keys thumbctl signs with in these tests (aws_env), whatever this shell holds.
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start aws_proxy.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready");
-        PolicyProxy {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    async fn fired(&self, name: &str) -> u64 {
-        let text = reqwest::get(format!("{}/__counts", self.url))
-            .await
-            .expect("proxy counts")
-            .text()
-            .await
-            .expect("proxy counts body");
-        let counts: Value = serde_json::from_str(&text).expect("counts are JSON");
-        counts[format!("post-policy:{name}")].as_u64().unwrap_or(0)
-    }
-}
-
-impl Drop for PolicyProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn jpeg(w: u32, h: u32) -> Vec<u8> {
     let img = image::RgbImage::from_fn(w, h, |x, y| {
@@ -197,7 +142,7 @@ async fn post_form_caps_size_type_key_and_expiry_as_s3_enforces_it() {
         .as_str()
         .unwrap()
         .to_owned();
-    let proxy = PolicyProxy::start();
+    let proxy = AwsProxy::start("post-policy", 1.5);
     let presign = |args: &[&str]| {
         let out = thumbctl_cmd(dir.path(), &stack, args)
             .env("AWS_ENDPOINT_URL", &proxy.url)
@@ -410,9 +355,9 @@ async fn post_form_caps_size_type_key_and_expiry_as_s3_enforces_it() {
     .await;
     assert!((200..300).contains(&direct.0), "moto took it: {direct:?}");
     assert!(object(&c, &bucket, "uploads/big.png").await.is_some());
-    assert!(proxy.fired("accepted").await >= 3);
-    assert!(proxy.fired("EntityTooLarge").await >= 1);
-    assert!(proxy.fired("SignatureDoesNotMatch").await >= 1);
+    assert!(proxy.fired("post-policy:accepted").await >= 3);
+    assert!(proxy.fired("post-policy:EntityTooLarge").await >= 1);
+    assert!(proxy.fired("post-policy:SignatureDoesNotMatch").await >= 1);
 
     // Usage errors exit 2 before any AWS work.
     for bad in [

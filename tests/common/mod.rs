@@ -2,6 +2,8 @@
 //! `scripts/test.sh` started), the `thumbctl` binary, and SDK clients to check what moto holds.
 #![allow(dead_code)]
 
+pub mod aws_proxy;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
