@@ -11,7 +11,7 @@ use futures::future::join_all;
 use crate::context::Ctx;
 use crate::error::{AwsError, aws};
 use crate::resources::{
-    bucket, build_project, function, log_group, repository, role, table, topic,
+    bucket, build_project, function, log_group, queue, repository, role, table, topic,
 };
 use crate::stack::{TAG_REGION, TAG_STACK, partition_of};
 use crate::state::{Entry, Status};
@@ -329,6 +329,30 @@ pub async fn find_tagged(ctx: &Ctx, stack: &str) -> Result<Vec<Entry>, AwsError>
             .map_err(aws("read tags of", function::KIND, name))?;
         if ours(tags.tags.unwrap_or_default(), stack) {
             found.push(entry(function::KIND, name, Some(arn.to_owned()), r));
+        }
+    }
+
+    // Queue URLs are regional, so a same-named stack elsewhere is not listed here.
+    let queues = ctx
+        .sqs
+        .list_queues()
+        .queue_name_prefix(&prefix)
+        .send()
+        .await
+        .map_err(aws("list", "queues", "sqs"))?;
+    for url in queues.queue_urls() {
+        let name = url.rsplit('/').next().unwrap_or(url);
+        let tags = ctx
+            .sqs
+            .list_queue_tags()
+            .queue_url(url)
+            .send()
+            .await
+            .map_err(aws("read tags of", queue::KIND, name))?;
+        if ours(tags.tags.unwrap_or_default(), stack) {
+            let mut e = entry(queue::KIND, name, None, r);
+            e.extra.insert("url".into(), url.clone());
+            found.push(e);
         }
     }
     Ok(found)

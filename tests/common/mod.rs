@@ -160,6 +160,7 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sns: aws_sdk_sns::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 pub async fn clients() -> Clients {
@@ -177,6 +178,7 @@ pub async fn clients() -> Clients {
         dynamodb: aws_sdk_dynamodb::Client::new(&c),
         sns: aws_sdk_sns::Client::new(&c),
         logs: aws_sdk_cloudwatchlogs::Client::new(&c),
+        sqs: aws_sdk_sqs::Client::new(&c),
     }
 }
 
@@ -280,6 +282,16 @@ pub async fn leftovers(c: &Clients, stack: &str) -> Vec<String> {
         {
             left.push(format!("subscription {:?}", s.subscription_arn()));
         }
+    }
+    let queues = c
+        .sqs
+        .list_queues()
+        .queue_name_prefix(&prefix)
+        .send()
+        .await
+        .expect("list queues");
+    for q in queues.queue_urls() {
+        left.push(format!("queue {q}"));
     }
     let functions: Vec<_> = c
         .lambda
