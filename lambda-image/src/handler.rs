@@ -656,3 +656,105 @@ impl Handler {
         Ok(records)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{OutputFormat, ThumbSpec};
+    use crate::store::RecordedThumb;
+
+    fn ok_item(id: &str, thumbs: &[(&str, &str, &str)]) -> Existing {
+        Existing {
+            id: id.into(),
+            etag: "e".into(),
+            status: "ok".into(),
+            thumbnails: thumbs
+                .iter()
+                .map(|(size, key, ct)| RecordedThumb {
+                    size: (*size).into(),
+                    key: (*key).into(),
+                    content_type: (*ct).into(),
+                })
+                .collect(),
+            ..Existing::default()
+        }
+    }
+
+    fn opts(sizes: &[ThumbSpec], format: OutputFormat) -> ThumbOptions {
+        ThumbOptions {
+            sizes: sizes.to_vec(),
+            format,
+            ..ThumbOptions::default()
+        }
+    }
+
+    #[test]
+    fn ok_items_are_current_for_exactly_their_sizes_and_format() {
+        let (s64, s128) = (ThumbSpec::square(64), ThumbSpec::square(128));
+        let rect = ThumbSpec {
+            width: 320,
+            height: 200,
+        };
+        let item = ok_item(
+            "a b.png",
+            &[
+                ("64", "64/a b.png.jpg", "image/jpeg"),
+                ("320x200", "320x200/a b.png.jpg", "image/jpeg"),
+            ],
+        );
+        let jpeg = OutputFormat::Jpeg;
+        assert!(is_current(&item, &opts(&[s64, rect], jpeg)));
+        assert!(is_current(&item, &opts(&[rect, s64], jpeg)));
+        assert!(!is_current(&item, &opts(&[s64], jpeg)), "one too many");
+        assert!(!is_current(&item, &opts(&[s64, rect, s128], jpeg)));
+        assert!(!is_current(&item, &opts(&[s64, s128], jpeg)));
+        assert!(!is_current(&item, &opts(&[s64, rect], OutputFormat::Png)));
+        let wrong_type = ok_item("a.jpg", &[("64", "64/a.jpg", "image/png")]);
+        assert!(!is_current(&wrong_type, &opts(&[s64], jpeg)));
+        let odd = Existing {
+            status: "pending".into(),
+            ..ok_item("a.jpg", &[("64", "64/a.jpg", "image/jpeg")])
+        };
+        assert!(!is_current(&odd, &opts(&[s64], jpeg)));
+    }
+
+    #[test]
+    fn failed_items_are_current_unless_new_limits_could_change_the_answer() {
+        let failed = |error: &str, bytes, dims: Option<(u32, u32)>| Existing {
+            id: "x".into(),
+            status: "failed".into(),
+            error: Some(error.into()),
+            bytes,
+            width: dims.map(|d| d.0),
+            height: dims.map(|d| d.1),
+            ..Existing::default()
+        };
+        let limits = |max_bytes, max_pixels| ThumbOptions {
+            max_bytes,
+            max_pixels,
+            ..ThumbOptions::default()
+        };
+        for r in SETTINGS_INDEPENDENT_FAILURES {
+            assert!(is_current(
+                &failed(r, Some(1), None),
+                &limits(u64::MAX, u64::MAX)
+            ));
+        }
+        let big = failed("too many bytes", Some(1000), None);
+        assert!(is_current(&big, &limits(999, 10)));
+        assert!(!is_current(&big, &limits(1000, 10)));
+        assert!(is_current(
+            &failed("too many bytes", None, None),
+            &limits(u64::MAX, 1)
+        ));
+        let wide = failed("too many pixels", Some(1), Some((300, 150)));
+        assert!(is_current(&wide, &limits(10, 44_999)));
+        assert!(!is_current(&wide, &limits(10, 45_000)));
+        let decoder = failed("too many pixels", Some(1), None);
+        assert!(is_current(&decoder, &limits(10, u64::MAX)));
+        assert!(!is_current(
+            &failed("bad options", None, None),
+            &limits(1, 1)
+        ));
+    }
+}
