@@ -84,7 +84,7 @@ pub struct RecordOutcome {
     pub thumbnails: Vec<String>,
     /// Keys deleted from the destination bucket (a removal, or thumbnails a re-run no longer
     /// makes).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub deleted: Vec<String>,
     pub ms: u64,
 }
