@@ -341,13 +341,17 @@ impl Plan {
         serde_json::json!({
             "Version": "2012-10-17",
             "Statement": [
+                // GetObject also allows HeadObject: a removal is followed only once a HEAD
+                // finds the source gone (not re-uploaded meanwhile).
                 {"Sid": "ReadSources", "Effect": "Allow", "Action": ["s3:GetObject"],
                  "Resource": [format!("{}/*", self.bucket_arn(&self.source_bucket()))]},
                 // Without ListBucket, S3 answers 403 instead of 404 for a key that is gone, and
                 // the function would retry a deleted upload as if S3 had failed.
                 {"Sid": "SeeMissingSources", "Effect": "Allow", "Action": ["s3:ListBucket"],
                  "Resource": [self.bucket_arn(&self.source_bucket())]},
-                {"Sid": "WriteThumbnails", "Effect": "Allow", "Action": ["s3:PutObject"],
+                // DeleteObject: a removed source takes its thumbnails along, and a re-run with
+                // other sizes or format deletes the thumbnails it no longer makes.
+                {"Sid": "WriteThumbnails", "Effect": "Allow", "Action": ["s3:PutObject", "s3:DeleteObject"],
                  "Resource": [format!("{}/*", self.bucket_arn(&self.dest_bucket()))]},
                 {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
                  "Resource": [log.clone(), format!("{log}:*")]},

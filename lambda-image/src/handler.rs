@@ -1,28 +1,45 @@
-//! The S3 event handler: every record of the event, each on its own.
+//! The event handler: every S3 record, every Batch Operations task, each on its own.
 //!
-//! Per record: ignore what is not ours (the destination bucket, a foreign bucket when
-//! `SOURCE_BUCKET` is set, events other than `ObjectCreated:*`); skip what is already
-//! recorded with the same ETag; fetch (refusing objects over `MAX_BYTES` unread); make the
-//! thumbnails; put them; write the item with a conditional put (a concurrent duplicate
-//! delivery loses the race and is skipped); publish the SNS message.
+//! Per S3 record: ignore what is not ours (the destination bucket, a foreign bucket when
+//! `SOURCE_BUCKET` is set, events other than object creation and removal). For a creation
+//! (and a Batch Operations task): skip what is recorded with the same ETag and is
+//! [current](is_current); fetch (refusing objects over `MAX_BYTES` unread); make the
+//! thumbnails; put them; delete the thumbnails the replaced item listed that the new one does
+//! not; write the item with a conditional put (a concurrent duplicate delivery loses the race
+//! and is skipped); publish the SNS message. For a removal (`ObjectRemoved:*`,
+//! `LifecycleExpiration:*`): unless the object exists again, delete its thumbnails and item.
 //!
 //! Permanent failures (what the engine refuses) become `failed` items and messages, and the
 //! record counts as handled. Transient failures (any AWS error) are collected; after all
 //! records were tried, `handle_event` returns `Err` so that Lambda retries the event — the
-//! records that were completed are then skipped.
+//! records that were completed are then skipped. `handle_batch` never fails as a whole: it
+//! answers each task (`TemporaryFailure` makes Batch Operations redrive it).
 
+use std::collections::{BTreeSet, HashSet};
 use std::time::Instant;
 
 use aws_lambda_events::event::s3::{S3Event, S3EventRecord};
 use futures::future::try_join_all;
 use serde::Serialize;
 
+use crate::batch::{BatchEvent, BatchResponse, BatchResult, BatchTask, ResultCode};
 use crate::config::Config;
-use crate::engine::{self, EngineError, Thumbnail, Thumbnails};
+use crate::engine::{self, EngineError, ThumbOptions, Thumbnail, Thumbnails};
+use crate::invocation::{Invocation, InvokeError, classify};
 use crate::keys::{decode_event_key, thumbnail_key};
 use crate::store::{
-    Fetched, ObjectRecord, Status, Store, StoreError, ThumbRecord, normalize_etag, now_rfc3339,
+    Existing, Fetched, ObjectRecord, Status, Store, StoreError, ThumbRecord, normalize_etag,
+    now_rfc3339,
 };
+
+/// The event names of a removal this function follows (`s3:ObjectRemoved:*` and
+/// `s3:LifecycleExpiration:*` in the notification configuration).
+pub const REMOVAL_EVENTS: [&str; 4] = [
+    "ObjectRemoved:Delete",
+    "ObjectRemoved:DeleteMarkerCreated",
+    "LifecycleExpiration:Delete",
+    "LifecycleExpiration:DeleteMarkerCreated",
+];
 
 /// What happened to one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -32,10 +49,12 @@ pub enum Outcome {
     Ok,
     /// Permanently failed (not an image, corrupt, over a limit, ...): recorded as `failed`.
     Failed,
-    /// Already processed (same key and ETag): nothing done.
+    /// Already processed (same key and ETag, with the current settings): nothing done.
     Skipped,
-    /// Not for us (destination or foreign bucket, not an object creation, object gone).
+    /// Not for us (destination or foreign bucket, another event, object gone or back).
     Ignored,
+    /// The source was removed: its thumbnails and item were deleted.
+    Deleted,
 }
 
 impl Outcome {
@@ -45,6 +64,7 @@ impl Outcome {
             Self::Failed => "failed",
             Self::Skipped => "skipped",
             Self::Ignored => "ignored",
+            Self::Deleted => "deleted",
         }
     }
 }
@@ -62,6 +82,10 @@ pub struct RecordOutcome {
     pub etag: Option<String>,
     /// Keys of the thumbnails written to the destination bucket.
     pub thumbnails: Vec<String>,
+    /// Keys deleted from the destination bucket (a removal, or thumbnails a re-run no longer
+    /// makes).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deleted: Vec<String>,
     pub ms: u64,
 }
 
@@ -74,9 +98,70 @@ pub struct HandlerError {
     pub first: String,
 }
 
+/// Reasons (`EngineError::reason`) of a failed item that say nothing about the settings:
+/// the same bytes are refused again whatever they are.
+const SETTINGS_INDEPENDENT_FAILURES: [&str; 5] = [
+    "empty object",
+    "not an image",
+    "unsupported",
+    "corrupt image",
+    "encode failed",
+];
+
+/// Whether `item` is what processing its object (the version it records) with `opts` would
+/// produce, so that processing it again can be skipped. The ETag is not part of it: the handler
+/// (and `reprocess --only-missing`) also require the item's ETag to be the object's.
+///
+/// - `ok`: one thumbnail per configured size, no other, each at the key
+///   [`thumbnail_key`] gives for the configured format and with that format's content type.
+/// - `failed`: current when the refusal would happen again with `opts`. Refusals of the bytes
+///   themselves (not an image, corrupt, empty, unsupported, encode failed) always would.
+///   "too many bytes" and "too many pixels" are redone only when the recorded size (or
+///   dimensions) now fit `MAX_BYTES` (`MAX_PIXELS`); without them (an item written before they
+///   were recorded, or a decoder's own limit) the item counts as current, because redoing it
+///   on every delivery would send a new message each time. "bad options" is always redone.
+/// - anything else (an unknown status): not current.
+///
+/// Quality is not recorded in the item, so a change of `THUMB_QUALITY` alone does not make an
+/// item stale.
+pub fn is_current(item: &Existing, opts: &ThumbOptions) -> bool {
+    match item.status.as_str() {
+        "ok" => {
+            item.thumbnails.len() == opts.sizes.len()
+                && opts.sizes.iter().all(|spec| {
+                    let (size, key) =
+                        (spec.to_string(), thumbnail_key(spec, &item.id, opts.format));
+                    item.thumbnails.iter().any(|t| {
+                        t.size == size
+                            && t.key == key
+                            && t.content_type == opts.format.content_type()
+                    })
+                })
+        }
+        "failed" => match item.error.as_deref() {
+            Some("too many bytes") => item.bytes.is_none_or(|b| b > opts.max_bytes),
+            Some("too many pixels") => match (item.width, item.height) {
+                (Some(w), Some(h)) => u64::from(w) * u64::from(h) > opts.max_pixels,
+                _ => true,
+            },
+            Some(r) => SETTINGS_INDEPENDENT_FAILURES.contains(&r),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
 pub struct Handler {
     config: Config,
     store: Store,
+}
+
+/// Facts of an object-created record that spare work: its ETag (skip without a GET) and size
+/// (refuse without a GET). A Batch Operations task has neither.
+#[derive(Debug, Default, Clone)]
+struct Hint {
+    etag: Option<String>,
+    size: Option<u64>,
 }
 
 impl Handler {
@@ -91,6 +176,23 @@ impl Handler {
         &self.config
     }
 
+    /// Any payload the function is sent: an S3 event (the response is `{"records": [...]}`),
+    /// a Batch Operations request (the response is a [`BatchResponse`]), S3's test event
+    /// (`{"records": []}`). Anything else is an [`InvokeError::Unsupported`].
+    pub async fn handle_invocation(
+        &self,
+        payload: serde_json::Value,
+    ) -> Result<serde_json::Value, InvokeError> {
+        match classify(payload)? {
+            Invocation::S3(event) => {
+                let records = self.handle_event(event).await?;
+                Ok(serde_json::json!({ "records": records }))
+            }
+            Invocation::Batch(event) => Ok(serde_json::json!(self.handle_batch(event).await)),
+            Invocation::S3Test => Ok(serde_json::json!({ "records": [] })),
+        }
+    }
+
     pub async fn handle_event(&self, event: S3Event) -> Result<Vec<RecordOutcome>, HandlerError> {
         let total = event.records.len();
         let mut outcomes = Vec::with_capacity(total);
@@ -99,32 +201,10 @@ impl Handler {
             let started = Instant::now();
             let bucket = record.s3.bucket.name.clone().unwrap_or_default();
             let key = decode_event_key(record.s3.object.key.as_deref().unwrap_or_default());
-            match self.handle_record(record, &bucket, &key, started).await {
-                Ok(o) => {
-                    tracing::info!(
-                        bucket = %o.bucket,
-                        key = %o.key,
-                        outcome = o.outcome.as_str(),
-                        reason = o.reason.as_deref().unwrap_or(""),
-                        sizes = %self.sizes_text(),
-                        thumbnails = o.thumbnails.len(),
-                        ms = o.ms,
-                        "object"
-                    );
-                    outcomes.push(o);
-                }
-                Err(e) => {
-                    tracing::error!(
-                        bucket = %bucket,
-                        key = %key,
-                        outcome = "retry",
-                        reason = %e,
-                        sizes = %self.sizes_text(),
-                        ms = started.elapsed().as_millis() as u64,
-                        "object"
-                    );
-                    transient.push(format!("{key}: {e}"));
-                }
+            let result = self.handle_record(record, &bucket, &key, started).await;
+            match self.logged(result, &bucket, &key, started) {
+                Ok(o) => outcomes.push(o),
+                Err(e) => transient.push(format!("{key}: {e}")),
             }
         }
         match transient.first() {
@@ -135,6 +215,93 @@ impl Handler {
             }),
             None => Ok(outcomes),
         }
+    }
+
+    /// A Batch Operations request: each task is processed as an `ObjectCreated` record of its
+    /// object (skipped when current) and answered on its own: `Succeeded` for ok and skipped,
+    /// `PermanentFailure` for what the engine refuses (recorded as a failed item) and for
+    /// what the function does not handle (a missing object, another bucket),
+    /// `TemporaryFailure` for AWS errors (Batch Operations redrives the task).
+    pub async fn handle_batch(&self, event: BatchEvent) -> BatchResponse {
+        let mut results = Vec::with_capacity(event.tasks.len());
+        for task in &event.tasks {
+            results.push(self.handle_task(task).await);
+        }
+        BatchResponse {
+            invocation_schema_version: event.invocation_schema_version,
+            treat_missing_keys_as: ResultCode::PermanentFailure,
+            invocation_id: event.invocation_id,
+            results,
+        }
+    }
+
+    async fn handle_task(&self, task: &BatchTask) -> BatchResult {
+        let started = Instant::now();
+        let answer = |code, text: String| BatchResult {
+            task_id: task.task_id.clone(),
+            result_code: code,
+            result_string: text,
+        };
+        let key = task.key();
+        let Some(bucket) = task.bucket() else {
+            return answer(ResultCode::PermanentFailure, "task without a bucket".into());
+        };
+        let result = match self.not_ours(bucket, &key) {
+            Some(why) => Ok(self.done(bucket, &key, started, Outcome::Ignored, Some(why))),
+            None => {
+                self.handle_created(bucket, &key, Hint::default(), started)
+                    .await
+            }
+        };
+        match self.logged(result, bucket, &key, started) {
+            Ok(o) => {
+                let text = match &o.reason {
+                    Some(r) => format!("{}: {r}", o.outcome.as_str()),
+                    None => format!("{} ({} thumbnails)", o.outcome.as_str(), o.thumbnails.len()),
+                };
+                let code = match o.outcome {
+                    Outcome::Ok | Outcome::Skipped => ResultCode::Succeeded,
+                    Outcome::Failed | Outcome::Ignored | Outcome::Deleted => {
+                        ResultCode::PermanentFailure
+                    }
+                };
+                answer(code, text)
+            }
+            Err(e) => answer(ResultCode::TemporaryFailure, e.to_string()),
+        }
+    }
+
+    /// One log line per object, whatever happened.
+    fn logged(
+        &self,
+        result: Result<RecordOutcome, StoreError>,
+        bucket: &str,
+        key: &str,
+        started: Instant,
+    ) -> Result<RecordOutcome, StoreError> {
+        match &result {
+            Ok(o) => tracing::info!(
+                bucket = %o.bucket,
+                key = %o.key,
+                outcome = o.outcome.as_str(),
+                reason = o.reason.as_deref().unwrap_or(""),
+                sizes = %self.sizes_text(),
+                thumbnails = o.thumbnails.len(),
+                deleted = o.deleted.len(),
+                ms = o.ms,
+                "object"
+            ),
+            Err(e) => tracing::error!(
+                bucket = %bucket,
+                key = %key,
+                outcome = "retry",
+                reason = %e,
+                sizes = %self.sizes_text(),
+                ms = started.elapsed().as_millis() as u64,
+                "object"
+            ),
+        }
+        result
     }
 
     fn sizes_text(&self) -> String {
@@ -148,6 +315,41 @@ impl Handler {
         sizes.join(",")
     }
 
+    fn done(
+        &self,
+        bucket: &str,
+        key: &str,
+        started: Instant,
+        outcome: Outcome,
+        reason: Option<String>,
+    ) -> RecordOutcome {
+        RecordOutcome {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            outcome,
+            reason,
+            etag: None,
+            thumbnails: Vec::new(),
+            deleted: Vec::new(),
+            ms: started.elapsed().as_millis() as u64,
+        }
+    }
+
+    /// Why an object is not this function's business, if it is not.
+    fn not_ours(&self, bucket: &str, key: &str) -> Option<String> {
+        let cfg = &self.config;
+        if bucket.is_empty() || key.is_empty() {
+            return Some("record without bucket or key".into());
+        }
+        if bucket == cfg.dest_bucket {
+            return Some("event from the destination bucket".into());
+        }
+        match &cfg.source_bucket {
+            Some(src) if bucket != src => Some(format!("bucket is not the source bucket {src}")),
+            _ => None,
+        }
+    }
+
     async fn handle_record(
         &self,
         record: &S3EventRecord,
@@ -155,63 +357,154 @@ impl Handler {
         key: &str,
         started: Instant,
     ) -> Result<RecordOutcome, StoreError> {
-        let cfg = &self.config;
-        let done =
-            |outcome, reason: Option<String>, etag: Option<String>, thumbnails| RecordOutcome {
-                bucket: bucket.to_string(),
-                key: key.to_string(),
-                outcome,
-                reason,
-                etag,
-                thumbnails,
-                ms: started.elapsed().as_millis() as u64,
-            };
-        let ignore = |why: String| done(Outcome::Ignored, Some(why), None, Vec::new());
-
-        if bucket.is_empty() || key.is_empty() {
-            return Ok(ignore("record without bucket or key".into()));
-        }
         let event_name = record.event_name.as_deref().unwrap_or_default();
-        if !event_name.is_empty() && !event_name.starts_with("ObjectCreated:") {
-            return Ok(ignore(format!("{event_name} is not an object creation")));
+        let is_creation = event_name.is_empty() || event_name.starts_with("ObjectCreated:");
+        let is_removal = REMOVAL_EVENTS.contains(&event_name);
+        if !is_creation && !is_removal {
+            let why = format!("{event_name} is neither an object creation nor a removal");
+            return Ok(self.done(bucket, key, started, Outcome::Ignored, Some(why)));
         }
-        if bucket == cfg.dest_bucket {
-            return Ok(ignore("event from the destination bucket".into()));
+        if let Some(why) = self.not_ours(bucket, key) {
+            return Ok(self.done(bucket, key, started, Outcome::Ignored, Some(why)));
         }
-        if let Some(src) = &cfg.source_bucket
-            && bucket != src
-        {
-            return Ok(ignore(format!("bucket is not the source bucket {src}")));
+        if is_removal {
+            return self.handle_removed(bucket, key, started).await;
         }
+        let hint = Hint {
+            etag: record.s3.object.e_tag.as_deref().map(normalize_etag),
+            size: record.s3.object.size.map(|s| s.max(0) as u64),
+        };
+        self.handle_created(bucket, key, hint, started).await
+    }
 
-        let event_etag = record.s3.object.e_tag.as_deref().map(normalize_etag);
+    /// The source object was removed. Its `sequencer` is not used: items written by
+    /// `invoke-local` and Batch Operations carry no S3 sequencer (or a made-up one) to compare
+    /// with, while a HEAD tells what is true now (S3 is strongly consistent), which is what the
+    /// thumbnails must follow.
+    async fn handle_removed(
+        &self,
+        bucket: &str,
+        key: &str,
+        started: Instant,
+    ) -> Result<RecordOutcome, StoreError> {
+        let cfg = &self.config;
         let existing = self.store.existing(&cfg.table_name, key).await?;
-        if let (Some(ex), Some(et)) = (&existing, &event_etag)
-            && &ex.etag == et
-        {
-            return Ok(done(
+        if self.store.exists(bucket, key).await? {
+            let why = "the source object exists again (uploaded after this removal): its thumbnails and item stay";
+            return Ok(self.done(bucket, key, started, Outcome::Ignored, Some(why.into())));
+        }
+        // The item's keys (what older settings made) and the current settings' keys (what a
+        // write that lost its item, or a concurrent run, may have left).
+        let keys: BTreeSet<String> = existing
+            .iter()
+            .flat_map(|e| e.thumbnails.iter().map(|t| t.key.clone()))
+            .filter(|k| !k.is_empty())
+            .chain(
+                cfg.thumb
+                    .sizes
+                    .iter()
+                    .map(|spec| thumbnail_key(spec, key, cfg.thumb.format)),
+            )
+            .collect();
+        let keys: Vec<String> = keys.into_iter().collect();
+        self.store.delete_objects(&cfg.dest_bucket, &keys).await?;
+        let item_removed = match &existing {
+            Some(ex) => {
+                self.store
+                    .delete_record_if(&cfg.table_name, key, &ex.etag)
+                    .await?
+            }
+            None => false,
+        };
+
+        // A re-upload between the HEAD above and the deletes: its thumbnails may be among the
+        // keys just deleted while its item says ok. Take its item away and process the object
+        // now, so that what is stored matches the object.
+        if self.store.exists(bucket, key).await? {
+            if let Some(now) = self.store.existing(&cfg.table_name, key).await? {
+                self.store
+                    .delete_record_if(&cfg.table_name, key, &now.etag)
+                    .await?;
+            }
+            let mut o = self
+                .handle_created(bucket, key, Hint::default(), started)
+                .await?;
+            o.reason = Some(match o.reason {
+                Some(r) => {
+                    format!("re-uploaded while its removal was handled, processed again: {r}")
+                }
+                None => "re-uploaded while its removal was handled, processed again".into(),
+            });
+            o.deleted = keys;
+            return Ok(o);
+        }
+        if existing.is_some() && !item_removed {
+            // The item changed after it was read, yet the object is gone: read again on retry.
+            return Err(StoreError {
+                op: "dynamodb delete_item",
+                detail: "the item changed while the removal was handled".into(),
+            });
+        }
+        let (outcome, reason) = match &existing {
+            Some(_) => (Outcome::Deleted, None),
+            None => (
+                Outcome::Ignored,
+                Some("nothing recorded (already deleted, or never processed)".to_string()),
+            ),
+        };
+        let mut o = self.done(bucket, key, started, outcome, reason);
+        o.etag = existing.map(|e| e.etag);
+        o.deleted = keys;
+        Ok(o)
+    }
+
+    async fn handle_created(
+        &self,
+        bucket: &str,
+        key: &str,
+        hint: Hint,
+        started: Instant,
+    ) -> Result<RecordOutcome, StoreError> {
+        let cfg = &self.config;
+        let skipped = |ex: &Existing, etag: String| {
+            let mut o = self.done(
+                bucket,
+                key,
+                started,
                 Outcome::Skipped,
                 Some(format!("already processed ({})", ex.status)),
-                Some(et.clone()),
-                Vec::new(),
-            ));
+            );
+            o.etag = Some(etag);
+            o
+        };
+        let existing = self.store.existing(&cfg.table_name, key).await?;
+        let current = |etag: &str| {
+            existing
+                .as_ref()
+                .filter(|ex| ex.etag == etag && is_current(ex, &cfg.thumb))
+        };
+        if let Some(et) = &hint.etag
+            && let Some(ex) = current(et)
+        {
+            return Ok(skipped(ex, et.clone()));
         }
         let created_at = existing.as_ref().and_then(|e| e.created_at.clone());
 
         // The event's size lets us refuse a huge object without touching it.
-        let event_size = record.s3.object.size.unwrap_or(0).max(0) as u64;
-        let fetched = if event_size > cfg.thumb.max_bytes {
-            Fetched::TooLarge {
-                etag: event_etag.clone().unwrap_or_default(),
-                size: event_size,
+        let fetched = match hint.size {
+            Some(size) if size > cfg.thumb.max_bytes => Fetched::TooLarge {
+                etag: hint.etag.clone().unwrap_or_default(),
+                size,
                 content_type: None,
-            }
-        } else {
-            self.store.fetch(bucket, key, cfg.thumb.max_bytes).await?
+            },
+            _ => self.store.fetch(bucket, key, cfg.thumb.max_bytes).await?,
         };
 
         let (etag, size, s3_content_type, result) = match fetched {
-            Fetched::Gone => return Ok(ignore("object no longer exists".into())),
+            Fetched::Gone => {
+                let why = "object no longer exists".to_string();
+                return Ok(self.done(bucket, key, started, Outcome::Ignored, Some(why)));
+            }
             Fetched::TooLarge {
                 etag,
                 size,
@@ -230,15 +523,8 @@ impl Handler {
                 content_type,
                 bytes,
             } => {
-                if let Some(ex) = &existing
-                    && ex.etag == etag
-                {
-                    return Ok(done(
-                        Outcome::Skipped,
-                        Some(format!("already processed ({})", ex.status)),
-                        Some(etag),
-                        Vec::new(),
-                    ));
+                if let Some(ex) = current(&etag) {
+                    return Ok(skipped(ex, etag));
                 }
                 let size = bytes.len() as u64;
                 let opts = cfg.thumb.clone();
@@ -280,20 +566,52 @@ impl Handler {
             }
             Err(e) => {
                 tracing::debug!(key, error = %e, "engine refused the object");
+                if let EngineError::TooManyPixels { width, height, .. } = &e {
+                    // Recorded so that `is_current` can tell whether a raised MAX_PIXELS
+                    // would now let it through.
+                    rec.width = u32::try_from(*width).ok();
+                    rec.height = u32::try_from(*height).ok();
+                }
                 rec.status = Status::Failed;
                 rec.error = Some(e.reason().to_string());
                 (Outcome::Failed, Some(e.reason().to_string()))
             }
         };
+
+        // Thumbnails of the replaced item that this run does not make again would be found by
+        // no later removal (it follows the item it finds and the current settings): delete them
+        // before the item that lists them is replaced, so that a failure here is retried.
+        let kept: HashSet<&str> = rec.thumbnails.iter().map(|t| t.key.as_str()).collect();
+        let orphans: Vec<String> = existing
+            .iter()
+            .flat_map(|e| e.thumbnails.iter())
+            .map(|t| t.key.clone())
+            .filter(|k| !k.is_empty() && !kept.contains(k.as_str()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !orphans.is_empty() {
+            self.store
+                .delete_objects(&cfg.dest_bucket, &orphans)
+                .await?;
+        }
         rec.duration_ms = started.elapsed().as_millis() as u64;
 
-        if !self.store.put_record(&cfg.table_name, &rec).await? {
-            return Ok(done(
+        let replaces = existing.as_ref().and_then(|e| e.updated_at.as_deref());
+        if !self
+            .store
+            .put_record(&cfg.table_name, &rec, replaces)
+            .await?
+        {
+            let mut o = self.done(
+                bucket,
+                key,
+                started,
                 Outcome::Skipped,
                 Some("processed concurrently".into()),
-                Some(etag),
-                Vec::new(),
-            ));
+            );
+            o.etag = Some(etag);
+            return Ok(o);
         }
         if let Err(e) = self.store.publish(&cfg.topic_arn, &rec).await {
             // Undo the item so that the retry does the work again and the message is sent.
@@ -306,8 +624,11 @@ impl Handler {
             }
             return Err(e);
         }
-        let keys = rec.thumbnails.iter().map(|t| t.key.clone()).collect();
-        Ok(done(outcome, reason, Some(etag), keys))
+        let mut o = self.done(bucket, key, started, outcome, reason);
+        o.etag = Some(etag);
+        o.thumbnails = rec.thumbnails.iter().map(|t| t.key.clone()).collect();
+        o.deleted = orphans;
+        Ok(o)
     }
 
     async fn put_thumbnails(
@@ -333,5 +654,107 @@ impl Handler {
         }))
         .await?;
         Ok(records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{OutputFormat, ThumbSpec};
+    use crate::store::RecordedThumb;
+
+    fn ok_item(id: &str, thumbs: &[(&str, &str, &str)]) -> Existing {
+        Existing {
+            id: id.into(),
+            etag: "e".into(),
+            status: "ok".into(),
+            thumbnails: thumbs
+                .iter()
+                .map(|(size, key, ct)| RecordedThumb {
+                    size: (*size).into(),
+                    key: (*key).into(),
+                    content_type: (*ct).into(),
+                })
+                .collect(),
+            ..Existing::default()
+        }
+    }
+
+    fn opts(sizes: &[ThumbSpec], format: OutputFormat) -> ThumbOptions {
+        ThumbOptions {
+            sizes: sizes.to_vec(),
+            format,
+            ..ThumbOptions::default()
+        }
+    }
+
+    #[test]
+    fn ok_items_are_current_for_exactly_their_sizes_and_format() {
+        let (s64, s128) = (ThumbSpec::square(64), ThumbSpec::square(128));
+        let rect = ThumbSpec {
+            width: 320,
+            height: 200,
+        };
+        let item = ok_item(
+            "a b.png",
+            &[
+                ("64", "64/a b.png.jpg", "image/jpeg"),
+                ("320x200", "320x200/a b.png.jpg", "image/jpeg"),
+            ],
+        );
+        let jpeg = OutputFormat::Jpeg;
+        assert!(is_current(&item, &opts(&[s64, rect], jpeg)));
+        assert!(is_current(&item, &opts(&[rect, s64], jpeg)));
+        assert!(!is_current(&item, &opts(&[s64], jpeg)), "one too many");
+        assert!(!is_current(&item, &opts(&[s64, rect, s128], jpeg)));
+        assert!(!is_current(&item, &opts(&[s64, s128], jpeg)));
+        assert!(!is_current(&item, &opts(&[s64, rect], OutputFormat::Png)));
+        let wrong_type = ok_item("a.jpg", &[("64", "64/a.jpg", "image/png")]);
+        assert!(!is_current(&wrong_type, &opts(&[s64], jpeg)));
+        let odd = Existing {
+            status: "pending".into(),
+            ..ok_item("a.jpg", &[("64", "64/a.jpg", "image/jpeg")])
+        };
+        assert!(!is_current(&odd, &opts(&[s64], jpeg)));
+    }
+
+    #[test]
+    fn failed_items_are_current_unless_new_limits_could_change_the_answer() {
+        let failed = |error: &str, bytes, dims: Option<(u32, u32)>| Existing {
+            id: "x".into(),
+            status: "failed".into(),
+            error: Some(error.into()),
+            bytes,
+            width: dims.map(|d| d.0),
+            height: dims.map(|d| d.1),
+            ..Existing::default()
+        };
+        let limits = |max_bytes, max_pixels| ThumbOptions {
+            max_bytes,
+            max_pixels,
+            ..ThumbOptions::default()
+        };
+        for r in SETTINGS_INDEPENDENT_FAILURES {
+            assert!(is_current(
+                &failed(r, Some(1), None),
+                &limits(u64::MAX, u64::MAX)
+            ));
+        }
+        let big = failed("too many bytes", Some(1000), None);
+        assert!(is_current(&big, &limits(999, 10)));
+        assert!(!is_current(&big, &limits(1000, 10)));
+        assert!(is_current(
+            &failed("too many bytes", None, None),
+            &limits(u64::MAX, 1)
+        ));
+        let wide = failed("too many pixels", Some(1), Some((300, 150)));
+        assert!(is_current(&wide, &limits(10, 44_999)));
+        assert!(!is_current(&wide, &limits(10, 45_000)));
+        let decoder = failed("too many pixels", Some(1), None);
+        assert!(is_current(&decoder, &limits(10, u64::MAX)));
+        assert!(!is_current(
+            &failed("bad options", None, None),
+            &limits(1, 1)
+        ));
     }
 }

@@ -1,5 +1,6 @@
-//! The function's process: validate the environment, then serve S3 events through the Lambda
-//! Runtime API until the process is stopped. [`run`] is the whole of it, so that the
+//! The function's process: validate the environment, then serve events (any JSON payload,
+//! dispatched by [`Handler::handle_invocation`]: S3 notifications, S3 Batch Operations
+//! requests) through the Lambda Runtime API until the process is stopped. [`run`] is the whole of it, so that the
 //! `lambda-image` binary and thumbctl (which hands over to it when Lambda starts it as the
 //! function) run the same code.
 
@@ -7,8 +8,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::handler::{Handler, HandlerError, RecordOutcome};
-use aws_lambda_events::event::s3::S3Event;
+use crate::handler::Handler;
+use crate::invocation::InvokeError;
 use futures::FutureExt;
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 
@@ -70,7 +71,9 @@ async fn serve(config: Config) -> Result<(), lambda_runtime::Error> {
     .map(|r| r.map_err(|e| format!("initialisation failed: {e}")))
     .boxed()
     .shared();
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| {
+    // A `Value`, not a typed event: a payload of another kind must get an `UnsupportedEvent`
+    // answer naming what was expected, not the runtime's deserialisation error.
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let handler = handler.clone();
         async move {
             let handler = handler.await.map_err(|e| Diagnostic {
@@ -78,13 +81,17 @@ async fn serve(config: Config) -> Result<(), lambda_runtime::Error> {
                 error_message: e,
             })?;
             handler
-                .handle_event(event.payload)
+                .handle_invocation(event.payload)
                 .await
-                .map_err(|e: HandlerError| Diagnostic {
-                    error_type: "TransientFailure".into(),
-                    error_message: e.to_string(),
+                .map_err(|e: InvokeError| {
+                    if let InvokeError::Unsupported(u) = &e {
+                        tracing::error!(reason = %u, "unsupported event");
+                    }
+                    Diagnostic {
+                        error_type: e.error_type().into(),
+                        error_message: e.to_string(),
+                    }
                 })
-                .map(|records: Vec<RecordOutcome>| serde_json::json!({ "records": records }))
         }
     }))
     .await

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_s3::primitives::ByteStream;
+use futures::future::try_join_all;
 use serde::Serialize;
 
 /// A transient AWS failure (throttling, 5xx, network, permissions).
@@ -126,12 +127,72 @@ impl ObjectRecord {
     }
 }
 
-/// What is already recorded for a source key.
+/// One thumbnail as an item lists it (what [`crate::handler::is_current`] and the delete
+/// path need).
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedThumb {
+    pub size: String,
+    pub key: String,
+    pub content_type: String,
+}
+
+/// What is already recorded for a source key: the DynamoDB item, read back.
+///
+/// Built with [`Existing::from_item`] from a `GetItem`/`Query`/`Scan` item, so that thumbctl
+/// (`reprocess --only-missing`) reads items exactly as the function does. Attributes that are
+/// missing or of the wrong type read as empty/`None` rather than failing: an item written by an
+/// older version must still be usable.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Existing {
+    pub id: String,
     pub etag: String,
     pub status: String,
+    pub error: Option<String>,
+    pub bytes: Option<u64>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub thumbnails: Vec<RecordedThumb>,
     pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+}
+
+impl Existing {
+    pub fn from_item(item: &HashMap<String, AttributeValue>) -> Self {
+        let text = |m: &HashMap<String, AttributeValue>, k: &str| {
+            m.get(k).and_then(|v| v.as_s().ok()).cloned()
+        };
+        let num = |k: &str| {
+            item.get(k)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<u64>().ok())
+        };
+        let thumbnails = item
+            .get("thumbnails")
+            .and_then(|v| v.as_l().ok())
+            .map(|l| {
+                l.iter()
+                    .filter_map(|t| t.as_m().ok())
+                    .map(|m| RecordedThumb {
+                        size: text(m, "size").unwrap_or_default(),
+                        key: text(m, "key").unwrap_or_default(),
+                        content_type: text(m, "content_type").unwrap_or_default(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            id: text(item, "id").unwrap_or_default(),
+            etag: text(item, "etag").unwrap_or_default(),
+            status: text(item, "status").unwrap_or_default(),
+            error: text(item, "error"),
+            bytes: num("bytes"),
+            width: num("width").and_then(|n| u32::try_from(n).ok()),
+            height: num("height").and_then(|n| u32::try_from(n).ok()),
+            thumbnails,
+            created_at: text(item, "created_at"),
+            updated_at: text(item, "updated_at"),
+        }
+    }
 }
 
 /// Result of fetching a source object.
@@ -197,7 +258,7 @@ impl Store {
         }
     }
 
-    /// The recorded etag/status of `id`, read consistently.
+    /// The item of `id`, read consistently.
     pub async fn existing(&self, table: &str, id: &str) -> Result<Option<Existing>, StoreError> {
         let out = self
             .ddb
@@ -205,20 +266,35 @@ impl Store {
             .table_name(table)
             .key("id", AttributeValue::S(id.to_string()))
             .consistent_read(true)
-            .projection_expression("etag, #s, created_at")
-            .expression_attribute_names("#s", "status")
             .send()
             .await
             .map_err(store_err("dynamodb get_item"))?;
-        let Some(item) = out.item else {
-            return Ok(None);
-        };
-        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-        Ok(Some(Existing {
-            etag: text("etag").unwrap_or_default(),
-            status: text("status").unwrap_or_default(),
-            created_at: text("created_at"),
+        Ok(out.item.as_ref().map(Existing::from_item))
+    }
+
+    /// Whether the object exists now (a HEAD). Needs `s3:ListBucket` on the bucket as well as
+    /// `s3:GetObject`, or S3 answers 403 for a missing key, which is then an error here.
+    pub async fn exists(&self, bucket: &str, key: &str) -> Result<bool, StoreError> {
+        match self.s3.head_object().bucket(bucket).key(key).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_not_found()) => Ok(false),
+            Err(e) => Err(store_err("s3 head_object")(e)),
+        }
+    }
+
+    /// Deletes objects; a key that is already gone is no error (S3 answers 204 either way).
+    pub async fn delete_objects(&self, bucket: &str, keys: &[String]) -> Result<(), StoreError> {
+        try_join_all(keys.iter().map(|k| async move {
+            self.s3
+                .delete_object()
+                .bucket(bucket)
+                .key(k)
+                .send()
+                .await
+                .map_err(store_err("s3 delete_object"))
         }))
+        .await?;
+        Ok(())
     }
 
     /// Downloads a source object unless it is larger than `max_bytes`.
@@ -286,19 +362,31 @@ impl Store {
         Ok(())
     }
 
-    /// Writes the item unless one with the same etag exists (written by a concurrent
-    /// delivery of the same event). Returns whether it was written.
-    pub async fn put_record(&self, table: &str, record: &ObjectRecord) -> Result<bool, StoreError> {
-        let res = self
+    /// Writes the item unless one with the same etag exists that is not the one this
+    /// delivery read (`replaces`: its `updated_at`). The condition makes a concurrent duplicate
+    /// delivery lose: both read the same item, the first write changes `updated_at`, the second
+    /// write's condition then fails. Returns whether it was written.
+    pub async fn put_record(
+        &self,
+        table: &str,
+        record: &ObjectRecord,
+        replaces: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut req = self
             .ddb
             .put_item()
             .table_name(table)
             .set_item(Some(record.to_item()))
-            .condition_expression("attribute_not_exists(id) OR etag <> :etag")
-            .expression_attribute_values(":etag", AttributeValue::S(record.etag.clone()))
-            .send()
-            .await;
-        match res {
+            .expression_attribute_values(":etag", AttributeValue::S(record.etag.clone()));
+        req = match replaces {
+            Some(prev) => req
+                .condition_expression(
+                    "attribute_not_exists(id) OR etag <> :etag OR updated_at = :prev",
+                )
+                .expression_attribute_values(":prev", AttributeValue::S(prev.to_string())),
+            None => req.condition_expression("attribute_not_exists(id) OR etag <> :etag"),
+        };
+        match req.send().await {
             Ok(_) => Ok(true),
             Err(e)
                 if e.as_service_error()
@@ -310,14 +398,15 @@ impl Store {
         }
     }
 
-    /// Removes the item written for `etag` (used when the SNS publish fails, so that the
-    /// retried event is not skipped and the message is not lost).
+    /// Removes the item if it still has `etag`; returns whether it did. Used when the SNS
+    /// publish fails (so that the retried event is not skipped and the message is not lost),
+    /// and by the delete path (so that an item a re-upload wrote meanwhile stays).
     pub async fn delete_record_if(
         &self,
         table: &str,
         id: &str,
         etag: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let res = self
             .ddb
             .delete_item()
@@ -328,12 +417,12 @@ impl Store {
             .send()
             .await;
         match res {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(true),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
             {
-                Ok(())
+                Ok(false)
             }
             Err(e) => Err(store_err("dynamodb delete_item")(e)),
         }

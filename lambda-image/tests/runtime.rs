@@ -167,6 +167,86 @@ async fn transient_failure_is_reported_as_an_invocation_error() {
     );
 }
 
+/// Runs the binary on one payload and returns the path and JSON body of its one POST.
+fn invoke_once(
+    env: &Env,
+    payload: &serde_json::Value,
+    extra: &[(&str, &str)],
+) -> (String, serde_json::Value) {
+    let api = start_runtime_api(serde_json::to_vec(payload).unwrap());
+    let child = Command::new(BIN)
+        .env_clear()
+        .envs(lambda_env(&api.addr))
+        .envs(env.vars(extra))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start");
+    let _child = Killer(child);
+    let (path, body) = api
+        .posts
+        .recv_timeout(Duration::from_secs(60))
+        .expect("a POST");
+    (path, serde_json::from_slice(&body).expect("JSON body"))
+}
+
+#[tokio::test]
+async fn batch_operations_request_gets_its_response_format() {
+    let env = Env::new("rb").await;
+    let key = "batch/été +1.jpg";
+    let src = quadrant_jpeg(64, 48, None);
+    env.put(key, src).await;
+    let ev = serde_json::json!({
+        "invocationSchemaVersion": "1.0",
+        "invocationId": "inv-rt",
+        "job": {"id": "job-rt"},
+        "tasks": [
+            {"taskId": "a", "s3Key": encode_event_key(key), "s3VersionId": null,
+             "s3BucketArn": format!("arn:aws:s3:::{}", env.src)},
+            {"taskId": "b", "s3Key": "batch/missing.jpg", "s3VersionId": null,
+             "s3BucketArn": format!("arn:aws:s3:::{}", env.src)}
+        ]
+    });
+    let (path, resp) = invoke_once(&env, &ev, &[("THUMB_SIZES", "32")]);
+    assert_eq!(
+        path,
+        format!("/2018-06-01/runtime/invocation/{REQUEST_ID}/response")
+    );
+    assert_eq!(resp["invocationSchemaVersion"], "1.0", "{resp}");
+    assert_eq!(resp["invocationId"], "inv-rt");
+    assert_eq!(resp["treatMissingKeysAs"], "PermanentFailure");
+    assert_eq!(resp["results"][0]["taskId"], "a");
+    assert_eq!(resp["results"][0]["resultCode"], "Succeeded", "{resp}");
+    assert_eq!(
+        resp["results"][1]["resultCode"], "PermanentFailure",
+        "{resp}"
+    );
+    assert_eq!(env.dest_keys().await, [format!("32/{key}")]);
+    let item = env.item(key).await.expect("item");
+    assert_eq!(item["status"].as_s().map(String::as_str), Ok("ok"));
+}
+
+#[tokio::test]
+async fn unsupported_payload_is_an_error_naming_what_was_expected() {
+    let env = Env::new("ru").await;
+    let (path, err) = invoke_once(
+        &env,
+        &serde_json::json!({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]}),
+        &[],
+    );
+    assert_eq!(
+        path,
+        format!("/2018-06-01/runtime/invocation/{REQUEST_ID}/error")
+    );
+    assert_eq!(err["errorType"], "UnsupportedEvent", "{err}");
+    let msg = err["errorMessage"].as_str().unwrap_or("");
+    assert!(
+        msg.contains("aws:sqs") && msg.contains("Batch Operations"),
+        "{err}"
+    );
+}
+
 fn run_expecting_config_error(envs: Vec<(&'static str, String)>, needle: &str) {
     let out = Command::new(BIN)
         .env_clear()

@@ -1,0 +1,520 @@
+//! Running the pipeline for months, against moto: removals follow the source, a change of
+//! settings redoes what it changes (and takes the thumbnails it no longer makes along), and S3
+//! Batch Operations requests are answered per task. Every check reads what moto holds.
+
+mod common;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use common::{Env, encode_event_key, event, quadrant_jpeg, record_json, small_png};
+use lambda_image::config::Config;
+use lambda_image::handler::{Handler, Outcome};
+use serde_json::json;
+
+fn handler(env: &Env, extra: &[(&str, &str)]) -> Handler {
+    Handler::new(
+        Config::from_vars(&env.vars(extra)).expect("config"),
+        &env.sdk,
+    )
+}
+
+fn s(item: &std::collections::HashMap<String, AttributeValue>, k: &str) -> String {
+    item.get(k)
+        .and_then(|v| v.as_s().ok())
+        .cloned()
+        .unwrap_or_else(|| panic!("{k} missing or not S in {item:?}"))
+}
+
+fn item_thumb_keys(item: &std::collections::HashMap<String, AttributeValue>) -> Vec<String> {
+    let mut keys: Vec<String> = item["thumbnails"]
+        .as_l()
+        .expect("thumbnails list")
+        .iter()
+        .map(|t| s(t.as_m().expect("map"), "key"))
+        .collect();
+    keys.sort();
+    keys
+}
+
+async fn put_dest(env: &Env, key: &str) {
+    env.s3
+        .put_object()
+        .bucket(&env.dest)
+        .key(key)
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .expect("put dest object");
+}
+
+async fn delete_src(env: &Env, key: &str) {
+    env.s3
+        .delete_object()
+        .bucket(&env.src)
+        .key(key)
+        .send()
+        .await
+        .expect("delete source object");
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn every_removal_event_deletes_thumbnails_and_item_once() {
+    let env = Env::new("er").await;
+    let before = handler(&env, &[("THUMB_SIZES", "64,128")]);
+    // The settings changed since the objects were processed: the removal must still find the
+    // thumbnails the item lists (128) as well as what the current settings would make (200).
+    let after = handler(&env, &[("THUMB_SIZES", "64,200")]);
+    put_dest(&env, "64/unrelated.png.jpg").await;
+
+    let names = [
+        "ObjectRemoved:Delete",
+        "ObjectRemoved:DeleteMarkerCreated",
+        "LifecycleExpiration:Delete",
+        "LifecycleExpiration:DeleteMarkerCreated",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        let key = format!("albums/été {i}/cat+dog ☕.png");
+        let png = small_png(300, 150);
+        let etag = env.put(&key, png.clone()).await;
+        let created = record_json(
+            "ObjectCreated:Put",
+            &env.src,
+            &encode_event_key(&key),
+            png.len() as u64,
+            &etag,
+        );
+        let out = before.handle_event(event(vec![created])).await.unwrap();
+        assert_eq!(out[0].outcome, Outcome::Ok, "{:?}", out[0]);
+        // Left by a run with the current settings whose item was lost.
+        put_dest(&env, &format!("200/{key}.jpg")).await;
+        let mut want_gone = vec![
+            format!("64/{key}.jpg"),
+            format!("128/{key}.jpg"),
+            format!("200/{key}.jpg"),
+        ];
+        want_gone.sort();
+        let dest = env.dest_keys().await;
+        assert!(want_gone.iter().all(|k| dest.contains(k)), "{dest:?}");
+
+        delete_src(&env, &key).await;
+        let removed = event(vec![record_json(
+            name,
+            &env.src,
+            &encode_event_key(&key),
+            0,
+            "",
+        )]);
+        let out = after.handle_event(removed.clone()).await.expect("handled");
+        assert_eq!(out[0].outcome, Outcome::Deleted, "{name}: {:?}", out[0]);
+        assert_eq!(out[0].key, key);
+        assert_eq!(sorted(out[0].deleted.clone()), want_gone);
+        assert_eq!(serde_json::to_value(&out[0]).unwrap()["outcome"], "deleted");
+        let dest = env.dest_keys().await;
+        assert!(
+            want_gone.iter().all(|k| !dest.contains(k)),
+            "{name}: still there: {dest:?}"
+        );
+        assert!(env.item(&key).await.is_none(), "{name}: item still there");
+
+        // S3 delivers at least once: the second delivery finds nothing and says so.
+        let again = after.handle_event(removed).await.expect("handled");
+        assert_eq!(again[0].outcome, Outcome::Ignored, "{:?}", again[0]);
+        assert!(
+            again[0]
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.contains("nothing recorded")),
+            "{:?}",
+            again[0]
+        );
+    }
+    assert_eq!(env.dest_keys().await, ["64/unrelated.png.jpg"]);
+}
+
+#[tokio::test]
+async fn a_removal_of_an_object_that_is_back_changes_nothing() {
+    let env = Env::new("eb").await;
+    let h = handler(&env, &[("THUMB_SIZES", "64")]);
+    let key = "back again/ü+1.jpg";
+    let jpg = quadrant_jpeg(200, 100, None);
+    let etag = env.put(key, jpg.clone()).await;
+    let enc = encode_event_key(key);
+    h.handle_event(event(vec![record_json(
+        "ObjectCreated:Put",
+        &env.src,
+        &enc,
+        jpg.len() as u64,
+        &etag,
+    )]))
+    .await
+    .unwrap();
+    let item = env.item(key).await.expect("item");
+
+    // The delete event of an earlier version arrives after the re-upload.
+    for name in ["ObjectRemoved:Delete", "LifecycleExpiration:Delete"] {
+        let out = h
+            .handle_event(event(vec![record_json(name, &env.src, &enc, 0, "")]))
+            .await
+            .unwrap();
+        assert_eq!(out[0].outcome, Outcome::Ignored, "{:?}", out[0]);
+        assert!(
+            out[0]
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.contains("exists again")),
+            "{:?}",
+            out[0]
+        );
+    }
+    assert_eq!(env.dest_keys().await, [format!("64/{key}")]);
+    assert_eq!(env.item(key).await.as_ref(), Some(&item), "item untouched");
+
+    // Events the function does not follow are ignored, whatever the object's state.
+    delete_src(&env, key).await;
+    let out = h
+        .handle_event(event(vec![record_json(
+            "ObjectRestore:Completed",
+            &env.src,
+            &enc,
+            0,
+            "",
+        )]))
+        .await
+        .unwrap();
+    assert_eq!(out[0].outcome, Outcome::Ignored);
+    assert_eq!(env.dest_keys().await, [format!("64/{key}")]);
+}
+
+#[tokio::test]
+async fn changed_settings_redo_the_object_and_delete_what_they_no_longer_make() {
+    let env = Env::new("es").await;
+    let key = "photos/pic été.jpg";
+    let jpg = quadrant_jpeg(400, 300, None);
+    let etag = env.put(key, jpg.clone()).await;
+    let ev = event(vec![record_json(
+        "ObjectCreated:Put",
+        &env.src,
+        &encode_event_key(key),
+        jpg.len() as u64,
+        &etag,
+    )]);
+
+    let a = handler(&env, &[("THUMB_SIZES", "64,128")]);
+    assert_eq!(
+        a.handle_event(ev.clone()).await.unwrap()[0].outcome,
+        Outcome::Ok
+    );
+    let first = env.item(key).await.expect("item");
+    assert_eq!(
+        env.dest_keys().await,
+        [format!("128/{key}"), format!("64/{key}")]
+    );
+    assert_eq!(
+        a.handle_event(ev.clone()).await.unwrap()[0].outcome,
+        Outcome::Skipped
+    );
+
+    // `up --sizes 64,256 --format webp`, then `reprocess`: the same event is redone.
+    let b = handler(&env, &[("THUMB_SIZES", "64,256"), ("THUMB_FORMAT", "webp")]);
+    let out = b.handle_event(ev.clone()).await.unwrap();
+    assert_eq!(out[0].outcome, Outcome::Ok, "{:?}", out[0]);
+    let want = vec![format!("256/{key}.webp"), format!("64/{key}.webp")];
+    assert_eq!(
+        sorted(out[0].deleted.clone()),
+        [format!("128/{key}"), format!("64/{key}")]
+    );
+    assert_eq!(env.dest_keys().await, want, "old thumbnails deleted");
+    let second = env.item(key).await.expect("item");
+    assert_eq!(item_thumb_keys(&second), want);
+    assert_eq!(s(&second, "etag"), etag);
+    assert_eq!(s(&second, "created_at"), s(&first, "created_at"));
+    assert_ne!(s(&second, "updated_at"), s(&first, "updated_at"));
+    let (bytes, ct) = env.get_dest(&format!("256/{key}.webp")).await;
+    assert_eq!(ct.as_deref(), Some("image/webp"));
+    let img = image::load_from_memory(&bytes).unwrap();
+    assert_eq!((img.width(), img.height()), (256, 192));
+
+    // Done with these settings: skipped, also when the sizes are listed in another order.
+    let c = handler(&env, &[("THUMB_SIZES", "256,64"), ("THUMB_FORMAT", "webp")]);
+    for h in [&b, &c] {
+        let out = h.handle_event(ev.clone()).await.unwrap();
+        assert_eq!(out[0].outcome, Outcome::Skipped, "{:?}", out[0]);
+    }
+    assert_eq!(env.item(key).await.as_ref(), Some(&second), "not rewritten");
+
+    // A quality change alone is not recorded, so it does not redo (documented on is_current).
+    let d = handler(
+        &env,
+        &[
+            ("THUMB_SIZES", "64,256"),
+            ("THUMB_FORMAT", "webp"),
+            ("THUMB_QUALITY", "30"),
+        ],
+    );
+    assert_eq!(
+        d.handle_event(ev).await.unwrap()[0].outcome,
+        Outcome::Skipped
+    );
+
+    // A new version that is no image: its failed item lists nothing, so every thumbnail of the
+    // old one goes.
+    let etag2 = env.put(key, b"not a picture".to_vec()).await;
+    let out = b
+        .handle_event(event(vec![record_json(
+            "ObjectCreated:Put",
+            &env.src,
+            &encode_event_key(key),
+            13,
+            &etag2,
+        )]))
+        .await
+        .unwrap();
+    assert_eq!(out[0].outcome, Outcome::Failed);
+    assert!(env.dest_keys().await.is_empty());
+    let third = env.item(key).await.expect("item");
+    assert_eq!(s(&third, "status"), "failed");
+    assert!(item_thumb_keys(&third).is_empty());
+}
+
+#[tokio::test]
+async fn failed_items_are_redone_only_when_the_new_limits_could_let_them_through() {
+    let env = Env::new("ef").await;
+    let png = small_png(300, 150);
+    let len = png.len().to_string();
+    let under = (png.len() - 1).to_string();
+    let big_etag = env.put("big.png", png.clone()).await;
+    let wide_etag = env.put("wide.png", png.clone()).await;
+    let text_etag = env.put("notes.txt", b"plain text, no image".to_vec()).await;
+    let ev = |key: &str, etag: &str| {
+        let size = if key.ends_with(".txt") {
+            20
+        } else {
+            png.len() as u64
+        };
+        event(vec![record_json(
+            "ObjectCreated:Put",
+            &env.src,
+            key,
+            size,
+            etag,
+        )])
+    };
+
+    let strict = handler(&env, &[("MAX_BYTES", &under), ("MAX_PIXELS", "1000")]);
+    let out = strict.handle_event(ev("big.png", &big_etag)).await.unwrap();
+    assert_eq!(
+        (out[0].outcome, out[0].reason.as_deref()),
+        (Outcome::Failed, Some("too many bytes"))
+    );
+    let out = handler(&env, &[("MAX_PIXELS", "1000")])
+        .handle_event(ev("wide.png", &wide_etag))
+        .await
+        .unwrap();
+    assert_eq!(
+        (out[0].outcome, out[0].reason.as_deref()),
+        (Outcome::Failed, Some("too many pixels"))
+    );
+    let wide = env.item("wide.png").await.expect("item");
+    assert_eq!(
+        wide["width"].as_n().map(String::as_str),
+        Ok("300"),
+        "{wide:?}"
+    );
+    let out = strict
+        .handle_event(ev("notes.txt", &text_etag))
+        .await
+        .unwrap();
+    assert_eq!(out[0].outcome, Outcome::Failed);
+
+    // Still too small limits, other sizes: the refusals would repeat, so all are skipped.
+    let still = handler(
+        &env,
+        &[
+            ("MAX_BYTES", &under),
+            ("MAX_PIXELS", "40000"),
+            ("THUMB_SIZES", "32"),
+        ],
+    );
+    for (k, e) in [
+        ("big.png", &big_etag),
+        ("wide.png", &wide_etag),
+        ("notes.txt", &text_etag),
+    ] {
+        let out = still.handle_event(ev(k, e)).await.unwrap();
+        assert_eq!(out[0].outcome, Outcome::Skipped, "{k}: {:?}", out[0]);
+    }
+    assert!(env.dest_keys().await.is_empty());
+
+    // Limits that now fit: redone, thumbnails made, items ok; the text stays failed.
+    let roomy = handler(&env, &[("MAX_BYTES", &len), ("MAX_PIXELS", "45000")]);
+    for (k, e) in [("big.png", &big_etag), ("wide.png", &wide_etag)] {
+        let out = roomy.handle_event(ev(k, e)).await.unwrap();
+        assert_eq!(out[0].outcome, Outcome::Ok, "{k}: {:?}", out[0]);
+        let item = env.item(k).await.expect("item");
+        assert_eq!(s(&item, "status"), "ok");
+        assert!(!item.contains_key("error"), "{item:?}");
+    }
+    let out = roomy
+        .handle_event(ev("notes.txt", &text_etag))
+        .await
+        .unwrap();
+    assert_eq!(out[0].outcome, Outcome::Skipped);
+    assert_eq!(
+        env.dest_keys().await,
+        ["256/big.png.jpg", "256/wide.png.jpg"]
+    );
+}
+
+#[tokio::test]
+async fn batch_operations_tasks_are_answered_one_by_one() {
+    let env = Env::new("eo").await;
+    let h = handler(&env, &[("THUMB_SIZES", "64")]);
+    let key = "batch dir/été ☕+1.jpg";
+    let jpg = quadrant_jpeg(120, 80, None);
+    env.put(key, jpg).await;
+    env.put("batch/notes.txt", b"no image here".to_vec()).await;
+
+    let v1 = json!({
+        "invocationSchemaVersion": "1.0",
+        "invocationId": "YXNkbGZqYWRmaiBhc2RmdW9hZHNmZGpmaGFzbGtkaGZza2RmaAo",
+        "job": {"id": "f3cc4f60-61f6-4a2b-8a21-d07600c373ce"},
+        "tasks": [
+            {"taskId": "t-ok", "s3Key": encode_event_key(key), "s3VersionId": null,
+             "s3BucketArn": format!("arn:aws:s3:::{}", env.src)},
+            {"taskId": "t-text", "s3Key": "batch/notes.txt", "s3VersionId": null,
+             "s3BucketArn": format!("arn:aws:s3:::{}", env.src)},
+            {"taskId": "t-missing", "s3Key": "batch/gone.jpg", "s3VersionId": null,
+             "s3BucketArn": format!("arn:aws:s3:::{}", env.src)},
+            {"taskId": "t-foreign", "s3Key": "x.jpg", "s3VersionId": null,
+             "s3BucketArn": "arn:aws:s3:::someone-elses-bucket"}
+        ]
+    });
+    let resp = h
+        .handle_invocation(v1)
+        .await
+        .expect("never an invocation error");
+    assert_eq!(resp["invocationSchemaVersion"], "1.0");
+    assert_eq!(
+        resp["invocationId"],
+        "YXNkbGZqYWRmaiBhc2RmdW9hZHNmZGpmaGFzbGtkaGZza2RmaAo"
+    );
+    assert_eq!(resp["treatMissingKeysAs"], "PermanentFailure");
+    let results = resp["results"].as_array().expect("results");
+    let codes: Vec<(&str, &str)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["taskId"].as_str().unwrap_or(""),
+                r["resultCode"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            ("t-ok", "Succeeded"),
+            ("t-text", "PermanentFailure"),
+            ("t-missing", "PermanentFailure"),
+            ("t-foreign", "PermanentFailure"),
+        ],
+        "{resp}"
+    );
+    assert_eq!(results[1]["resultString"], "failed: not an image");
+    assert!(
+        results[2]["resultString"]
+            .as_str()
+            .unwrap_or("")
+            .contains("no longer exists"),
+        "{resp}"
+    );
+    assert_eq!(env.dest_keys().await, [format!("64/{key}")]);
+    assert_eq!(s(&env.item(key).await.expect("item"), "status"), "ok");
+    assert_eq!(
+        s(&env.item("batch/notes.txt").await.expect("item"), "status"),
+        "failed"
+    );
+    assert!(env.item("batch/gone.jpg").await.is_none());
+    assert!(env.item("x.jpg").await.is_none());
+
+    // Schema 2.0 names the bucket; the object is current, so it is skipped and succeeds.
+    let item = env.item(key).await;
+    let v2 = json!({
+        "invocationSchemaVersion": "2.0",
+        "invocationId": "inv-2",
+        "job": {"id": "job-2", "userArguments": {"reason": "reprocess"}},
+        "tasks": [{"taskId": "t2", "s3Key": encode_event_key(key), "s3VersionId": "v",
+                   "s3Bucket": env.src}]
+    });
+    let resp = h.handle_invocation(v2).await.expect("answered");
+    assert_eq!(resp["invocationSchemaVersion"], "2.0");
+    assert_eq!(resp["results"][0]["resultCode"], "Succeeded", "{resp}");
+    assert!(
+        resp["results"][0]["resultString"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("skipped"),
+        "{resp}"
+    );
+    assert_eq!(env.item(key).await, item, "not rewritten");
+
+    // An AWS failure is a TemporaryFailure of the task, not a failed invocation.
+    let broken = handler(&env, &[("TABLE_NAME", "no-such-table")]);
+    let resp = broken
+        .handle_invocation(json!({
+            "invocationSchemaVersion": "2.0", "invocationId": "inv-3", "job": {"id": "j"},
+            "tasks": [{"taskId": "t3", "s3Key": "batch/notes.txt", "s3Bucket": env.src}]
+        }))
+        .await
+        .expect("answered");
+    assert_eq!(
+        resp["results"][0]["resultCode"], "TemporaryFailure",
+        "{resp}"
+    );
+    assert!(
+        resp["results"][0]["resultString"]
+            .as_str()
+            .unwrap_or("")
+            .contains("dynamodb")
+    );
+}
+
+#[tokio::test]
+async fn one_entry_point_takes_s3_events_and_refuses_the_rest() {
+    let env = Env::new("ei").await;
+    let h = handler(&env, &[("THUMB_SIZES", "32")]);
+    let png = small_png(40, 40);
+    let etag = env.put("a b.png", png.clone()).await;
+    let s3 = json!({"Records": [record_json("ObjectCreated:Put", &env.src, "a+b.png", png.len() as u64, &etag)]});
+    let resp = h.handle_invocation(s3.clone()).await.expect("handled");
+    assert_eq!(resp["records"][0]["outcome"], "ok", "{resp}");
+    assert_eq!(env.dest_keys().await, ["32/a b.png.jpg"]);
+
+    let wrapped = json!({
+        "version": "1.0",
+        "timestamp": "2026-11-25T12:00:00.000Z",
+        "requestContext": {"requestId": "r", "functionArn": "arn", "condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "requestPayload": s3,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorType": "TransientFailure"}
+    });
+    for (payload, needle) in [
+        (wrapped, "requestPayload"),
+        (
+            json!({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]}),
+            "aws:sqs",
+        ),
+        (
+            json!({"detail-type": "Object Created", "source": "aws.s3"}),
+            "expected an S3 event",
+        ),
+    ] {
+        let e = h.handle_invocation(payload).await.expect_err("refused");
+        assert_eq!(e.error_type(), "UnsupportedEvent");
+        assert!(e.to_string().contains(needle), "{e}");
+    }
+    assert!(env.item("a b.png").await.is_some());
+}
