@@ -258,35 +258,15 @@ pub async fn missing(
 }
 
 /// Whether an item says its original (of this ETag) is done under the function's current
-/// settings, by the function's own rule: `--only-missing` then sends exactly what the
-/// function would not skip.
+/// settings, by the function's own rule (`lambda_image::is_current`): `--only-missing` then
+/// sends exactly what the function would not skip.
 pub fn is_current(item: &Value, etag: &str, config: &Config) -> bool {
-    if item.get("etag").and_then(Value::as_str) != Some(etag) {
+    let Ok(attrs) = serde_dynamo::to_item::<_, HashMap<String, AttributeValue>>(item) else {
         return false;
-    }
-    let id = item.get("id").and_then(Value::as_str).unwrap_or_default();
-    match item.get("status").and_then(Value::as_str) {
-        Some("ok") => {}
-        // The engine refused this very object; it would refuse it again (`--failed` retries).
-        Some("failed") => return true,
-        _ => return false,
-    }
-    let mut have: Vec<&str> = item
-        .get("thumbnails")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t.get("key").and_then(Value::as_str))
-        .collect();
-    let mut want: Vec<String> = config
-        .thumb
-        .sizes
-        .iter()
-        .map(|s| lambda_image::keys::thumbnail_key(s, id, config.thumb.format))
-        .collect();
-    have.sort_unstable();
-    want.sort_unstable();
-    have == want
+    };
+    let existing = lambda_image::store::Existing::from_item(&attrs);
+    existing.etag == lambda_image::store::normalize_etag(etag)
+        && lambda_image::is_current(&existing, &config.thumb)
 }
 
 /// Sends one event: an asynchronous invocation, or the handler here.
