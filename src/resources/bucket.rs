@@ -380,16 +380,16 @@ pub async fn delete(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
     Ok(())
 }
 
+/// Each round lists from the start again instead of following the listing's markers: what
+/// was deleted is gone, so the first page is always the next work, and a marker naming a key
+/// just deleted is never sent (moto then answers an empty page, leaving the rest behind).
 pub async fn empty(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
-    let mut key_marker: Option<String> = None;
-    let mut version_marker: Option<String> = None;
+    let mut previous_first: Option<ObjectIdentifier> = None;
     loop {
         let page = ctx
             .s3
             .list_object_versions()
             .bucket(name)
-            .set_key_marker(key_marker.clone())
-            .set_version_id_marker(version_marker.clone())
             .send()
             .await
             .map_err(aws("list objects in", KIND, name))?;
@@ -450,12 +450,23 @@ pub async fn empty(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
                 ));
             }
         }
-        if page.is_truncated() == Some(true) {
-            key_marker = page.next_key_marker().map(str::to_owned);
-            version_marker = page.next_version_id_marker().map(str::to_owned);
-        } else {
+        if ids.is_empty() || page.is_truncated() != Some(true) {
             break;
         }
+        // The same first entry twice: a delete that reported success did not happen, and
+        // listing again would go round for ever.
+        if previous_first.as_ref() == ids.first() {
+            return Err(AwsError::local(
+                "empty",
+                KIND,
+                name,
+                format!(
+                    "`{}` is still listed after it was deleted; rerun `thumbctl destroy`",
+                    ids.first().map(|i| i.key()).unwrap_or("?")
+                ),
+            ));
+        }
+        previous_first = ids.first().cloned();
     }
     // Unfinished multipart uploads are invisible to object listings but still billed.
     loop {
