@@ -35,6 +35,10 @@ pub const GRANTS: &[Grant] = &[
             "s3:GetBucketTagging",
             "s3:PutBucketNotification",
             "s3:GetBucketNotification",
+            // Lifecycle rules (up), and status/up reading back rules and protections (drift).
+            "s3:PutLifecycleConfiguration",
+            "s3:GetLifecycleConfiguration",
+            "s3:GetBucketPublicAccessBlock",
         ],
         resources: &["arn:{p}:s3:::{s}-*"],
     },
@@ -85,6 +89,8 @@ pub const GRANTS: &[Grant] = &[
             "ecr:GetRepositoryPolicy",
             "ecr:TagResource",
             "ecr:ListTagsForResource",
+            "ecr:PutLifecyclePolicy",
+            "ecr:GetLifecyclePolicy",
             // The push of build-image --local / the default image path.
             "ecr:BatchCheckLayerAvailability",
             "ecr:InitiateLayerUpload",
@@ -180,8 +186,37 @@ pub const GRANTS: &[Grant] = &[
             "lambda:PutFunctionEventInvokeConfig",
             "lambda:GetFunctionEventInvokeConfig",
             "lambda:DeleteFunctionEventInvokeConfig",
+            // up --max-concurrency; status shows it.
+            "lambda:PutFunctionConcurrency",
+            "lambda:DeleteFunctionConcurrency",
+            "lambda:GetFunctionConcurrency",
+            // reprocess sends each original's event to the function.
+            "lambda:InvokeFunction",
         ],
         resources: &["arn:{p}:lambda:*:*:function:{s}-*"],
+    },
+    // The failure queue (the function's on-failure destination); reprocess --failed replays
+    // and deletes its messages; status counts them.
+    Grant {
+        sid: "FailureQueue",
+        actions: &[
+            "sqs:CreateQueue",
+            "sqs:TagQueue",
+            "sqs:GetQueueUrl",
+            "sqs:GetQueueAttributes",
+            "sqs:DeleteQueue",
+            "sqs:ListQueueTags",
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+        ],
+        resources: &["arn:{p}:sqs:*:*:{s}-*"],
+    },
+    // reprocess --batch: the S3 Batch Operations job and following it. Jobs have generated
+    // ids, so the pattern is any job of the account.
+    Grant {
+        sid: "BatchJobs",
+        actions: &["s3:CreateJob", "s3:DescribeJob"],
+        resources: &["arn:{p}:s3:*:*:job/*"],
     },
     // AWS authorises these only on "*": the ECR login token, and the listings that
     // `status --orphans` searches (it then reads tags only of names with the stack prefix).
@@ -196,6 +231,7 @@ pub const GRANTS: &[Grant] = &[
             "sns:ListTopics",
             "logs:DescribeLogGroups",
             "lambda:ListFunctions",
+            "sqs:ListQueues",
         ],
         resources: &["*"],
     },
@@ -231,7 +267,8 @@ pub fn user_policy_without(stack: &str, partition: &str, without: Option<&str>) 
             if g.sid == "PassRoles" {
                 // Only to the two services that run as these roles.
                 st["Condition"] = json!({"StringEquals": {"iam:PassedToService": [
-                    "lambda.amazonaws.com", "codebuild.amazonaws.com"
+                    "lambda.amazonaws.com", "codebuild.amazonaws.com",
+                    "batchoperations.s3.amazonaws.com"
                 ]}});
             }
             Some(st)
@@ -260,7 +297,9 @@ mod tests {
             for r in st["Resource"].as_array().into_iter().flatten() {
                 let r = r.as_str().unwrap_or_default();
                 assert!(
-                    r == "*" && st["Sid"] == "AccountWide" || r.contains("demo-"),
+                    r == "*" && st["Sid"] == "AccountWide"
+                        || r.contains("demo-")
+                        || st["Sid"] == "BatchJobs" && r.ends_with(":job/*"),
                     "{r} in {st}"
                 );
             }

@@ -18,6 +18,7 @@ const NEEDED_WITHOUT_A_CALL: &[(&str, &str)] = &[
         "CreateFunction and CreateProject hand the roles to the services",
     ),
     ("iam:TagRole", "CreateRole with tags"),
+    ("sqs:TagQueue", "CreateQueue with tags"),
     ("ecr:TagResource", "CreateRepository with tags"),
     ("dynamodb:TagResource", "CreateTable with tags"),
     ("sns:TagResource", "CreateTopic with tags"),
@@ -84,6 +85,9 @@ fn s3_action(op: &str) -> Option<&'static str> {
         "delete_object" | "delete_objects" => "s3:DeleteObject",
         "abort_multipart_upload" => "s3:AbortMultipartUpload",
         "list_buckets" => "s3:ListAllMyBuckets",
+        "put_bucket_lifecycle_configuration" => "s3:PutLifecycleConfiguration",
+        "get_bucket_lifecycle_configuration" => "s3:GetLifecycleConfiguration",
+        "get_public_access_block" => "s3:GetBucketPublicAccessBlock",
         _ => return None,
     })
 }
@@ -113,6 +117,8 @@ fn calls_in_source() -> BTreeMap<String, BTreeSet<String>> {
         "sns",
         "logs",
         "sts",
+        "sqs",
+        "s3control",
         // lambda-image's store calls its DynamoDB client `ddb`.
         "ddb",
     ];
@@ -201,6 +207,9 @@ fn the_policy_allows_every_call_and_holds_nothing_else() {
                     panic!("no IAM action known for s3 {op} (in {files:?}): add it to s3_action")
                 }
             },
+            "lambda" if op == "invoke" => "lambda:InvokeFunction".to_owned(),
+            // S3 Control's actions are in the s3 namespace.
+            "s3control" => format!("s3:{}", pascal(op)),
             _ => format!("{svc}:{}", pascal(op)),
         };
         if !granted.contains(&action) {
