@@ -9,7 +9,10 @@ both that thumbctl coped and that the behaviour really happened:
   iam-propagation       the first CreateFunction answers InvalidParameterValueException "The
                         role defined for the function cannot be assumed by Lambda."; the first
                         CreateProject answers InvalidInputException "CodeBuild is not
-                        authorized to perform: sts:AssumeRole".
+                        authorized to perform: sts:AssumeRole"; the first event-invoke config
+                        naming an on-failure queue answers InvalidParameterValueException "The
+                        provided execution role does not have permissions to call
+                        SendMessage on SQS".
   function-states       a function is Pending for --settle seconds after CreateFunction and
                         its LastUpdateStatus InProgress after an update; calls that change it
                         meanwhile, and for one second more, answer ResourceConflictException
@@ -227,6 +230,14 @@ def before(req):
             count("iam-propagation:function")
             return lambda_error(400, "InvalidParameterValueException",
                                 "The role defined for the function cannot be assumed by Lambda.")
+        if a == "PutFunctionEventInvokeConfig" and b"OnFailure" in req.body \
+                and once("iam:destination"):
+            # Lambda checks the role may send to the on-failure queue; a policy written a
+            # moment ago has not propagated.
+            count("iam-propagation:destination")
+            return lambda_error(400, "InvalidParameterValueException",
+                                "The provided execution role does not have permissions to call "
+                                "SendMessage on SQS")
         if a == "CreateProject" and once("iam:project"):
             count("iam-propagation:project")
             return json_error(400, "InvalidInputException",

@@ -112,6 +112,7 @@ async fn iam_propagation_is_waited_out() {
     round_trip(&proxy, "iamprop", &[]).await;
     assert!(proxy.fired("iam-propagation:function").await >= 1);
     assert!(proxy.fired("iam-propagation:project").await >= 1);
+    assert!(proxy.fired("iam-propagation:destination").await >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
