@@ -132,9 +132,8 @@ fn merged(
             .map(|e| e.as_str())
             .filter(|e| EVENTS.iter().any(|o| events_overlap(o, e)))
             .collect();
-        let (their_prefix, their_suffix) = (prefix_of(filter), suffix_of(filter));
-        // Ours has no suffix rule, so any suffix of theirs overlaps it.
-        let _ = their_suffix;
+        // Ours has no suffix rule, so whatever suffix theirs has, only the prefixes decide.
+        let their_prefix = prefix_of(filter);
         if !shared.is_empty()
             && (their_prefix.starts_with(&our_prefix) || our_prefix.starts_with(&their_prefix))
         {

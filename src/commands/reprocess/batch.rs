@@ -187,7 +187,7 @@ pub async fn run(
         );
     }
     if lines == 0 || args.dry_run {
-        let _ = std::fs::remove_file(&file.0);
+        let _ = std::fs::remove_file(&file);
         return finish(global, None, lines, None);
     }
 
@@ -209,7 +209,7 @@ pub async fn run(
     .context("creating the stack's batch role")?;
 
     let key = manifest_key(&run);
-    let body = ByteStream::from_path(&file.0)
+    let body = ByteStream::from_path(&file)
         .await
         .context("reading the manifest back")?;
     let put = ctx
@@ -222,7 +222,7 @@ pub async fn run(
         .send()
         .await
         .map_err(aws("upload the manifest to", "bucket", &d.dest_bucket))?;
-    let _ = std::fs::remove_file(&file.0);
+    let _ = std::fs::remove_file(&file);
     let request = JobRequest::new(&plan, &run, put.e_tag().unwrap_or_default());
     // A role made a moment ago may not be assumable by S3 yet.
     let job = retry::until_settled(
@@ -308,10 +308,10 @@ async fn write_manifest(
     Ok((lines, current))
 }
 
-/// A scratch file next to the state (same disk, the user's own directory).
-fn tempfile_in_state(dir: &std::path::Path) -> anyhow::Result<(std::path::PathBuf,)> {
+/// A scratch file next to the state (the user's own directory, not a shared /tmp).
+fn scratch_file(dir: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok((dir.join(format!(".manifest-{}.csv", std::process::id())),))
+    Ok(dir.join(format!(".manifest-{}.csv", std::process::id())))
 }
 
 /// What the job ended as.
