@@ -34,8 +34,8 @@ const UP: [&str; 5] = [
 ];
 
 /// What `up` makes for the crash stack, by kind: the design of README's "What `up` creates"
-/// with one `--notify-email`. The crash matrices iterate exactly these 17 steps.
-const EXPECTED_KINDS: [(&str, usize); 13] = [
+/// with one `--notify-email`. The crash matrices iterate exactly these 18 steps.
+const EXPECTED_KINDS: [(&str, usize); 14] = [
     ("bucket", 2),
     ("build-project", 1),
     ("function", 1),
@@ -43,6 +43,7 @@ const EXPECTED_KINDS: [(&str, usize); 13] = [
     ("log-group", 2),
     ("notification", 1),
     ("permission", 1),
+    ("queue", 1),
     ("repository", 1),
     ("role", 2),
     ("role-policy", 2),
@@ -368,6 +369,19 @@ async fn holdings(c: &Clients, stack: &str) -> Held {
         }
     }
 
+    for url in c
+        .sqs
+        .list_queues()
+        .queue_name_prefix(&prefix)
+        .send()
+        .await
+        .expect("list queues")
+        .queue_urls()
+    {
+        let name = url.rsplit('/').next().unwrap_or_default();
+        held.push((label("queue", name, None), Value::Null));
+    }
+
     let functions: Vec<_> = c
         .lambda
         .list_functions()
@@ -526,6 +540,16 @@ async fn still_there(c: &Clients, e: &Value) -> bool {
             .is_some(),
             None => false,
         },
+        "queue" => c
+            .sqs
+            .list_queues()
+            .queue_name_prefix(name)
+            .send()
+            .await
+            .expect("list queues")
+            .queue_urls()
+            .iter()
+            .any(|u| u.rsplit('/').next() == Some(name)),
         "function" => found(
             &what,
             c.lambda.get_function().function_name(name).send().await,

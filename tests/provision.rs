@@ -194,6 +194,10 @@ async fn up_creates_the_whole_pipeline_and_destroy_removes_it() {
         "dynamodb:DeleteItem",
         "sns:Publish",
         "logs:PutLogEvents",
+        // Deletes follow the original: the thumbnails go with it.
+        "s3:DeleteObject",
+        // Lambda sends the events it gives up on to the failure queue as this role.
+        "sqs:SendMessage",
     ] {
         assert!(
             lambda_policy.contains(needed),
