@@ -173,9 +173,9 @@ pub async fn run(
         .collect();
 
     // The manifest goes to a file first, page by page: memory stays flat for any bucket.
-    let file = tempfile_in_state(&global.state_dir)?;
+    let file = scratch_file(&global.state_dir)?;
     let (lines, current) =
-        write_manifest(ctx, d, config, prefix, args.only_missing, &file.0).await?;
+        write_manifest(ctx, d, config, prefix, args.only_missing, &file).await?;
     if !global.quiet {
         eprintln!(
             "Manifest: {lines} original(s){}",
