@@ -350,7 +350,18 @@ pub async fn find_tagged(ctx: &Ctx, stack: &str) -> Result<Vec<Entry>, AwsError>
             .await
             .map_err(aws("read tags of", queue::KIND, name))?;
         if ours(tags.tags.unwrap_or_default(), stack) {
-            let mut e = entry(queue::KIND, name, None, r);
+            let arn = ctx
+                .sqs
+                .get_queue_attributes()
+                .queue_url(url)
+                .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .map_err(aws("look up", queue::KIND, name))?
+                .attributes()
+                .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn))
+                .cloned();
+            let mut e = entry(queue::KIND, name, arn, r);
             e.extra.insert("url".into(), url.clone());
             found.push(e);
         }

@@ -211,19 +211,21 @@ pub const GRANTS: &[Grant] = &[
         ],
         resources: &["arn:{p}:sqs:*:*:{s}-*"],
     },
-    // reprocess --batch: the S3 Batch Operations job and following it. Jobs have generated
-    // ids, so the pattern is any job of the account.
+    // reprocess --batch follows its S3 Batch Operations job. Jobs have generated ids, so the
+    // pattern is any job of the account (CreateJob itself is authorised only on "*").
     Grant {
         sid: "BatchJobs",
-        actions: &["s3:CreateJob", "s3:DescribeJob"],
+        actions: &["s3:DescribeJob"],
         resources: &["arn:{p}:s3:*:*:job/*"],
     },
-    // AWS authorises these only on "*": the ECR login token, and the listings that
-    // `status --orphans` searches (it then reads tags only of names with the stack prefix).
+    // AWS authorises these only on "*": the ECR login token, S3 Batch Operations' CreateJob
+    // (the job does not exist yet), and the listings that `status --orphans` searches (it
+    // then reads tags only of names with the stack prefix).
     Grant {
         sid: "AccountWide",
         actions: &[
             "ecr:GetAuthorizationToken",
+            "s3:CreateJob",
             "s3:ListAllMyBuckets",
             "iam:ListRoles",
             "codebuild:ListProjects",

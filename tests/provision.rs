@@ -952,11 +952,12 @@ async fn lost_state_orphans_are_found_by_tag_and_deleted_only_with_yes() {
         "topic",
         "log-group",
         "function",
+        "queue",
     ] {
         assert!(kinds.contains(kind), "no orphan {kind} found: {found}");
     }
     // Every named resource (policies, permission, notification and invoke config live inside these).
-    assert_eq!(orphans.len(), 11, "{found}");
+    assert_eq!(orphans.len(), 12, "{found}");
     assert!(recorded > orphans.len());
     assert!(
         !orphans.iter().any(|o| o["name"] == lookalike.as_str()),
@@ -971,7 +972,7 @@ async fn lost_state_orphans_are_found_by_tag_and_deleted_only_with_yes() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(leftovers(&c, &stack).await.len(), 12);
+    assert_eq!(leftovers(&c, &stack).await.len(), 13);
 
     ok(dir.path(), &stack, &["destroy", "--orphans", "--yes"]);
     let left = leftovers(&c, &stack).await;
@@ -1036,7 +1037,7 @@ async fn orphans_leave_a_same_named_stack_in_another_region_alone() {
             "{name} of the eu-west-1 stack listed as a us-east-1 orphan: {found}"
         );
     }
-    assert_eq!(listed.len(), 11, "{found}");
+    assert_eq!(listed.len(), 12, "{found}");
     ok(here.path(), &stack, &["destroy", "--orphans", "--yes"]);
 
     // The other region's roles and buckets are still there, read back from moto.

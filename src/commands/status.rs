@@ -93,7 +93,7 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
             "failed_events_waiting": holdings.failed_events,
             "drift": drift,
         }))?;
-        return unchecked(&rows);
+        return unchecked(&rows, &incomplete(&drifts, &holdings));
     }
     println!(
         "Stack `{}` in {} (account {}), {} resources recorded:",
@@ -170,7 +170,22 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
             }
         }
     }
-    unchecked(&rows)
+    for e in &holdings.errors {
+        println!("Could not read: {}", e.lines().next().unwrap_or_default());
+    }
+    unchecked(&rows, &incomplete(&drifts, &holdings))
+}
+
+/// The checks beyond existence that could not be made (drift, contents, concurrency, queue).
+fn incomplete(
+    drifts: &[(String, Result<Vec<String>, AwsError>)],
+    holdings: &Holdings,
+) -> Vec<String> {
+    drifts
+        .iter()
+        .filter_map(|(id, d)| d.as_ref().err().map(|e| format!("drift of {id}: {e}")))
+        .chain(holdings.errors.iter().cloned())
+        .collect()
 }
 
 /// What the stack holds beyond its resources' existence: objects in its buckets, the
@@ -178,9 +193,11 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
 #[derive(Default)]
 struct Holdings {
     buckets: Vec<BucketHolding>,
-    /// `Some(None)`: unreserved; `None`: not looked at (no function or an error).
+    /// `Some(None)`: unreserved; `None`: not looked at (no function, or an error).
     concurrency: Option<Option<i32>>,
     failed_events: Option<u64>,
+    /// What could not be read: the status is then incomplete, and says so by failing.
+    errors: Vec<String>,
 }
 
 struct BucketHolding {
@@ -222,14 +239,21 @@ async fn holdings(ctx: &Ctx, existing: &[(&String, &Entry)]) -> Holdings {
                         b.capped = capped;
                         b.rules = bucket::describe_rules(&rules);
                     }
-                    (Err(err), _) | (_, Err(err)) => b.error = Some(err.to_string()),
+                    (Err(err), _) | (_, Err(err)) => {
+                        h.errors.push(err.to_string());
+                        b.error = Some(err.to_string());
+                    }
                 }
                 h.buckets.push(b);
             }
-            function::KIND => {
-                h.concurrency = function::concurrency(ctx, &e.name).await.ok();
-            }
-            queue::KIND => h.failed_events = queue::depth(ctx, e).await.ok().flatten(),
+            function::KIND => match function::concurrency(ctx, &e.name).await {
+                Ok(c) => h.concurrency = Some(c),
+                Err(err) => h.errors.push(err.to_string()),
+            },
+            queue::KIND => match queue::depth(ctx, e).await {
+                Ok(n) => h.failed_events = n,
+                Err(err) => h.errors.push(err.to_string()),
+            },
             _ => {}
         }
     }
@@ -258,16 +282,23 @@ fn unchecked<K>(
         K,
         Result<Option<crate::resources::Found>, crate::error::AwsError>,
     )],
+    other: &[String],
 ) -> anyhow::Result<()> {
     let failed: Vec<_> = rows.iter().filter_map(|(_, r)| r.as_ref().err()).collect();
-    match failed.first() {
-        None => Ok(()),
-        Some(first) => anyhow::bail!(
+    if let Some(first) = failed.first() {
+        anyhow::bail!(
             "{} of {} resources could not be checked; the first: {first}",
             failed.len(),
             rows.len()
-        ),
+        );
     }
+    if let Some(first) = other.first() {
+        anyhow::bail!(
+            "{} check(s) could not be made; the first: {first}",
+            other.len()
+        );
+    }
+    Ok(())
 }
 
 /// `status --orphans`: what carries the stack's tags but is not in its state.
