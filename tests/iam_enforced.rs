@@ -41,7 +41,10 @@ const NOT_PROVABLE_HERE: &[(&str, &str)] = &[
         "sqs:GetQueueUrl",
         "only when the state lacks the queue's URL (a crash between its create and record)",
     ),
-    ("sqs:TagQueue", "moto does not check tag-on-create permissions"),
+    (
+        "sqs:TagQueue",
+        "moto does not check tag-on-create permissions",
+    ),
     (
         "s3:GetBucketPublicAccessBlock",
         "moto does not authorise GetPublicAccessBlock (status reads it for drift)",
@@ -129,10 +132,6 @@ const NOT_PROVABLE_HERE: &[(&str, &str)] = &[
         "lambda:UpdateFunctionConfiguration",
         "only when settings change",
     ),
-    (
-        "lambda:GetFunction",
-        "reconcile on a rerun with a Failed or changed function",
-    ),
     ("sns:Subscribe", "only with --notify-email/--notify-url"),
     ("sns:Unsubscribe", "only with --notify-email/--notify-url"),
     (
@@ -140,19 +139,11 @@ const NOT_PROVABLE_HERE: &[(&str, &str)] = &[
         "only with --notify-email/--notify-url",
     ),
     (
-        "dynamodb:BatchGetItem",
-        "upload --wait only, which needs the function to run",
-    ),
-    (
         "s3:AbortMultipartUpload",
         "only for uploads over 16 MiB or unfinished ones",
     ),
     ("s3:DeleteObjectVersion", "the buckets are not versioned"),
     // moto's own names for S3 calls differ from AWS's here, so it never asks for these.
-    (
-        "s3:ListBucket",
-        "moto authorises HeadBucket as s3:HeadBucket",
-    ),
     (
         "s3:PutBucketPublicAccessBlock",
         "moto authorises PUT ?publicAccessBlock as s3:CreateBucket",

@@ -174,8 +174,7 @@ pub async fn run(
 
     // The manifest goes to a file first, page by page: memory stays flat for any bucket.
     let file = scratch_file(&global.state_dir)?;
-    let (lines, current) =
-        write_manifest(ctx, d, config, prefix, args.only_missing, &file).await?;
+    let (lines, current) = write_manifest(ctx, d, config, prefix, args.only_missing, &file).await?;
     if !global.quiet {
         eprintln!(
             "Manifest: {lines} original(s){}",
