@@ -529,6 +529,15 @@ async fn an_adopted_bucket_keeps_its_objects_settings_and_other_notifications() 
             .decode_utf8_lossy()
             .contains(&format!("arn:aws:s3:::{mine}/*"))
     );
+    // Uploads land under the stack's prefix, where they trigger the function.
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/checker.bmp");
+    ok(dir.path(), &stack, &["upload", sample.to_str().unwrap()]);
+    c.s3.head_object()
+        .bucket(&mine)
+        .key("uploads/checker.bmp")
+        .send()
+        .await
+        .expect("the upload is under uploads/");
     // The source of an existing stack cannot change.
     let moved = thumbctl(
         dir.path(),

@@ -74,6 +74,8 @@ pub struct Deployed {
     pub dest_bucket: String,
     pub table: String,
     pub function: String,
+    /// Only keys under it trigger the function (`up --source-prefix`).
+    pub source_prefix: Option<String>,
 }
 
 impl Deployed {
@@ -100,6 +102,7 @@ impl Deployed {
             dest_bucket: name("dest-bucket")?,
             table: name("table")?,
             function: name("function")?,
+            source_prefix: state.settings.source_prefix.clone(),
         };
         let ctx = context_for(global, Some(&state)).await?;
         Ok((ctx, deployed))

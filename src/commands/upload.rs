@@ -276,7 +276,12 @@ async fn wait_for_items(
 
 pub async fn run(global: &GlobalArgs, args: UploadArgs) -> anyhow::Result<()> {
     let (ctx, d) = Deployed::load(global).await?;
-    let files = collect(&args.paths, &args.prefix)?;
+    // Keys outside the stack's source prefix would never reach the function.
+    let prefix = match &d.source_prefix {
+        Some(p) if !args.prefix.starts_with(p.as_str()) => format!("{p}{}", args.prefix),
+        _ => args.prefix.clone(),
+    };
+    let files = collect(&args.paths, &prefix)?;
     if files.is_empty() {
         anyhow::bail!("no files to upload in {:?}", args.paths);
     }
