@@ -886,6 +886,13 @@ async fn events_lambda_gave_up_on_and_failed_images_are_replayed() {
     let status = json_of(&ok(dir.path(), &stack, &["status", "--output", "json"]));
     assert_eq!(status["failed_events_waiting"], 1);
 
+    // A dry run counts both and hides nothing: the replay right after still finds the message.
+    let dry = json_of(&ok(
+        dir.path(),
+        &stack,
+        &["reprocess", "--failed", "--dry-run", "--output", "json"],
+    ));
+    assert_eq!(dry["sent"], 2, "{dry}");
     let out = json_of(&ok(
         dir.path(),
         &stack,

@@ -340,7 +340,12 @@ async fn replay_failed(
     if let Some(entry) = queue
         && let Some(url) = queue::url(ctx, &entry).await?
     {
-        loop {
+        if args.dry_run {
+            // Receiving would hide the messages for minutes: count them instead.
+            let waiting = queue::depth(ctx, &entry).await?.unwrap_or(0);
+            tally.sent.fetch_add(waiting, Ordering::Relaxed);
+        }
+        while !args.dry_run {
             let out = ctx
                 .sqs
                 .receive_message()
@@ -375,9 +380,7 @@ async fn replay_failed(
                     .and_then(Value::as_str)
                     .map(lambda_image::keys::decode_event_key)
                     .unwrap_or_else(|| "?".into());
-                if args.dry_run {
-                    tally.sent.fetch_add(1, Ordering::Relaxed);
-                } else if send(ctx, target, &key, payload, tally).await
+                if send(ctx, target, &key, payload, tally).await
                     && let Some(handle) = m.receipt_handle()
                 {
                     ctx.sqs
@@ -393,10 +396,6 @@ async fn replay_failed(
                         ))?;
                 }
                 bar.inc(1);
-            }
-            if args.dry_run {
-                // Received messages stay invisible for a while; counting once is enough.
-                break;
             }
         }
     }
