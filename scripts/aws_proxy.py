@@ -31,6 +31,8 @@ both that thumbctl coped and that the behaviour really happened:
                         subscription that is pending confirmation".
   table-creating        a table reports CREATING for --settle seconds after CreateTable, and
                         DeleteTable meanwhile answers ResourceInUseException.
+  slow-create           CreateFunction is held --settle seconds before it goes to moto (a
+                        create still in flight after its caller was killed).
   async-invoke          an asynchronous Invoke (InvocationType Event) is answered 202 and its
                         payload kept (GET /__invocations), as AWS queues it; the first two are
                         throttled (429 TooManyRequestsException). moto would answer 500.
@@ -292,6 +294,12 @@ def before(req):
             return json_error(400, "com.amazonaws.dynamodb.v20120810#ResourceInUseException",
                               "Attempt to change a resource which is still in use: Table is being "
                               "created: %s" % name)
+    if "slow-create" in BEHAVE and a == "CreateFunction":
+        # The create reaches AWS only after --settle seconds, as a call in flight when its
+        # caller died still can: whoever looks before then finds nothing.
+        count("slow-create:held")
+        time.sleep(SETTLE)
+        count("slow-create:applied")
     if "async-invoke" in BEHAVE and a == "Invoke" and req.invocation_type == "Event":
         # moto runs no function without Docker (it answers 500); AWS queues an asynchronous
         # invocation and answers 202 at once, or 429 when the account's invoke rate is

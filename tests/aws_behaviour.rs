@@ -275,3 +275,38 @@ async fn destroy_after_a_kill_waits_for_a_creating_table() {
     round_trip(&proxy, "tblup", &[]).await;
     assert!(proxy.fired("table-creating:creating-served").await >= 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn destroy_right_after_a_kill_catches_a_create_still_in_flight() {
+    // CreateFunction lands in moto 3 s after it was sent; `up` is killed while it is held, and
+    // `destroy` starts at once: its first look finds no function, and only its second look,
+    // after the in-flight window, can see the one that lands meanwhile.
+    let proxy = AwsProxy::start("slow-create", 3.0);
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name("inflight");
+    let c = clients().await;
+    let mut up = proxy
+        .cmd(dir.path(), &stack, &["up", "--image-uri", IMAGE])
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while proxy.fired("slow-create:held").await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "up never sent CreateFunction"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    up.kill().unwrap();
+    up.wait().unwrap();
+    assert_eq!(
+        proxy.fired("slow-create:applied").await,
+        0,
+        "the create must still be in flight when destroy starts"
+    );
+    proxy.ok(dir.path(), &stack, &["destroy", "--yes"]);
+    assert_eq!(proxy.fired("slow-create:applied").await, 1);
+    assert_eq!(leftovers(&c, &stack).await, Vec::<String>::new());
+}
