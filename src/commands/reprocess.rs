@@ -340,12 +340,13 @@ async fn replay_failed(
     if let Some(entry) = queue
         && let Some(url) = queue::url(ctx, &entry).await?
     {
-        if args.dry_run {
-            // Receiving would hide the messages for minutes: count them instead.
-            let waiting = queue::depth(ctx, &entry).await?.unwrap_or(0);
-            tally.sent.fetch_add(waiting, Ordering::Relaxed);
-        }
-        while !args.dry_run {
+        loop {
+            if args.dry_run {
+                // Receiving would hide the messages for minutes: count them instead.
+                let waiting = queue::depth(ctx, &entry).await?.unwrap_or(0);
+                tally.sent.fetch_add(waiting, Ordering::Relaxed);
+                break;
+            }
             let out = ctx
                 .sqs
                 .receive_message()
