@@ -40,6 +40,24 @@ pub struct Original {
     pub size: i64,
 }
 
+impl Original {
+    /// The originals of one listing page.
+    pub fn of_page(
+        page: &aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output,
+    ) -> Vec<Original> {
+        page.contents()
+            .iter()
+            .filter_map(|o| {
+                Some(Original {
+                    key: o.key()?.to_owned(),
+                    etag: o.e_tag().unwrap_or_default().trim_matches('"').to_owned(),
+                    size: o.size().unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+}
+
 /// Where the events go: the deployed function, or its handler here.
 enum Target {
     Function(String),
@@ -109,17 +127,7 @@ pub async fn run(global: &GlobalArgs, args: ReprocessArgs) -> anyhow::Result<()>
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(aws("list objects in", "bucket", &d.source_bucket))?;
-            let originals: Vec<Original> = page
-                .contents()
-                .iter()
-                .filter_map(|o| {
-                    Some(Original {
-                        key: o.key()?.to_owned(),
-                        etag: o.e_tag().unwrap_or_default().trim_matches('"').to_owned(),
-                        size: o.size().unwrap_or(0),
-                    })
-                })
-                .collect();
+            let originals = Original::of_page(&page);
             let todo = if args.only_missing {
                 let missing = missing(&ctx, &d.table, &config, originals.clone()).await?;
                 let current = originals.len() - missing.len();

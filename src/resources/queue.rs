@@ -60,25 +60,33 @@ pub async fn url(ctx: &Ctx, e: &Entry) -> Result<Option<String>, AwsError> {
     Ok(out.and_then(|o| o.queue_url))
 }
 
+/// One attribute of the queue; `None` when the queue is gone.
+async fn attribute(
+    ctx: &Ctx,
+    e: &Entry,
+    url: &str,
+    name: QueueAttributeName,
+    action: &'static str,
+) -> Result<Option<Option<String>>, AwsError> {
+    let out = ctx
+        .sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(name.clone())
+        .send()
+        .await
+        .map_err(aws(action, KIND, &e.name))
+        .or_not_found()?;
+    Ok(out.map(|o| o.attributes().and_then(|a| a.get(&name)).cloned()))
+}
+
 pub async fn find(ctx: &Ctx, e: &Entry) -> Result<Option<Found>, AwsError> {
     let Some(url) = url(ctx, e).await? else {
         return Ok(None);
     };
-    let out = ctx
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(aws("look up", KIND, &e.name))
-        .or_not_found()?;
-    Ok(out.map(|o| Found {
-        arn: o
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-            .cloned()
-            .or_else(|| e.arn.clone()),
+    let arn = attribute(ctx, e, &url, QueueAttributeName::QueueArn, "look up").await?;
+    Ok(arn.map(|arn| Found {
+        arn: arn.or_else(|| e.arn.clone()),
         extra: [("url".to_owned(), url.clone())].into(),
     }))
 }
@@ -88,20 +96,15 @@ pub async fn depth(ctx: &Ctx, e: &Entry) -> Result<Option<u64>, AwsError> {
     let Some(url) = url(ctx, e).await? else {
         return Ok(None);
     };
-    let out = ctx
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .send()
-        .await
-        .map_err(aws("count messages in", KIND, &e.name))
-        .or_not_found()?;
-    Ok(out.and_then(|o| {
-        o.attributes()
-            .and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages))
-            .and_then(|n| n.parse().ok())
-    }))
+    let n = attribute(
+        ctx,
+        e,
+        &url,
+        QueueAttributeName::ApproximateNumberOfMessages,
+        "count messages in",
+    )
+    .await?;
+    Ok(n.flatten().and_then(|n| n.parse().ok()))
 }
 
 pub async fn delete(ctx: &Ctx, e: &Entry) -> Result<(), AwsError> {

@@ -279,17 +279,7 @@ async fn write_manifest(
     let (mut lines, mut current) = (0u64, 0u64);
     while let Some(page) = pages.next().await {
         let page = page.map_err(aws("list objects in", "bucket", &d.source_bucket))?;
-        let originals: Vec<Original> = page
-            .contents()
-            .iter()
-            .filter_map(|o| {
-                Some(Original {
-                    key: o.key()?.to_owned(),
-                    etag: o.e_tag().unwrap_or_default().trim_matches('"').to_owned(),
-                    size: o.size().unwrap_or(0),
-                })
-            })
-            .collect();
+        let originals = Original::of_page(&page);
         let total = originals.len() as u64;
         let todo = if only_missing {
             missing(ctx, &d.table, config, originals).await?
