@@ -91,6 +91,8 @@ prereqs_build() {
 # What the tests add: the static musl build of `build-image --local`, the OCI registry its
 # push goes to (docker-registry, with htpasswd from apache2-utils for its auth).
 prereqs_tests() {
-  prereq_apt "musl-tools:musl-gcc" "docker-registry:docker-registry" "apache2-utils:htpasswd"
+  # chromium and its WebDriver: the gallery's test drives a real headless browser.
+  prereq_apt "musl-tools:musl-gcc" "docker-registry:docker-registry" "apache2-utils:htpasswd" \
+    "chromium:chromium" "chromium-driver:chromedriver"
   prereq_rust_target x86_64-unknown-linux-musl
 }

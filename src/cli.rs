@@ -130,6 +130,9 @@ Large files go up in parts. With --wait, prints each image's thumbnails with dow
     /// browser uploads with under a size cap.
     #[command(after_help = PRESIGN_AFTER_HELP)]
     Presign(PresignArgs),
+    /// Serve a web page of the stack's images: thumbnails, drag-and-drop upload, delete.
+    #[command(after_help = GALLERY_AFTER_HELP)]
+    Gallery(GalleryArgs),
     /// Run the function's handler on this machine for objects already in the source bucket.
     #[command(
         after_help = "Uses the deployed function's environment and the exact event S3 sends, \
@@ -179,6 +182,42 @@ pub struct UploadArgs {
     /// Upload files that are not images too.
     #[arg(long)]
     pub force: bool,
+}
+
+const GALLERY_AFTER_HELP: &str = "Examples:\n  thumbctl gallery --open\n  thumbctl gallery --port 9000\n  \
+thumbctl gallery --bind 0.0.0.0   # reachable from other machines, with a one-time token in the URL\n\n\
+The page lists every image newest first as its thumbnail, with its status, size and age (a failed image shows \
+why); a click shows every size and the metadata. Files dropped on the page (or picked) go through thumbctl \
+itself, typed from their bytes like `thumbctl upload`; what is not an image is refused with the reason. New \
+thumbnails appear as the function finishes them. Against a local emulator, which runs no Lambda, the gallery \
+runs the function's handler here on each upload (as invoke-local does); --processing chooses. Stop with Ctrl-C.";
+
+/// Who makes the thumbnails of what the gallery uploads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Processing {
+    /// `local` against an endpoint override (an emulator), else `lambda`.
+    Auto,
+    /// The deployed function, from S3's event notification.
+    Lambda,
+    /// The function's handler, run by the gallery on this machine after each upload.
+    Local,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GalleryArgs {
+    /// TCP port to listen on (0: any free port; the URL printed names it).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Address to listen on. Anything other than loopback makes the page reachable from other
+    /// machines, so every request must then carry a one-time token, printed in the URL.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Open the page in the default browser.
+    #[arg(long)]
+    pub open: bool,
+    /// Who makes the thumbnails of uploads.
+    #[arg(long, value_enum, default_value_t = Processing::Auto)]
+    pub processing: Processing,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -124,6 +124,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Get(args) => commands::images::get(&cli.global, args).await,
         Command::Delete(args) => commands::images::delete(&cli.global, args).await,
         Command::Presign(args) => commands::images::presign(&cli.global, args).await,
+        Command::Gallery(args) => commands::gallery::run(&cli.global, args).await,
         Command::InvokeLocal(args) => commands::invoke_local::run(&cli.global, args).await,
         Command::Reprocess(args) => commands::reprocess::run(&cli.global, args).await,
         Command::Thumbnail(args) => commands::thumbnail::run(&cli.global, args),

@@ -90,6 +90,8 @@ const ALL: &[&str] = &[
     "docker-registry",
     "apache2-utils",
     "python3-venv",
+    "chromium",
+    "chromium-driver",
 ];
 const MUSL: &str = "x86_64-unknown-linux-musl";
 

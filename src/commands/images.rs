@@ -205,13 +205,7 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> anyhow::Result<()>
             .and_then(Value::as_str)
             .unwrap_or(id)
             .to_owned();
-        let thumbs: Vec<String> = item
-            .get("thumbnails")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t.get("key").and_then(Value::as_str).map(str::to_owned))
-            .collect();
+        let thumbs = thumbnail_keys(&item);
         plans.push((id.clone(), source_key, thumbs));
     }
     if !args.yes {
@@ -232,30 +226,7 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> anyhow::Result<()>
     }
     let mut report = Vec::new();
     for (id, source_key, thumbs) in plans {
-        // Objects first, item last: if this stops half-way, the item still lists what is left.
-        ctx.s3
-            .delete_object()
-            .bucket(&d.source_bucket)
-            .key(&source_key)
-            .send()
-            .await
-            .map_err(aws("delete", "object", &source_key))?;
-        for key in &thumbs {
-            ctx.s3
-                .delete_object()
-                .bucket(&d.dest_bucket)
-                .key(key)
-                .send()
-                .await
-                .map_err(aws("delete", "object", key))?;
-        }
-        ctx.dynamodb
-            .delete_item()
-            .table_name(&d.table)
-            .key("id", AttributeValue::S(id.clone()))
-            .send()
-            .await
-            .map_err(aws("delete item from", "table", &d.table))?;
+        delete_image(&ctx, &d, &id, &source_key, &thumbs).await?;
         if global.output == OutputMode::Text {
             println!("deleted {id} (original and {} thumbnails)", thumbs.len());
         }
@@ -264,6 +235,52 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> anyhow::Result<()>
     if global.output == OutputMode::Json {
         print_json(&json!({"deleted": report}))?;
     }
+    Ok(())
+}
+
+/// The thumbnail keys an item lists.
+pub fn thumbnail_keys(item: &Value) -> Vec<String> {
+    item.get("thumbnails")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.get("key").and_then(Value::as_str).map(str::to_owned))
+        .collect()
+}
+
+/// Deletes one image: its original, the thumbnails its item lists, then the item. Objects
+/// first, item last: if this stops half-way, the item still lists what is left, and a rerun
+/// finishes (deleting what is already gone succeeds).
+pub async fn delete_image(
+    ctx: &Ctx,
+    d: &Deployed,
+    id: &str,
+    source_key: &str,
+    thumbs: &[String],
+) -> anyhow::Result<()> {
+    ctx.s3
+        .delete_object()
+        .bucket(&d.source_bucket)
+        .key(source_key)
+        .send()
+        .await
+        .map_err(aws("delete", "object", source_key))?;
+    for key in thumbs {
+        ctx.s3
+            .delete_object()
+            .bucket(&d.dest_bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(aws("delete", "object", key))?;
+    }
+    ctx.dynamodb
+        .delete_item()
+        .table_name(&d.table)
+        .key("id", AttributeValue::S(id.to_owned()))
+        .send()
+        .await
+        .map_err(aws("delete item from", "table", &d.table))?;
     Ok(())
 }
 

@@ -76,6 +76,41 @@ pub async fn function_config(ctx: &crate::context::Ctx, function: &str) -> anyho
         .with_context(|| format!("the environment of function `{function}` is not usable"))
 }
 
+/// Runs the handler here on one object already in the source bucket, with the event S3 would
+/// send for its upload (its real size and ETag), so the item records what Lambda's would.
+pub async fn handle_key(
+    ctx: &crate::context::Ctx,
+    d: &Deployed,
+    handler: &Handler,
+    key: &str,
+) -> anyhow::Result<Vec<lambda_image::handler::RecordOutcome>> {
+    let head = ctx
+        .s3
+        .head_object()
+        .bucket(&d.source_bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(aws("look up", "object", key))?;
+    let etag = head.e_tag().unwrap_or_default().to_owned();
+    let sequencer = format!(
+        "{:016X}",
+        time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u64
+    );
+    let event = s3_event(
+        &ctx.region,
+        &d.source_bucket,
+        key,
+        head.content_length().unwrap_or(0),
+        &etag,
+        &sequencer,
+    );
+    let event: S3Event = serde_json::from_value(event).context("building the S3 event")?;
+    handler.handle_event(event).await.with_context(|| {
+        format!("the handler failed transiently on `{key}` (on AWS, Lambda would retry); rerun invoke-local")
+    })
+}
+
 pub async fn run(global: &GlobalArgs, args: InvokeLocalArgs) -> anyhow::Result<()> {
     let (ctx, d) = Deployed::load(global).await?;
     let config = function_config(&ctx, &d.function).await?;
@@ -84,32 +119,7 @@ pub async fn run(global: &GlobalArgs, args: InvokeLocalArgs) -> anyhow::Result<(
 
     let mut outcomes = Vec::new();
     for key in &args.keys {
-        let head = ctx
-            .s3
-            .head_object()
-            .bucket(&d.source_bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(aws("look up", "object", key))?;
-        let etag = head.e_tag().unwrap_or_default().to_owned();
-        let sequencer = format!(
-            "{:016X}",
-            time::OffsetDateTime::now_utc().unix_timestamp_nanos() as u64
-        );
-        let event = s3_event(
-            &ctx.region,
-            &d.source_bucket,
-            key,
-            head.content_length().unwrap_or(0),
-            &etag,
-            &sequencer,
-        );
-        let event: S3Event = serde_json::from_value(event).context("building the S3 event")?;
-        let result = handler.handle_event(event).await.with_context(|| {
-            format!("the handler failed transiently on `{key}` (on AWS, Lambda would retry); rerun invoke-local")
-        })?;
-        outcomes.extend(result);
+        outcomes.extend(handle_key(&ctx, &d, &handler, key).await?);
     }
     if global.output == OutputMode::Json {
         return print_json(&json!({"function": d.function, "outcomes": outcomes}));

@@ -2,6 +2,7 @@
 
 pub mod build_image;
 pub mod destroy;
+pub mod gallery;
 pub mod images;
 pub mod invoke_local;
 pub mod permissions;
