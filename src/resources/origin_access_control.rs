@@ -31,7 +31,15 @@ fn found(plan: &Plan, id: &str) -> Found {
     }
 }
 
+/// Adopts the control of this name if there is one (a crash between its create and its
+/// record): creates are not idempotent, and only AWS refuses a second control of one name.
 pub async fn ensure(ctx: &Ctx, plan: &Plan, name: &str) -> Result<Found, AwsError> {
+    if let Some(id) = by_name(ctx, name)
+        .await?
+        .and_then(|f| f.extra.get("id").cloned())
+    {
+        return Ok(found(plan, &id));
+    }
     let config = built(
         OriginAccessControlConfig::builder()
             .name(name)
