@@ -404,6 +404,7 @@ pub async fn drift(
         "function" => function::drift(ctx, plan).await,
         "invoke-config" => function::invoke_config::drift(ctx, entry, &plan.queue_arn()).await,
         "notification" => notification::drift(ctx, plan, entry).await,
+        "cdn" => distribution::drift(ctx, entry).await,
         _ => Ok(Vec::new()),
     }
 }

@@ -368,6 +368,35 @@ async fn a_create_whose_record_was_lost_is_adopted_not_duplicated() {
         .map(|l| l.items().iter().filter(|o| o.name() == oac_name).count())
         .unwrap_or(0);
     assert_eq!(named, 1, "one origin access control");
+
+    // Disabled behind thumbctl's back (or by a destroy stopped part-way): status says so and
+    // up enables it again.
+    let id = extra(dir.path(), &stack, "cdn", "id");
+    let current = cf.get_distribution_config().id(&id).send().await.unwrap();
+    let mut config = current.distribution_config.clone().unwrap();
+    config.enabled = false;
+    cf.update_distribution()
+        .id(&id)
+        .distribution_config(config)
+        .set_if_match(current.e_tag().map(str::to_owned))
+        .send()
+        .await
+        .unwrap();
+    let status = json_of(&ok(dir.path(), &stack, &["status", "--output", "json"]));
+    assert_eq!(status["cdn"]["enabled"], false);
+    assert!(
+        status["drift"]["cdn"][0]
+            .as_str()
+            .is_some_and(|d| d.contains("disabled")),
+        "{status}"
+    );
+    ok(dir.path(), &stack, &["up"]);
+    let enabled = cf.get_distribution_config().id(&id).send().await.unwrap();
+    assert!(
+        enabled.distribution_config().unwrap().enabled,
+        "enabled again"
+    );
+    assert_eq!(distributions_of(&cf, &stack).await, 1);
     ok(dir.path(), &stack, &["destroy", "--yes"]);
     assert_eq!(distributions_of(&cf, &stack).await, 0);
     assert_eq!(leftovers(&c, &stack).await, Vec::<String>::new());

@@ -260,6 +260,18 @@ pub async fn find(ctx: &Ctx, e: &Entry) -> Result<Option<Found>, AwsError> {
     }))
 }
 
+/// A disabled distribution serves nothing: a `destroy` stopped after its disable, or a
+/// console click. `up` repairs it through `ensure`, which enables what it adopts.
+pub async fn drift(ctx: &Ctx, e: &Entry) -> Result<Vec<String>, AwsError> {
+    Ok(match describe(ctx, e).await? {
+        Some(d) if !d.enabled => vec![format!(
+            "distribution {} is disabled (a destroy stopped part-way?), so it serves nothing",
+            d.id
+        )],
+        _ => Vec::new(),
+    })
+}
+
 /// The current configuration and its ETag; `None` when the distribution is gone.
 async fn read_config(
     ctx: &Ctx,
