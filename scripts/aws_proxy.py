@@ -33,6 +33,12 @@ both that thumbctl coped and that the behaviour really happened:
                         DeleteTable meanwhile answers ResourceInUseException.
   slow-create           CreateFunction is held --settle seconds before it goes to moto (a
                         create still in flight after its caller was killed).
+  cloudfront-in-progress  after an UpdateDistribution, the next round(--settle) GetDistribution
+                        answers for that distribution say Status InProgress (moto says
+                        Deployed at once; AWS takes minutes to deploy a change). As on AWS,
+                        DeleteDistribution answers 409 DistributionNotDisabled while the
+                        distribution is enabled or a change is still InProgress, and 412
+                        PreconditionFailed when its If-Match is not the current ETag.
   async-invoke          an asynchronous Invoke (InvocationType Event) is answered 202 and its
                         payload kept (GET /__invocations), as AWS queues it; the first two are
                         throttled (429 TooManyRequestsException). moto would answer 500.
@@ -82,6 +88,8 @@ TABLE_CREATING_UNTIL = {}
 FRESH_BUCKET_FAULTS = {}   # bucket -> faults still to give
 LOST = set()
 FIRST = set()
+CF_IN_PROGRESS = {}   # distribution id -> InProgress answers still to give
+CF_DISTRIBUTION = re.compile(r"^/2020-05-31/distribution/([^/?]+)(/config)?$")
 INVOCATIONS = []   # asynchronous invocations accepted by async-invoke, for GET /__invocations
 # The secret of each access key id, to verify POST policy signatures as S3 does.
 SECRETS = {os.environ.get("AWS_ACCESS_KEY_ID") or "test":
@@ -104,6 +112,45 @@ def once(key):
             return False
         FIRST.add(key)
         return True
+
+
+def cloudfront_error(status, code, message):
+    return status, {"Content-Type": "text/xml"}, (
+        '<?xml version="1.0"?><ErrorResponse xmlns="http://cloudfront.amazonaws.com/doc/'
+        '2020-05-31/"><Error><Type>Sender</Type><Code>%s</Code><Message>%s</Message></Error>'
+        "<RequestId>aws-proxy</RequestId></ErrorResponse>" % (code, message)).encode()
+
+
+def moto_get(path, headers):
+    """(status, headers, body) of a GET to moto, signed as the caller's request was (moto
+    picks the service from the credential scope)."""
+    conn = http.client.HTTPConnection(TARGET_HOST, TARGET_PORT, timeout=60)
+    conn.request("GET", path, headers={k: v for k, v in headers.items()
+                                       if k.lower() not in ("content-length", "content-type",
+                                                            "if-match")})
+    resp = conn.getresponse()
+    body = resp.read()
+    out = (resp.status, {k.lower(): v for k, v in resp.getheaders()}, body)
+    conn.close()
+    return out
+
+
+def enabled_flag(config_xml):
+    """The top-level <Enabled> of a DistributionConfig document (nested ones, of logging or
+    trusted signers, sit deeper)."""
+    depth = 0
+    for m in re.finditer(rb"<(/?)([A-Za-z0-9]+)[^>]*?(/?)>", config_xml):
+        closing, name, empty = m.group(1), m.group(2), m.group(3)
+        if empty:
+            continue
+        if closing:
+            depth -= 1
+            continue
+        depth += 1
+        if name == b"Enabled" and depth == 2:
+            end = config_xml.find(b"<", m.end())
+            return config_xml[m.end():end].strip() == b"true"
+    return False
 
 
 def json_error(status, type_, message):
@@ -139,6 +186,7 @@ class Request:
         self.query = parse_qs(split.query, keep_blank_values=True)
         self.body = body
         self.invocation_type = handler.headers.get("X-Amz-Invocation-Type", "")
+        self.headers = {k: v for k, v in handler.headers.items() if k.lower() != "connection"}
         target = handler.headers.get("X-Amz-Target", "")
         self.service, self.action = "", ""
         self.params = {}
@@ -154,6 +202,9 @@ class Request:
             self.service = "query"
             self.action = form.get("Action", [""])[0]
             self.params = {k: v[0] for k, v in form.items()}
+        elif self.route.startswith("/2020-05-31/"):
+            self.service = "cloudfront"
+            self.action = self.cloudfront_action()
         elif self.route.startswith(("/2015-03-31/", "/2019-09-25/", "/2017-03-31/")):
             self.service = "lambda"
             self.action = self.lambda_action()
@@ -181,6 +232,24 @@ class Request:
             ("POST", "/invocations"): "Invoke",
             ("DELETE", ""): "DeleteFunction",
         }.get((m, rest), "")
+
+    def cloudfront_action(self):
+        m = CF_DISTRIBUTION.match(self.route)
+        if not m:
+            if self.route == "/2020-05-31/distribution":
+                return {"POST": "CreateDistribution", "GET": "ListDistributions"}.get(
+                    self.method, "")
+            return ""
+        return {
+            ("GET", ""): "GetDistribution",
+            ("DELETE", ""): "DeleteDistribution",
+            ("GET", "/config"): "GetDistributionConfig",
+            ("PUT", "/config"): "UpdateDistribution",
+        }.get((self.method, m.group(2) or ""), "")
+
+    def distribution_id(self):
+        m = CF_DISTRIBUTION.match(self.route)
+        return m.group(1) if m else ""
 
     def function_name(self):
         fm = LAMBDA_FN.match(self.route) or INVOKE_CONFIG.match(self.route)
@@ -300,6 +369,27 @@ def before(req):
         count("slow-create:held")
         time.sleep(SETTLE)
         count("slow-create:applied")
+    if "cloudfront-in-progress" in BEHAVE and a == "DeleteDistribution":
+        dist = req.distribution_id()
+        with LOCK:
+            deploying = CF_IN_PROGRESS.get(dist, 0) > 0
+        if deploying:
+            count("cloudfront-in-progress:delete-refused")
+            return cloudfront_error(409, "DistributionNotDisabled", "The distribution you are "
+                                    "trying to delete has not been disabled.")
+        status, headers, body = moto_get("/2020-05-31/distribution/%s/config" % dist, req.headers)
+        if status == 200:
+            if enabled_flag(body):
+                count("cloudfront-in-progress:delete-enabled-refused")
+                return cloudfront_error(409, "DistributionNotDisabled", "The distribution you "
+                                        "are trying to delete has not been disabled.")
+            etag = headers.get("etag")
+            if_match = {k.lower(): v for k, v in req.headers.items()}.get("if-match")
+            if etag and if_match != etag:
+                count("cloudfront-in-progress:stale-etag-refused")
+                return cloudfront_error(412, "PreconditionFailed", "The precondition given in "
+                                        "one or more of the request-header fields evaluated to "
+                                        "false.")
     if "async-invoke" in BEHAVE and a == "Invoke" and req.invocation_type == "Event":
         # moto runs no function without Docker (it answers 500); AWS queues an asynchronous
         # invocation and answers 202 at once, or 429 when the account's invoke rate is
@@ -322,6 +412,17 @@ def after(req, status, payload):
     a = req.action
     now = time.time()
     ok = 200 <= status < 300
+    if "cloudfront-in-progress" in BEHAVE and ok and a == "UpdateDistribution":
+        with LOCK:
+            CF_IN_PROGRESS[req.distribution_id()] = max(1, int(round(SETTLE)))
+    if "cloudfront-in-progress" in BEHAVE and ok and a == "GetDistribution":
+        with LOCK:
+            left = CF_IN_PROGRESS.get(req.distribution_id(), 0)
+            if left:
+                CF_IN_PROGRESS[req.distribution_id()] = left - 1
+        if left:
+            count("cloudfront-in-progress:served")
+            payload = payload.replace(b"<Status>Deployed</Status>", b"<Status>InProgress</Status>")
     if a == "CreateFunction" and ok:
         name = req.function_name()
         if "function-states" in BEHAVE:

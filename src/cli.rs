@@ -388,6 +388,11 @@ pub struct UpArgs {
     /// notifications of an adopted bucket can keep theirs. Only when the stack is created.
     #[arg(long, value_name = "PREFIX")]
     pub source_prefix: Option<String>,
+    /// Serve the thumbnails through a CloudFront distribution (HTTPS, cached at the edge;
+    /// the bucket stays private). Kept on reruns; `get`, `list` and `upload --wait` then
+    /// print CDN URLs instead of presigned links.
+    #[arg(long)]
+    pub cdn: bool,
 }
 
 /// `--max-concurrency`: a reservation, or none.

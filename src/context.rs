@@ -25,6 +25,7 @@ pub struct Ctx {
     pub sts: aws_sdk_sts::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub s3control: aws_sdk_s3control::Client,
+    pub cloudfront: aws_sdk_cloudfront::Client,
 }
 
 /// Builds the SDK configuration the same way the AWS CLI does (environment, profile, SSO),
@@ -82,6 +83,20 @@ fn s3control_client(sdk: &SdkConfig, endpoint: Option<&str>) -> aws_sdk_s3contro
     aws_sdk_s3control::Client::from_conf(conf.build())
 }
 
+/// CloudFront is a global service with one API endpoint per partition, signed for its home
+/// region whatever region the stack is in: us-east-1 (cn-northwest-1 in China). An endpoint
+/// override (an emulator) still wins, as the SDK applies it after the region.
+fn cloudfront_client(sdk: &SdkConfig, stack_region: &str) -> aws_sdk_cloudfront::Client {
+    let home = match crate::stack::partition_of(stack_region) {
+        "aws-cn" => "cn-northwest-1",
+        _ => "us-east-1",
+    };
+    let conf = aws_sdk_cloudfront::config::Builder::from(sdk)
+        .region(Region::new(home))
+        .build();
+    aws_sdk_cloudfront::Client::from_conf(conf)
+}
+
 impl Ctx {
     pub async fn new(global: &GlobalArgs) -> anyhow::Result<Ctx> {
         let sdk = load_sdk_config(global).await?;
@@ -108,6 +123,7 @@ impl Ctx {
             sts: aws_sdk_sts::Client::new(&sdk),
             sqs: aws_sdk_sqs::Client::new(&sdk),
             s3control: s3control_client(&sdk, endpoint.as_deref()),
+            cloudfront: cloudfront_client(&sdk, &region),
             credentials: sdk.credentials_provider(),
             region,
             endpoint,

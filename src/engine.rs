@@ -20,8 +20,9 @@ use crate::context::Ctx;
 use crate::error::{AwsError, Class};
 use crate::progress::Progress;
 use crate::resources::{
-    self, Found, bucket, build_project, function, log_group, notification, permission, queue,
-    repository, role, role_policy, subscription, table, topic,
+    self, Found, bucket, bucket_policy, build_project, distribution, function, log_group,
+    notification, origin_access_control, permission, queue, repository, role, role_policy,
+    subscription, table, topic,
 };
 use crate::retry::{self, Patience};
 use crate::stack::{PERMISSION_SID, Plan, ROLE_POLICY_NAME};
@@ -88,6 +89,11 @@ pub fn deps(id: &str) -> Vec<&'static str> {
             "lambda-role-policy",
         ],
         s if s.starts_with("subscription:") => vec!["topic"],
+        // The distribution reads the bucket through the access control; both outlive it in
+        // `destroy`: the access control cannot be deleted while in use, and a bucket deleted
+        // first would leave a distribution pointing at a name anyone could then claim.
+        "cdn" => vec!["cdn-access", "dest-bucket"],
+        "cdn-bucket-policy" => vec!["cdn", "dest-bucket"],
         _ => vec![],
     }
 }
@@ -222,6 +228,27 @@ pub fn steps(plan: &Plan) -> Vec<Step> {
             )
         });
     }
+    if plan.settings.cdn {
+        s.push(Step::new(
+            "cdn-access",
+            origin_access_control::KIND,
+            plan.cdn(),
+            None,
+        ));
+        s.push(Step {
+            extra: distribution::extra(plan),
+            ..Step::new("cdn", distribution::KIND, plan.cdn(), None)
+        });
+        s.push(Step {
+            extra: bucket_policy::extra(),
+            ..Step::new(
+                "cdn-bucket-policy",
+                bucket_policy::KIND,
+                plan.dest_bucket(),
+                None,
+            )
+        });
+    }
     for email in &plan.settings.notify_emails {
         s.push(Step::new(
             format!("subscription:email:{email}"),
@@ -275,8 +302,29 @@ pub fn label(kind: &str, name: &str, extra: &BTreeMap<String, String>) -> String
 }
 
 /// Creates the resource of one step. Everything a step needs from another is derived from
-/// the plan, so steps share nothing but the state.
-async fn ensure(ctx: &Ctx, plan: &Plan, step: &Step) -> Result<Found, AwsError> {
+/// the plan, or, for ids AWS generates (CloudFront's), read from the entry the other step
+/// recorded: steps share nothing but the state.
+async fn ensure(
+    ctx: &Ctx,
+    plan: &Plan,
+    store: &StateStore,
+    step: &Step,
+) -> Result<Found, AwsError> {
+    let recorded = |id: &str, what: &str| -> Result<String, AwsError> {
+        let entry = store.entry(id);
+        let value = match what {
+            "arn" => entry.and_then(|e| e.arn),
+            key => entry.and_then(|e| e.extra.get(key).cloned()),
+        };
+        value.ok_or_else(|| {
+            AwsError::local(
+                "create",
+                step.kind,
+                step.name.clone(),
+                format!("the state records no {what} of step {id}; rerun `thumbctl up`"),
+            )
+        })
+    };
     match step.id.as_str() {
         "source-bucket" | "dest-bucket" => bucket::ensure(ctx, plan, &step.name).await,
         "lambda-role" => role::ensure(ctx, plan, &step.name, "lambda.amazonaws.com").await,
@@ -313,6 +361,12 @@ async fn ensure(ctx: &Ctx, plan: &Plan, step: &Step) -> Result<Found, AwsError> 
         }
         "failure-queue" => queue::ensure(ctx, plan, &step.name).await,
         "notification" => notification::ensure(ctx, plan, &plan.function_arn()).await,
+        "cdn-access" => origin_access_control::ensure(ctx, plan, &step.name).await,
+        "cdn" => distribution::ensure(ctx, plan, &step.name, &recorded("cdn-access", "id")?).await,
+        "cdn-bucket-policy" => {
+            let arn = plan.distribution_arn(&recorded("cdn", "id")?);
+            bucket_policy::ensure(ctx, plan, &step.name, &arn).await
+        }
         id if id.starts_with("subscription:email:") => {
             subscription::ensure(ctx, &plan.topic_arn(), "email", &step.name).await
         }
@@ -350,13 +404,14 @@ pub async fn drift(
         "function" => function::drift(ctx, plan).await,
         "invoke-config" => function::invoke_config::drift(ctx, entry, &plan.queue_arn()).await,
         "notification" => notification::drift(ctx, plan, entry).await,
+        "cdn" => distribution::drift(ctx, entry).await,
         _ => Ok(Vec::new()),
     }
 }
 
 /// Crash points for the crash-resume tests (cargo feature `failpoints`): configured through
 /// the `FAILPOINTS` environment variable, e.g. `FAILPOINTS=up:created:table=return`.
-fn crash_point(name: &str) {
+pub(crate) fn crash_point(name: &str) {
     #[cfg(feature = "failpoints")]
     fail::fail_point!(name, |_| {
         eprintln!("thumbctl: crash point {name} reached; exiting as if killed");
@@ -414,7 +469,7 @@ async fn up_step(
                 let diffs = drift(ctx, plan, &step.id, &entry).await?;
                 if !diffs.is_empty() {
                     tracing::warn!(step = %step.id, name = %entry.name, differences = %diffs.join("; "), "repairing drift");
-                    with_propagation_retry(|| ensure(ctx, plan, step)).await?;
+                    with_propagation_retry(|| ensure(ctx, plan, store, step)).await?;
                     outcome = Outcome::Updated;
                 }
             }
@@ -443,7 +498,7 @@ async fn up_step(
         );
     })?;
     crash_point(&format!("up:planned:{}", step.id));
-    let found = with_propagation_retry(|| ensure(ctx, plan, step)).await?;
+    let found = with_propagation_retry(|| ensure(ctx, plan, store, step)).await?;
     crash_point(&format!("up:created:{}", step.id));
     store.update(|s| {
         if let Some(e) = s.resources.get_mut(&step.id) {
@@ -480,6 +535,7 @@ async fn destroy_step(
     id: &str,
     keep_buckets: bool,
     in_flight_until: Option<std::time::Instant>,
+    progress: &Progress,
 ) -> Result<Outcome, EngineError> {
     let Some(entry) = store.entry(id) else {
         return Ok(Outcome::Deleted);
@@ -497,7 +553,8 @@ async fn destroy_step(
         })?;
         return Ok(Outcome::Kept);
     }
-    resources::delete(ctx, &entry).await?;
+    let report = |what: &str| progress.update(id, what);
+    resources::delete(ctx, &entry, &report).await?;
     // A planned entry is one whose create call may have been in flight when its process
     // died; AWS can still apply such a call after this delete found nothing. If that death
     // was moments ago, wait out the rest of the window and look once more.
@@ -513,7 +570,7 @@ async fn destroy_step(
             tokio::time::sleep(until - now).await;
         }
         if resources::find(ctx, &entry).await?.is_some() {
-            resources::delete(ctx, &entry).await?;
+            resources::delete(ctx, &entry, &report).await?;
         }
     }
     crash_point(&format!("destroy:deleted:{id}"));
@@ -682,7 +739,7 @@ pub async fn destroy(
     }
     run_graph(before.into_iter().collect(), cancel, progress, |id| {
         Box::pin(async move {
-            let r = destroy_step(ctx, store, &id, keep_buckets, in_flight_until).await;
+            let r = destroy_step(ctx, store, &id, keep_buckets, in_flight_until, progress).await;
             (id, r)
         })
     })
@@ -756,6 +813,7 @@ mod tests {
             region: "us-east-1".into(),
             settings: Settings {
                 notify_emails: vec!["a@example.com".into()],
+                cdn: true,
                 ..Settings::default()
             },
         }
@@ -801,5 +859,18 @@ mod tests {
             assert!(d.contains(&needed), "notification must wait for {needed}");
         }
         assert_eq!(deps("permission"), ["function"]);
+    }
+
+    #[test]
+    fn the_cdn_goes_before_what_it_uses_in_destroy() {
+        // destroy reverses deps: the distribution must be gone before its access control
+        // (in use until then) and before the bucket it points at.
+        assert!(deps("cdn").contains(&"cdn-access"));
+        assert!(deps("cdn").contains(&"dest-bucket"));
+        assert!(deps("cdn-bucket-policy").contains(&"cdn"));
+        let ids: Vec<String> = steps(&plan()).into_iter().map(|s| s.id).collect();
+        for id in ["cdn-access", "cdn", "cdn-bucket-policy"] {
+            assert!(ids.iter().any(|i| i == id), "{id} missing from {ids:?}");
+        }
     }
 }

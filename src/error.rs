@@ -204,6 +204,9 @@ const NOT_FOUND: &[&str] = &[
     "AWS.SimpleQueueService.NonExistentQueue",
     "NoSuchLifecycleConfiguration",
     "LifecyclePolicyNotFoundException",
+    // CloudFront.
+    "NoSuchDistribution",
+    "NoSuchOriginAccessControl",
 ];
 const ALREADY_EXISTS: &[&str] = &[
     "BucketAlreadyOwnedByYou",
@@ -211,6 +214,9 @@ const ALREADY_EXISTS: &[&str] = &[
     "RepositoryAlreadyExistsException",
     "ResourceAlreadyExistsException",
     "ResourceInUseException",
+    // CloudFront: a reused CallerReference, an origin access control name in use.
+    "DistributionAlreadyExists",
+    "OriginAccessControlAlreadyExists",
 ];
 const ACCESS_DENIED: &[&str] = &[
     "AccessDenied",
@@ -246,9 +252,13 @@ const THROTTLED: &[&str] = &[
 /// - S3's `OperationAborted` ("A conflicting conditional operation is currently in progress")
 ///   on settings calls right after `CreateBucket`;
 /// - S3's `InvalidArgument` "Unable to validate the following destination configurations"
-///   until the function policy that lets S3 invoke the function has propagated.
+///   until the function policy that lets S3 invoke the function has propagated;
+/// - CloudFront's `DistributionNotDisabled` while a disable is still deploying (minutes),
+///   `OriginAccessControlInUse` while the distribution that used it is still being deleted,
+///   and `PreconditionFailed` when the ETag read a moment ago is stale (read it again).
 fn is_busy(code: &str, full: &str) -> bool {
     match code {
+        "DistributionNotDisabled" | "OriginAccessControlInUse" | "PreconditionFailed" => true,
         "ResourceConflictException" => full.contains("in progress"),
         "OperationAborted" => true,
         "InvalidArgument" => full.contains("Unable to validate the following destination"),
@@ -385,6 +395,18 @@ mod tests {
             Class::Other
         );
         assert_eq!(classify(Some("OperationAborted"), ""), Class::Busy);
+        assert_eq!(classify(Some("NoSuchDistribution"), ""), Class::NotFound);
+        assert_eq!(
+            classify(Some("NoSuchOriginAccessControl"), ""),
+            Class::NotFound
+        );
+        assert_eq!(
+            classify(Some("DistributionAlreadyExists"), ""),
+            Class::AlreadyExists
+        );
+        assert_eq!(classify(Some("DistributionNotDisabled"), ""), Class::Busy);
+        assert_eq!(classify(Some("OriginAccessControlInUse"), ""), Class::Busy);
+        assert_eq!(classify(Some("PreconditionFailed"), ""), Class::Busy);
         assert_eq!(
             classify(
                 Some("InvalidArgument"),

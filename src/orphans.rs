@@ -392,7 +392,12 @@ pub async fn delete(ctx: &Ctx, orphans: &[Entry]) -> Vec<(Entry, Result<(), AwsE
             .iter()
             .filter(|e| *rank.get(e.kind.as_str()).unwrap_or(&1) == tier)
             .collect();
-        let done = join_all(batch.iter().map(|e| crate::resources::delete(ctx, e))).await;
+        let done = join_all(
+            batch
+                .iter()
+                .map(|e| crate::resources::delete(ctx, e, &|_| {})),
+        )
+        .await;
         results.extend(batch.into_iter().cloned().zip(done));
     }
     results

@@ -31,6 +31,10 @@ pub const GRANTS: &[Grant] = &[
             "s3:PutBucketPublicAccessBlock",
             "s3:PutEncryptionConfiguration",
             "s3:PutBucketPolicy",
+            // up --cdn merges its statement into the destination bucket's policy; destroy
+            // takes it out again (and deletes the policy if nothing else is left in it).
+            "s3:GetBucketPolicy",
+            "s3:DeleteBucketPolicy",
             "s3:PutBucketTagging",
             "s3:GetBucketTagging",
             "s3:PutBucketNotification",
@@ -211,6 +215,27 @@ pub const GRANTS: &[Grant] = &[
         ],
         resources: &["arn:{p}:sqs:*:*:{s}-*"],
     },
+    // up --cdn: the distribution and its origin access control. CloudFront generates their
+    // ids, so no name pattern can scope them: any of the account's (like BatchJobs). Tags
+    // are set at creation (CreateDistributionWithTags needs TagResource too).
+    Grant {
+        sid: "Cdn",
+        actions: &[
+            "cloudfront:CreateDistribution",
+            "cloudfront:TagResource",
+            "cloudfront:GetDistribution",
+            "cloudfront:GetDistributionConfig",
+            "cloudfront:UpdateDistribution",
+            "cloudfront:DeleteDistribution",
+            "cloudfront:CreateOriginAccessControl",
+            "cloudfront:GetOriginAccessControl",
+            "cloudfront:DeleteOriginAccessControl",
+        ],
+        resources: &[
+            "arn:{p}:cloudfront::*:distribution/*",
+            "arn:{p}:cloudfront::*:origin-access-control/*",
+        ],
+    },
     // reprocess --batch follows its S3 Batch Operations job. Jobs have generated ids, so the
     // pattern is any job of the account (CreateJob itself is authorised only on "*").
     Grant {
@@ -234,6 +259,10 @@ pub const GRANTS: &[Grant] = &[
             "logs:DescribeLogGroups",
             "lambda:ListFunctions",
             "sqs:ListQueues",
+            // up --cdn finds a distribution or access control it made but could not record
+            // (a crash between the create and the state write) by its comment or name.
+            "cloudfront:ListDistributions",
+            "cloudfront:ListOriginAccessControls",
         ],
         resources: &["*"],
     },
@@ -301,7 +330,8 @@ mod tests {
                 assert!(
                     r == "*" && st["Sid"] == "AccountWide"
                         || r.contains("demo-")
-                        || st["Sid"] == "BatchJobs" && r.ends_with(":job/*"),
+                        || st["Sid"] == "BatchJobs" && r.ends_with(":job/*")
+                        || st["Sid"] == "Cdn" && r.ends_with("/*"),
                     "{r} in {st}"
                 );
             }

@@ -90,6 +90,21 @@ impl Progress {
         );
     }
 
+    /// What a long-running step is doing now (e.g. waiting for CloudFront): its spinner
+    /// says so on a terminal, a line says so otherwise. Callers say each change once.
+    pub fn update(&self, id: &str, what: &str) {
+        let line = format!("{}: {what}", self.label(id));
+        match &self.mode {
+            Mode::Quiet => {}
+            Mode::Bars(_) => {
+                if let Some((_, Some(bar))) = lock(&self.running).get(id) {
+                    bar.set_message(line);
+                }
+            }
+            Mode::Plain => eprintln!("  {:>8}  {line}", "..."),
+        }
+    }
+
     /// A line of narration ("Creating stack ...").
     pub fn note(&self, line: &str) {
         match &self.mode {

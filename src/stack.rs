@@ -26,6 +26,11 @@ pub const LOG_RETENTION_DAYS: i32 = 14;
 pub const PERMISSION_SID: &str = "thumbctl-s3-invoke";
 pub const NOTIFICATION_ID: &str = "thumbctl-thumbnails";
 pub const ROLE_POLICY_NAME: &str = "thumbctl";
+/// The Sid of the one bucket-policy statement `up --cdn` owns; `destroy` removes only it.
+pub const CDN_POLICY_SID: &str = "ThumbctlCloudFrontReadsThumbnails";
+/// CloudFront's managed cache policy CachingOptimized: long TTLs, gzip and brotli in the
+/// cache key, no cookies or query strings (thumbnail keys never change content).
+pub const CACHING_OPTIMIZED: &str = "658327ea-f89d-4fab-a63d-7e88639e58f6";
 
 /// How many images the repository keeps (its lifecycle policy expires older ones).
 pub const KEEP_IMAGES: u32 = 5;
@@ -140,6 +145,10 @@ pub struct Settings {
     /// `reprocess --batch` was used: the stack has a role for S3 Batch Operations.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub batch_operations: bool,
+    /// `up --cdn`: a CloudFront distribution serves the thumbnails. Recorded so that a
+    /// plain rerun of `up` keeps it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cdn: bool,
 }
 
 /// Where the function's image came from.
@@ -175,6 +184,7 @@ impl Default for Settings {
             adopted_source_bucket: None,
             source_prefix: None,
             batch_operations: false,
+            cdn: false,
         }
     }
 }
@@ -478,6 +488,58 @@ impl Plan {
                 "Resource": [arn.clone(), format!("{arn}/*")],
                 "Condition": {"Bool": {"aws:SecureTransport": "false"}}
             }]
+        })
+    }
+
+    /// The name of the CDN's origin access control and of its distribution (in its comment):
+    /// OAC names are unique per account, so the suffix keeps two stacks of one name apart.
+    pub fn cdn(&self) -> String {
+        format!("{}-cdn", self.base())
+    }
+    /// What makes CreateDistribution idempotent: a retried create with the same reference is
+    /// answered DistributionAlreadyExists instead of making a second (billed) distribution.
+    pub fn cdn_caller_reference(&self) -> String {
+        format!("thumbctl-{}", self.cdn())
+    }
+    /// The distribution's comment (CloudFront allows 128 characters; this is at most ~90).
+    /// Distributions have no name, so this is also how one is found again without its id.
+    pub fn cdn_comment(&self) -> String {
+        format!(
+            "thumbctl stack {}: thumbnails of {} ({})",
+            self.stack,
+            self.dest_bucket(),
+            self.cdn()
+        )
+    }
+    /// The destination bucket's regional REST endpoint: the origin that origin access control
+    /// signs for (a website endpoint cannot be signed for, and the global endpoint redirects
+    /// outside us-east-1 for a day after a bucket is created).
+    pub fn dest_origin_domain(&self) -> String {
+        format!(
+            "{}.s3.{}.{}",
+            self.dest_bucket(),
+            self.region,
+            dns_suffix_of(&self.region)
+        )
+    }
+    /// CloudFront is global: its ARNs have no region, only the partition and account.
+    pub fn distribution_arn(&self, id: &str) -> String {
+        format!(
+            "arn:{}:cloudfront::{}:distribution/{id}",
+            self.partition(),
+            self.account
+        )
+    }
+    /// The statement `up --cdn` adds to the destination bucket's policy: CloudFront may read
+    /// thumbnails, only on behalf of this stack's distribution (without the SourceArn
+    /// condition any distribution of any account could read them through its own OAC).
+    pub fn cdn_read_statement(&self, distribution_arn: &str) -> serde_json::Value {
+        serde_json::json!({
+            "Sid": CDN_POLICY_SID, "Effect": "Allow",
+            "Principal": {"Service": "cloudfront.amazonaws.com"},
+            "Action": "s3:GetObject",
+            "Resource": format!("{}/*", self.bucket_arn(&self.dest_bucket())),
+            "Condition": {"StringEquals": {"AWS:SourceArn": distribution_arn}}
         })
     }
 

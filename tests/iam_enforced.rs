@@ -156,7 +156,23 @@ const NOT_PROVABLE_HERE: &[(&str, &str)] = &[
         "s3:PutBucketPolicy",
         "the TLS-only policy is written only on HTTPS endpoints",
     ),
+    ("s3:GetBucketPolicy", ONLY_WITH_CDN),
+    ("s3:DeleteBucketPolicy", ONLY_WITH_CDN),
+    ("cloudfront:CreateDistribution", ONLY_WITH_CDN),
+    ("cloudfront:TagResource", ONLY_WITH_CDN),
+    ("cloudfront:GetDistribution", ONLY_WITH_CDN),
+    ("cloudfront:GetDistributionConfig", ONLY_WITH_CDN),
+    ("cloudfront:UpdateDistribution", ONLY_WITH_CDN),
+    ("cloudfront:DeleteDistribution", ONLY_WITH_CDN),
+    ("cloudfront:CreateOriginAccessControl", ONLY_WITH_CDN),
+    ("cloudfront:GetOriginAccessControl", ONLY_WITH_CDN),
+    ("cloudfront:DeleteOriginAccessControl", ONLY_WITH_CDN),
+    ("cloudfront:ListDistributions", ONLY_WITH_CDN),
+    ("cloudfront:ListOriginAccessControls", ONLY_WITH_CDN),
 ];
+
+/// The story runs without `up --cdn`; tests/cdn.rs covers the CDN against moto.
+const ONLY_WITH_CDN: &str = "only with up --cdn, which the story does not use";
 
 struct Moto {
     child: Child,

@@ -60,6 +60,10 @@ const NEEDED_WITHOUT_A_CALL: &[(&str, &str)] = &[
         "s3:DeleteObjectVersion",
         "DeleteObjects with version ids when emptying a bucket",
     ),
+    (
+        "cloudfront:TagResource",
+        "CreateDistributionWithTags (up --cdn) tags the distribution it creates",
+    ),
 ];
 
 /// The IAM action an S3 operation needs (S3's names differ from its API's).
@@ -88,6 +92,8 @@ fn s3_action(op: &str) -> Option<&'static str> {
         "put_bucket_lifecycle_configuration" => "s3:PutLifecycleConfiguration",
         "get_bucket_lifecycle_configuration" => "s3:GetLifecycleConfiguration",
         "get_public_access_block" => "s3:GetBucketPublicAccessBlock",
+        "get_bucket_policy" => "s3:GetBucketPolicy",
+        "delete_bucket_policy" => "s3:DeleteBucketPolicy",
         _ => return None,
     })
 }
@@ -119,6 +125,7 @@ fn calls_in_source() -> BTreeMap<String, BTreeSet<String>> {
         "sts",
         "sqs",
         "s3control",
+        "cloudfront",
         // lambda-image's store calls its DynamoDB client `ddb`.
         "ddb",
     ];
@@ -208,6 +215,10 @@ fn the_policy_allows_every_call_and_holds_nothing_else() {
                 }
             },
             "lambda" if op == "invoke" => "lambda:InvokeFunction".to_owned(),
+            // IAM has no action of this name: it checks CreateDistribution and TagResource.
+            "cloudfront" if op == "create_distribution_with_tags" => {
+                "cloudfront:CreateDistribution".to_owned()
+            }
             // S3 Control's actions are in the s3 namespace.
             "s3control" => format!("s3:{}", pascal(op)),
             _ => format!("{svc}:{}", pascal(op)),

@@ -100,16 +100,40 @@ pub async fn presign_get(
     Ok(req.uri().to_owned())
 }
 
-/// Adds a presigned GET `url` to every thumbnail of an item.
-pub async fn with_links(ctx: &Ctx, dest_bucket: &str, mut item: Value) -> anyhow::Result<Value> {
+/// Adds a download `url` to every thumbnail of an item: through the stack's CloudFront
+/// distribution when it has one (a stable, cacheable URL), else a presigned GET valid for
+/// [`LINK_TTL`].
+pub async fn with_links(ctx: &Ctx, d: &Deployed, mut item: Value) -> anyhow::Result<Value> {
     if let Some(thumbs) = item.get_mut("thumbnails").and_then(Value::as_array_mut) {
         for t in thumbs {
             if let Some(key) = t.get("key").and_then(Value::as_str).map(str::to_owned) {
-                t["url"] = json!(presign_get(ctx, dest_bucket, &key, LINK_TTL).await?);
+                let url = match &d.cdn_domain {
+                    Some(domain) => cdn_url(domain, &key),
+                    None => presign_get(ctx, &d.dest_bucket, &key, LINK_TTL).await?,
+                };
+                t["url"] = json!(url);
             }
         }
     }
     Ok(item)
+}
+
+/// Characters a URL path segment may carry as they are (RFC 3986 unreserved); everything
+/// else is percent-encoded as UTF-8. `+` too: S3 reads a `+` in a path as a space.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `https://<domain>/<key>`, each `/`-separated segment of the key percent-encoded, so that
+/// CloudFront asks S3 for exactly that key.
+pub fn cdn_url(domain: &str, key: &str) -> String {
+    let path: Vec<String> = key
+        .split('/')
+        .map(|seg| percent_encoding::utf8_percent_encode(seg, SEGMENT).to_string())
+        .collect();
+    format!("https://{domain}/{}", path.join("/"))
 }
 
 fn summary_line(item: &Value) -> String {
@@ -148,7 +172,11 @@ pub async fn list(global: &GlobalArgs, args: ListArgs) -> anyhow::Result<()> {
     let (ctx, d) = Deployed::load(global).await?;
     let items = list_items(&ctx, &d.table, args.status.as_deref(), args.limit as usize).await?;
     if global.output == OutputMode::Json {
-        return print_json(&json!({"stack": global.stack, "count": items.len(), "items": items}));
+        let mut linked = Vec::with_capacity(items.len());
+        for item in items {
+            linked.push(with_links(&ctx, &d, item).await?);
+        }
+        return print_json(&json!({"stack": global.stack, "count": linked.len(), "items": linked}));
     }
     if items.is_empty() {
         println!("No images yet. Upload some with: thumbctl upload <file|dir>");
@@ -168,7 +196,7 @@ pub async fn get(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
             global.stack
         );
     };
-    let item = with_links(&ctx, &d.dest_bucket, item).await?;
+    let item = with_links(&ctx, &d, item).await?;
     if global.output == OutputMode::Json {
         return print_json(&item);
     }
@@ -474,4 +502,21 @@ async fn presign_post(global: &GlobalArgs, args: PresignArgs) -> anyhow::Result<
 /// Single-quotes a word for a POSIX shell, so a pasted example runs as printed.
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cdn_url;
+
+    #[test]
+    fn cdn_urls_encode_each_segment_and_keep_the_slashes() {
+        assert_eq!(
+            cdn_url("d1.cloudfront.net", "256/2026/my cat+dog é.jpg"),
+            "https://d1.cloudfront.net/256/2026/my%20cat%2Bdog%20%C3%A9.jpg"
+        );
+        assert_eq!(
+            cdn_url("d1.cloudfront.net", "128/a?b#c%d.jpg"),
+            "https://d1.cloudfront.net/128/a%3Fb%23c%25d.jpg"
+        );
+    }
 }

@@ -77,6 +77,8 @@ pub struct Deployed {
     pub function: String,
     /// Only keys under it trigger the function (`up --source-prefix`).
     pub source_prefix: Option<String>,
+    /// The CloudFront distribution's domain (`up --cdn`): thumbnails are linked through it.
+    pub cdn_domain: Option<String>,
 }
 
 impl Deployed {
@@ -104,6 +106,12 @@ impl Deployed {
             table: name("table")?,
             function: name("function")?,
             source_prefix: state.settings.source_prefix.clone(),
+            // Only a distribution that was created: a planned one may not exist.
+            cdn_domain: state
+                .resources
+                .get("cdn")
+                .filter(|e| e.status == crate::state::Status::Created)
+                .and_then(|e| e.extra.get("domain").cloned()),
         };
         let ctx = context_for(global, Some(&state)).await?;
         Ok((ctx, deployed))

@@ -8,7 +8,7 @@ use crate::cli::{GlobalArgs, OutputMode, StatusArgs};
 use crate::context::Ctx;
 use crate::engine;
 use crate::error::AwsError;
-use crate::resources::{self, bucket, function, queue};
+use crate::resources::{self, bucket, distribution, function, queue};
 use crate::stack::Plan;
 use crate::state::{Entry, StateStore, Status};
 
@@ -91,6 +91,9 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
             })).collect::<Vec<_>>(),
             "reserved_concurrency": holdings.concurrency,
             "failed_events_waiting": holdings.failed_events,
+            "cdn": holdings.cdn.as_ref().map(|c| json!({
+                "id": c.id, "domain": c.domain, "status": c.status, "enabled": c.enabled,
+            })),
             "drift": drift,
         }))?;
         return unchecked(&rows, &incomplete(&drifts, &holdings));
@@ -152,6 +155,20 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
             }
         );
     }
+    if let Some(c) = &holdings.cdn {
+        println!(
+            "CDN: https://{}/ (distribution {}, {}, {}){}",
+            c.domain,
+            c.id,
+            if c.enabled { "enabled" } else { "disabled" },
+            c.status,
+            if c.status == "Deployed" {
+                ""
+            } else {
+                ": CloudFront is still deploying the last change, usually a few minutes"
+            }
+        );
+    }
     if drifts.is_empty() {
         println!("No drift: what AWS holds is what the state says.");
     } else {
@@ -196,6 +213,8 @@ struct Holdings {
     /// `Some(None)`: unreserved; `None`: not looked at (no function, or an error).
     concurrency: Option<Option<i32>>,
     failed_events: Option<u64>,
+    /// The CloudFront distribution (`up --cdn`): where it serves and whether it is deployed.
+    cdn: Option<distribution::Described>,
     /// What could not be read: the status is then incomplete, and says so by failing.
     errors: Vec<String>,
 }
@@ -252,6 +271,10 @@ async fn holdings(ctx: &Ctx, existing: &[(&String, &Entry)]) -> Holdings {
             },
             queue::KIND => match queue::depth(ctx, e).await {
                 Ok(n) => h.failed_events = n,
+                Err(err) => h.errors.push(err.to_string()),
+            },
+            distribution::KIND => match distribution::describe(ctx, e).await {
+                Ok(d) => h.cdn = d,
                 Err(err) => h.errors.push(err.to_string()),
             },
             _ => {}

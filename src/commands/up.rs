@@ -70,6 +70,9 @@ fn merge(previous: Settings, args: &UpArgs) -> Settings {
     if let Some(p) = &args.source_prefix {
         s.source_prefix = Some(p.clone()).filter(|p| !p.is_empty());
     }
+    if args.cdn {
+        s.cdn = true;
+    }
     s
 }
 
@@ -460,6 +463,7 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
             "state_file": store.path(), "source_bucket": plan.source_bucket(),
             "dest_bucket": plan.dest_bucket(), "function": plan.function(), "table": plan.table(),
             "topic_arn": plan.topic_arn(), "resources": resources,
+            "cdn_domain": cdn_domain(&state),
             "created": count(Outcome::Created), "updated": count(Outcome::Updated),
             "unchanged": count(Outcome::Unchanged), "seconds": started.elapsed().as_secs_f64(),
             "image": made.as_ref().map(|(built, _, arch)| {
@@ -482,6 +486,11 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
     println!("  thumbnails land in s3://{}/", plan.dest_bucket());
     println!("  metadata table    {}", plan.table());
     println!("  announcements     {}", plan.topic_arn());
+    if let Some(domain) = cdn_domain(&state) {
+        println!(
+            "  thumbnails served https://{domain}/<key> (CloudFront; a new distribution takes a few minutes to deploy)"
+        );
+    }
     println!(
         "Remove it all with: thumbctl --stack {} destroy",
         plan.stack
@@ -505,6 +514,14 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The CloudFront domain the state records for the stack, if it has a distribution.
+fn cdn_domain(state: &State) -> Option<String> {
+    state
+        .resources
+        .get("cdn")
+        .and_then(|e| e.extra.get("domain").cloned())
 }
 
 /// How many recorded images lack thumbnails of the plan's sizes and format (of the first

@@ -384,7 +384,7 @@ pub async fn run(global: &GlobalArgs, args: UploadArgs) -> anyhow::Result<()> {
         for entry in &mut report {
             let key = entry["key"].as_str().unwrap_or_default().to_owned();
             if let Some(item) = done.get(&key) {
-                let item = super::images::with_links(&ctx, &d.dest_bucket, item.clone()).await?;
+                let item = super::images::with_links(&ctx, &d, item.clone()).await?;
                 entry["status"] = item["status"].clone();
                 entry["error"] = item.get("error").cloned().unwrap_or(Value::Null);
                 entry["thumbnails"] = item.get("thumbnails").cloned().unwrap_or(json!([]));

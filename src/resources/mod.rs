@@ -9,10 +9,13 @@
 //! from a state [`Entry`] alone, so `destroy` and `status` need nothing but the state file.
 
 pub mod bucket;
+pub mod bucket_policy;
 pub mod build_project;
+pub mod distribution;
 pub mod function;
 pub mod log_group;
 pub mod notification;
+pub mod origin_access_control;
 pub mod permission;
 pub mod queue;
 pub mod repository;
@@ -87,12 +90,16 @@ pub async fn find(ctx: &Ctx, e: &Entry) -> Result<Option<Found>, AwsError> {
         function::invoke_config::KIND => function::invoke_config::find(ctx, e).await,
         permission::KIND => permission::find(ctx, e).await,
         notification::KIND => notification::find(ctx, e).await,
+        origin_access_control::KIND => origin_access_control::find(ctx, e).await,
+        distribution::KIND => distribution::find(ctx, e).await,
+        bucket_policy::KIND => bucket_policy::find(ctx, e).await,
         other => Err(unknown_kind(other, &e.name)),
     }
 }
 
-/// Deletes the resource an entry records; gone already is success.
-pub async fn delete(ctx: &Ctx, e: &Entry) -> Result<(), AwsError> {
+/// Deletes the resource an entry records; gone already is success. `report` narrates a
+/// deletion that waits for minutes (a CloudFront distribution); the others are quick.
+pub async fn delete(ctx: &Ctx, e: &Entry, report: &dyn Fn(&str)) -> Result<(), AwsError> {
     match e.kind.as_str() {
         bucket::KIND => bucket::delete(ctx, &e.name).await,
         role::KIND => role::delete(ctx, &e.name).await,
@@ -108,6 +115,9 @@ pub async fn delete(ctx: &Ctx, e: &Entry) -> Result<(), AwsError> {
         function::invoke_config::KIND => function::invoke_config::delete(ctx, e).await,
         permission::KIND => permission::delete(ctx, e).await,
         notification::KIND => notification::delete(ctx, e).await,
+        origin_access_control::KIND => origin_access_control::delete(ctx, e).await,
+        distribution::KIND => distribution::delete(ctx, e, report).await,
+        bucket_policy::KIND => bucket_policy::delete(ctx, e).await,
         other => Err(unknown_kind(other, &e.name)),
     }
 }

@@ -1,0 +1,403 @@
+//! `up --cdn`: the origin access control, the distribution in front of the destination
+//! bucket and the bucket-policy statement, read back from moto; CDN URLs from `get` and
+//! `list`; `status`; and `destroy`, which must disable the distribution, wait until that is
+//! deployed and only then delete it, resumably.
+//!
+//! moto says a distribution is Deployed at once and deletes an enabled one; the AWS-behaviour
+//! proxy (`cloudfront-in-progress`) answers InProgress for a few polls after each change and
+//! refuses a delete as AWS does, so a destroy that does not wait fails here.
+
+mod common;
+
+use std::path::Path;
+
+use aws_sdk_cloudfront::types::{
+    OriginAccessControlOriginTypes, OriginAccessControlSigningBehaviors,
+    OriginAccessControlSigningProtocols, PriceClass, ViewerProtocolPolicy,
+};
+use aws_sdk_s3::primitives::ByteStream;
+use common::aws_proxy::AwsProxy;
+use common::*;
+use serde_json::Value;
+
+/// The exit code of a crash point (see tests/crash.rs).
+const CRASH_EXIT: i32 = 86;
+
+async fn cloudfront() -> aws_sdk_cloudfront::Client {
+    aws_sdk_cloudfront::Client::new(&sdk().await)
+}
+
+fn entry(dir: &Path, stack: &str, id: &str) -> Value {
+    let e = state_json(dir, stack)["resources"][id].clone();
+    assert!(e.is_object(), "no {id} recorded");
+    e
+}
+
+fn extra(dir: &Path, stack: &str, id: &str, key: &str) -> String {
+    entry(dir, stack, id)["extra"][key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{id} records no {key}"))
+        .to_owned()
+}
+
+fn json_of(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            stderr(out)
+        )
+    })
+}
+
+fn png() -> Vec<u8> {
+    let mut img = image::RgbImage::new(24, 16);
+    for (x, y, p) in img.enumerate_pixels_mut() {
+        *p = image::Rgb([(x * 10) as u8, (y * 15) as u8, 90]);
+    }
+    let mut out = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("encode png");
+    out.into_inner()
+}
+
+/// How many distributions moto holds whose comment names `stack`.
+async fn distributions_of(cf: &aws_sdk_cloudfront::Client, stack: &str) -> usize {
+    let out = cf.list_distributions().send().await.expect("list");
+    out.distribution_list()
+        .map(|l| {
+            l.items()
+                .iter()
+                .filter(|d| d.comment().contains(&format!("stack {stack}:")))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_cdn_serves_thumbnails_through_cloudfront_and_destroy_waits_for_the_disable() {
+    let c = clients().await;
+    let cf = cloudfront().await;
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name("cdn");
+    // Three InProgress answers after each change.
+    let proxy = AwsProxy::start("cloudfront-in-progress", 3.0);
+    proxy.ok(
+        dir.path(),
+        &stack,
+        &["up", "--image-uri", IMAGE, "--sizes", "8", "--cdn"],
+    );
+    let state = state_json(dir.path(), &stack);
+    assert_eq!(state["settings"]["cdn"], true, "--cdn is recorded");
+    let dst = entry(dir.path(), &stack, "dest-bucket")["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id = extra(dir.path(), &stack, "cdn", "id");
+    let domain = extra(dir.path(), &stack, "cdn", "domain");
+    let oac = extra(dir.path(), &stack, "cdn-access", "id");
+
+    // The distribution, as moto holds it.
+    let got = cf
+        .get_distribution()
+        .id(&id)
+        .send()
+        .await
+        .expect("distribution");
+    let d = got.distribution().expect("distribution");
+    let arn = format!("arn:aws:cloudfront::{ACCOUNT}:distribution/{id}");
+    assert_eq!(d.arn(), arn);
+    assert_eq!(d.domain_name(), domain);
+    assert_eq!(entry(dir.path(), &stack, "cdn")["arn"], arn.as_str());
+    let config = d.distribution_config().expect("config");
+    assert!(config.enabled);
+    assert!(config.comment.contains(&stack), "{}", config.comment);
+    assert_eq!(config.price_class, Some(PriceClass::PriceClass100));
+    let origins = config.origins.as_ref().expect("origins");
+    assert_eq!(origins.items.len(), 1);
+    assert_eq!(
+        origins.items[0].domain_name,
+        format!("{dst}.s3.us-east-1.amazonaws.com"),
+        "the origin is the bucket's regional REST endpoint"
+    );
+    let behavior = config.default_cache_behavior.as_ref().expect("behaviour");
+    assert_eq!(behavior.target_origin_id, origins.items[0].id);
+    assert_eq!(
+        behavior.viewer_protocol_policy,
+        ViewerProtocolPolicy::RedirectToHttps
+    );
+    assert_eq!(behavior.compress, Some(true));
+    assert_eq!(
+        behavior.cache_policy_id.as_deref(),
+        Some("658327ea-f89d-4fab-a63d-7e88639e58f6")
+    );
+    // moto keeps no OriginAccessControlId on an origin; where it does, it must be ours.
+    if let Some(on_origin) = &origins.items[0].origin_access_control_id {
+        assert_eq!(on_origin, &oac);
+    }
+
+    // The origin access control.
+    let got = cf
+        .get_origin_access_control()
+        .id(&oac)
+        .send()
+        .await
+        .expect("origin access control");
+    let o = got
+        .origin_access_control()
+        .and_then(|o| o.origin_access_control_config())
+        .expect("its config");
+    assert_eq!(
+        o.signing_behavior,
+        OriginAccessControlSigningBehaviors::Always
+    );
+    assert_eq!(
+        o.signing_protocol,
+        OriginAccessControlSigningProtocols::Sigv4
+    );
+    assert_eq!(
+        o.origin_access_control_origin_type,
+        OriginAccessControlOriginTypes::S3
+    );
+
+    // The bucket policy: CloudFront may read, for this distribution only.
+    let policy =
+        c.s3.get_bucket_policy()
+            .bucket(&dst)
+            .send()
+            .await
+            .expect("bucket policy");
+    let policy: Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    let statements = policy["Statement"].as_array().expect("statements");
+    let ours: Vec<&Value> = statements
+        .iter()
+        .filter(|s| s["Principal"]["Service"] == "cloudfront.amazonaws.com")
+        .collect();
+    assert_eq!(ours.len(), 1, "{policy}");
+    assert_eq!(ours[0]["Effect"], "Allow");
+    assert_eq!(ours[0]["Action"], "s3:GetObject");
+    assert_eq!(ours[0]["Resource"], format!("arn:aws:s3:::{dst}/*"));
+    assert_eq!(
+        ours[0]["Condition"]["StringEquals"]["AWS:SourceArn"],
+        arn.as_str()
+    );
+    // Block Public Access stays on.
+    let bpa =
+        c.s3.get_public_access_block()
+            .bucket(&dst)
+            .send()
+            .await
+            .expect("public access block");
+    assert_eq!(
+        bpa.public_access_block_configuration()
+            .and_then(|b| b.block_public_policy()),
+        Some(true)
+    );
+
+    // A plain rerun keeps the CDN and makes no second distribution.
+    ok(dir.path(), &stack, &["up"]);
+    assert_eq!(state_json(dir.path(), &stack)["settings"]["cdn"], true);
+    assert_eq!(extra(dir.path(), &stack, "cdn", "id"), id);
+    assert_eq!(distributions_of(&cf, &stack).await, 1);
+
+    // A thumbnail whose key needs encoding: get and list link it through the CDN.
+    let src = entry(dir.path(), &stack, "source-bucket")["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key = "d/é è+1.png";
+    c.s3.put_object()
+        .bucket(&src)
+        .key(key)
+        .content_type("image/png")
+        .body(ByteStream::from(png()))
+        .send()
+        .await
+        .unwrap();
+    ok(dir.path(), &stack, &["invoke-local", key]);
+    let got = json_of(&ok(dir.path(), &stack, &["get", key, "--output", "json"]));
+    let thumbs = got["thumbnails"].as_array().expect("thumbnails");
+    assert!(!thumbs.is_empty(), "{got}");
+    let prefix = format!("https://{domain}/");
+    for t in thumbs {
+        let url = t["url"].as_str().expect("url");
+        assert!(url.starts_with(&prefix), "{url}");
+        assert!(
+            url.contains("/d/%C3%A9%20%C3%A8%2B1"),
+            "each key segment percent-encoded as UTF-8, `+` too, `/` kept: {url}"
+        );
+        assert!(!url.contains(' ') && !url.contains('+'), "{url}");
+    }
+    let listed = json_of(&ok(dir.path(), &stack, &["list", "--output", "json"]));
+    let url = listed["items"][0]["thumbnails"][0]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("list links thumbnails: {listed}"));
+    assert!(url.starts_with(&prefix), "{url}");
+
+    // status shows the distribution.
+    let out = ok(dir.path(), &stack, &["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&domain), "{text}");
+    assert!(
+        text.contains("enabled") && text.contains("Deployed"),
+        "{text}"
+    );
+    let status = json_of(&ok(dir.path(), &stack, &["status", "--output", "json"]));
+    assert_eq!(status["cdn"]["domain"], domain.as_str());
+    assert_eq!(status["cdn"]["enabled"], true);
+
+    // destroy: disable, wait out three InProgress answers, delete; then the rest.
+    let out = proxy
+        .cmd(dir.path(), &stack, &["destroy", "--yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("waiting for CloudFront to deploy"),
+        "the wait is narrated: {}",
+        stderr(&out)
+    );
+    assert_eq!(
+        proxy.fired("cloudfront-in-progress:served").await,
+        3,
+        "destroy polled through the deployment of the disable"
+    );
+    for refused in [
+        "cloudfront-in-progress:delete-refused",
+        "cloudfront-in-progress:delete-enabled-refused",
+        "cloudfront-in-progress:stale-etag-refused",
+    ] {
+        assert_eq!(proxy.fired(refused).await, 0, "{refused}");
+    }
+    let gone = cf.get_distribution().id(&id).send().await;
+    assert_eq!(
+        gone.err()
+            .and_then(|e| e.into_service_error().meta().code().map(str::to_owned))
+            .as_deref(),
+        Some("NoSuchDistribution")
+    );
+    let gone = cf.get_origin_access_control().id(&oac).send().await;
+    assert!(gone.is_err(), "the origin access control is deleted");
+    assert_eq!(leftovers(&c, &stack).await, Vec::<String>::new());
+    assert!(!dir.path().join(format!("{stack}.json")).exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_destroy_stopped_after_the_disable_finishes_on_a_rerun() {
+    let c = clients().await;
+    let cf = cloudfront().await;
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name("cdnresume");
+    // Six InProgress answers after the disable: more than a 2 s timeout lets through.
+    let proxy = AwsProxy::start("cloudfront-in-progress", 6.0);
+    proxy.ok(dir.path(), &stack, &["up", "--image-uri", IMAGE, "--cdn"]);
+    let id = extra(dir.path(), &stack, "cdn", "id");
+
+    // Killed right after the disable.
+    let out = proxy
+        .cmd(dir.path(), &stack, &["destroy", "--yes"])
+        .env("FAILPOINTS", "destroy:disabled:cdn=return")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(CRASH_EXIT), "{}", stderr(&out));
+    let d = cf
+        .get_distribution()
+        .id(&id)
+        .send()
+        .await
+        .expect("still there");
+    let d = d.distribution().unwrap();
+    assert!(!d.distribution_config().unwrap().enabled, "it was disabled");
+    assert!(entry(dir.path(), &stack, "cdn").is_object());
+
+    // A rerun that runs out of patience says so, and what to do.
+    let out = proxy
+        .cmd(dir.path(), &stack, &["destroy", "--yes"])
+        .env("THUMBCTL_CDN_TIMEOUT", "2s")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("still deploying") && err.contains("rerun `thumbctl destroy`"),
+        "{err}"
+    );
+    assert!(
+        entry(dir.path(), &stack, "cdn").is_object(),
+        "still recorded"
+    );
+
+    // The next rerun finds it disabled, waits out the rest and deletes it.
+    let out = proxy
+        .cmd(dir.path(), &stack, &["destroy", "--yes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(proxy.fired("cloudfront-in-progress:served").await, 6);
+    assert_eq!(
+        proxy.fired("cloudfront-in-progress:delete-refused").await,
+        0
+    );
+    assert!(cf.get_distribution().id(&id).send().await.is_err());
+    assert_eq!(distributions_of(&cf, &stack).await, 0);
+    assert_eq!(leftovers(&c, &stack).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_whose_record_was_lost_is_adopted_not_duplicated() {
+    let c = clients().await;
+    let cf = cloudfront().await;
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name("cdnadopt");
+    for point in ["up:created:cdn-access", "up:created:cdn"] {
+        let out = thumbctl_cmd(dir.path(), &stack, &["up", "--image-uri", IMAGE, "--cdn"])
+            .env("FAILPOINTS", format!("{point}=return"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(CRASH_EXIT), "{}", stderr(&out));
+    }
+    ok(dir.path(), &stack, &["up", "--image-uri", IMAGE, "--cdn"]);
+    assert_eq!(distributions_of(&cf, &stack).await, 1, "one distribution");
+    let oac_name = entry(dir.path(), &stack, "cdn-access")["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let controls = cf.list_origin_access_controls().send().await.unwrap();
+    let named = controls
+        .origin_access_control_list()
+        .map(|l| l.items().iter().filter(|o| o.name() == oac_name).count())
+        .unwrap_or(0);
+    assert_eq!(named, 1, "one origin access control");
+
+    // Disabled behind thumbctl's back (or by a destroy stopped part-way): status says so and
+    // up enables it again.
+    let id = extra(dir.path(), &stack, "cdn", "id");
+    let current = cf.get_distribution_config().id(&id).send().await.unwrap();
+    let mut config = current.distribution_config.clone().unwrap();
+    config.enabled = false;
+    cf.update_distribution()
+        .id(&id)
+        .distribution_config(config)
+        .set_if_match(current.e_tag().map(str::to_owned))
+        .send()
+        .await
+        .unwrap();
+    let status = json_of(&ok(dir.path(), &stack, &["status", "--output", "json"]));
+    assert_eq!(status["cdn"]["enabled"], false);
+    assert!(
+        status["drift"]["cdn"][0]
+            .as_str()
+            .is_some_and(|d| d.contains("disabled")),
+        "{status}"
+    );
+    ok(dir.path(), &stack, &["up"]);
+    let enabled = cf.get_distribution_config().id(&id).send().await.unwrap();
+    assert!(
+        enabled.distribution_config().unwrap().enabled,
+        "enabled again"
+    );
+    assert_eq!(distributions_of(&cf, &stack).await, 1);
+    ok(dir.path(), &stack, &["destroy", "--yes"]);
+    assert_eq!(distributions_of(&cf, &stack).await, 0);
+    assert_eq!(leftovers(&c, &stack).await, Vec::<String>::new());
+}
