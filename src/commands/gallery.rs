@@ -262,7 +262,7 @@ async fn list(State(app): State<Arc<App>>) -> Result<axum::Json<Value>, ApiError
     let mut shown = Vec::with_capacity(items.len());
     for item in items {
         shown.push(
-            images::with_links(&app.ctx, &app.d.dest_bucket, item)
+            images::with_links(&app.ctx, &app.d, item)
                 .await
                 .map_err(failed)?,
         );
