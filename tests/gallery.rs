@@ -251,6 +251,21 @@ async fn gallery_uploads_shows_refuses_and_deletes_in_chromium() {
     }
     eprintln!("screenshot: {}", shot.display());
 
+    // On a phone's width the grid reflows to two columns and nothing scrolls sideways.
+    c.set_window_size(390, 844)
+        .await
+        .expect("phone-sized window");
+    wait_js(
+        &c,
+        "getComputedStyle(document.getElementById('grid')).gridTemplateColumns.split(' ').length === 2 \
+         && document.documentElement.scrollWidth <= window.innerWidth",
+        "two columns and no horizontal scroll at 390 px",
+    )
+    .await;
+    c.set_window_size(1200, 900)
+        .await
+        .expect("desktop-sized window");
+
     // Delete one through the page: detail, delete, confirm.
     let victim = "red cat.jpg";
     let card = c
