@@ -205,12 +205,25 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> anyhow::Result<()>
             .and_then(Value::as_str)
             .unwrap_or(id)
             .to_owned();
+        // `superseded`: an earlier version's thumbnails whose delete the function has not
+        // completed yet (lambda-image store.rs); they would be found by nothing else.
+        let superseded = item
+            .get("superseded")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned);
         let thumbs: Vec<String> = item
             .get("thumbnails")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
             .filter_map(|t| t.get("key").and_then(Value::as_str).map(str::to_owned))
+            .chain(superseded)
+            .filter(|k| !k.is_empty())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
             .collect();
         plans.push((id.clone(), source_key, thumbs));
     }
