@@ -427,7 +427,7 @@ impl Handler {
             .filter(|k| !k.is_empty())
             .chain(current_keys)
             .collect();
-        let keys: Vec<String> = keys.into_iter().collect();
+        let mut keys: Vec<String> = keys.into_iter().collect();
         self.store.delete_objects(&cfg.dest_bucket, &keys).await?;
         let item_removed = match &existing {
             Some(ex) => {
@@ -443,6 +443,17 @@ impl Handler {
         // now, so that what is stored matches the object.
         if self.store.exists(bucket, key).await? {
             if let Some(now) = self.store.existing(&cfg.table_name, key).await? {
+                // Once its item is gone nothing lists these; what the object still needs is
+                // made again just below.
+                let listed: Vec<String> = now
+                    .thumbnails
+                    .iter()
+                    .map(|t| t.key.clone())
+                    .chain(now.superseded.iter().cloned())
+                    .filter(|k| !k.is_empty() && !keys.contains(k))
+                    .collect();
+                self.store.delete_objects(&cfg.dest_bucket, &listed).await?;
+                keys.extend(listed);
                 self.store
                     .delete_record_if(&cfg.table_name, key, &now.etag)
                     .await?;
