@@ -366,8 +366,8 @@ impl Plan {
                 {"Sid": "Logs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
                  "Resource": [log.clone(), format!("{log}:*")]},
                 {"Sid": "Metadata", "Effect": "Allow",
-                 // DeleteItem: the handler takes its item back when the SNS publish fails, so
-                 // that Lambda's retry is not skipped as already done.
+                 // DeleteItem: the item goes with its original (ObjectRemoved and
+                 // LifecycleExpiration events).
                  "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"],
                  "Resource": [self.table_arn()]},
                 {"Sid": "Announce", "Effect": "Allow", "Action": ["sns:Publish"], "Resource": [self.topic_arn()]},

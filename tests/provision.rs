@@ -190,7 +190,7 @@ async fn up_creates_the_whole_pipeline_and_destroy_removes_it() {
         "s3:PutObject",
         "dynamodb:GetItem",
         "dynamodb:PutItem",
-        // The handler deletes its item when the SNS publish fails (lambda-image store.rs).
+        // The item goes with its original (the delete path, lambda-image handler.rs).
         "dynamodb:DeleteItem",
         "sns:Publish",
         "logs:PutLogEvents",

@@ -247,6 +247,16 @@ async fn wait_list_get_delete_with_the_handler_run_by_invoke_local() {
                 .await
                 .expect("thumbnail in moto");
         assert_eq!(obj.content_type(), Some("image/jpeg"));
+        assert_eq!(
+            obj.cache_control(),
+            Some("public, max-age=31536000, immutable"),
+            "{tkey}"
+        );
+        let etag = entry["etag"].as_str().unwrap().trim_matches('"');
+        assert!(
+            tkey.ends_with(&format!(".{}.jpg", &etag[..16])),
+            "{tkey}: the key carries the original's content id ({etag})"
+        );
         let bytes = obj.body.collect().await.unwrap().into_bytes();
         let img = image::load_from_memory(&bytes).unwrap();
         let side = t["size"].as_str().unwrap().parse::<u32>().unwrap();
@@ -424,8 +434,15 @@ fn thumbnail_previews_local_files_and_reports_bad_ones() {
     assert_eq!(out.status.code(), Some(1), "one file failed");
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["results"][1]["status"], "failed");
-    let t100 = image::open(out_dir.join("100/wide.jpg")).unwrap();
+    // Named as the function names them: the content id is the file's MD5 (its one-part ETag).
+    use md5::Digest;
+    let md5: String = md5::Md5::digest(std::fs::read(&photo).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let id = &md5[..16];
+    let t100 = image::open(out_dir.join(format!("100/wide.{id}.jpg"))).unwrap();
     assert_eq!((t100.width(), t100.height()), (100, 25));
-    let t50 = image::open(out_dir.join("50/wide.jpg")).unwrap();
+    let t50 = image::open(out_dir.join(format!("50/wide.{id}.jpg"))).unwrap();
     assert_eq!((t50.width(), t50.height()), (50, 13));
 }

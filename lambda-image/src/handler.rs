@@ -4,9 +4,11 @@
 //! `SOURCE_BUCKET` is set, events other than object creation and removal). For a creation
 //! (and a Batch Operations task): skip what is recorded with the same ETag and is
 //! [current](is_current); fetch (refusing objects over `MAX_BYTES` unread); make the
-//! thumbnails; put them; delete the thumbnails the replaced item listed that the new one does
-//! not; write the item with a conditional put (a concurrent duplicate delivery loses the race
-//! and is skipped); publish the SNS message. For a removal (`ObjectRemoved:*`,
+//! thumbnails; put them (their keys carry the content id of the original, so new content gets
+//! new keys); write the item with a conditional put (a concurrent duplicate delivery loses the
+//! race and is skipped), listing the thumbnails of the replaced item that it does not keep as
+//! `superseded`; publish the SNS message; then delete the superseded thumbnails and drop the
+//! list. For a removal (`ObjectRemoved:*`,
 //! `LifecycleExpiration:*`): unless the object exists again, delete its thumbnails and item.
 //!
 //! Permanent failures (what the engine refuses) become `failed` items and messages, and the
@@ -26,7 +28,7 @@ use crate::batch::{BatchEvent, BatchResponse, BatchResult, BatchTask, ResultCode
 use crate::config::Config;
 use crate::engine::{self, EngineError, ThumbOptions, Thumbnail, Thumbnails};
 use crate::invocation::{Invocation, InvokeError, classify};
-use crate::keys::{decode_event_key, thumbnail_key};
+use crate::keys::{ContentId, decode_event_key, thumbnail_key};
 use crate::store::{
     Existing, Fetched, ObjectRecord, Status, Store, StoreError, ThumbRecord, normalize_etag,
     now_rfc3339,
@@ -113,24 +115,35 @@ const SETTINGS_INDEPENDENT_FAILURES: [&str; 5] = [
 /// (and `reprocess --only-missing`) also require the item's ETag to be the object's.
 ///
 /// - `ok`: one thumbnail per configured size, no other, each at the key
-///   [`thumbnail_key`] gives for the configured format and with that format's content type.
+///   [`thumbnail_key`] gives for the item's ETag and the configured format, and with that
+///   format's content type. Items written before keys carried a content id are therefore not
+///   current: their thumbnails are redone under new keys (and the old ones deleted).
 /// - `failed`: current when the refusal would happen again with `opts`. Refusals of the bytes
 ///   themselves (not an image, corrupt, empty, unsupported, encode failed) always would.
 ///   "too many bytes" and "too many pixels" are redone only when the recorded size (or
 ///   dimensions) now fit `MAX_BYTES` (`MAX_PIXELS`); without them (an item written before they
 ///   were recorded, or a decoder's own limit) the item counts as current, because redoing it
 ///   on every delivery would send a new message each time. "bad options" is always redone.
-/// - anything else (an unknown status): not current.
+/// - anything else (an unknown status), or an item whose SNS message was not sent: not
+///   current.
 ///
 /// Quality is not recorded in the item, so a change of `THUMB_QUALITY` alone does not make an
 /// item stale.
 pub fn is_current(item: &Existing, opts: &ThumbOptions) -> bool {
+    if item.unpublished {
+        return false;
+    }
     match item.status.as_str() {
         "ok" => {
+            let Some(id) = ContentId::from_etag(&item.etag) else {
+                return false;
+            };
             item.thumbnails.len() == opts.sizes.len()
                 && opts.sizes.iter().all(|spec| {
-                    let (size, key) =
-                        (spec.to_string(), thumbnail_key(spec, &item.id, opts.format));
+                    let (size, key) = (
+                        spec.to_string(),
+                        thumbnail_key(spec, &item.id, &id, opts.format),
+                    );
                     item.thumbnails.iter().any(|t| {
                         t.size == size
                             && t.key == key
@@ -393,20 +406,28 @@ impl Handler {
             let why = "the source object exists again (uploaded after this removal): its thumbnails and item stay";
             return Ok(self.done(bucket, key, started, Outcome::Ignored, Some(why.into())));
         }
-        // The item's keys (what older settings made) and the current settings' keys (what a
-        // write that lost its item, or a concurrent run, may have left).
+        // The item's keys (what older settings made), the superseded ones whose delete may
+        // have failed, and the current settings' keys for the item's content (what a concurrent
+        // run may have left). Without an item no content id is known: the event carries none.
+        let current_keys = existing.iter().flat_map(|e| {
+            let id = ContentId::from_etag(&e.etag);
+            cfg.thumb.sizes.iter().filter_map(move |spec| {
+                id.as_ref()
+                    .map(|id| thumbnail_key(spec, key, id, cfg.thumb.format))
+            })
+        });
         let keys: BTreeSet<String> = existing
             .iter()
-            .flat_map(|e| e.thumbnails.iter().map(|t| t.key.clone()))
-            .filter(|k| !k.is_empty())
-            .chain(
-                cfg.thumb
-                    .sizes
+            .flat_map(|e| {
+                e.thumbnails
                     .iter()
-                    .map(|spec| thumbnail_key(spec, key, cfg.thumb.format)),
-            )
+                    .map(|t| t.key.clone())
+                    .chain(e.superseded.iter().cloned())
+            })
+            .filter(|k| !k.is_empty())
+            .chain(current_keys)
             .collect();
-        let keys: Vec<String> = keys.into_iter().collect();
+        let mut keys: Vec<String> = keys.into_iter().collect();
         self.store.delete_objects(&cfg.dest_bucket, &keys).await?;
         let item_removed = match &existing {
             Some(ex) => {
@@ -422,6 +443,17 @@ impl Handler {
         // now, so that what is stored matches the object.
         if self.store.exists(bucket, key).await? {
             if let Some(now) = self.store.existing(&cfg.table_name, key).await? {
+                // Once its item is gone nothing lists these; what the object still needs is
+                // made again just below.
+                let listed: Vec<String> = now
+                    .thumbnails
+                    .iter()
+                    .map(|t| t.key.clone())
+                    .chain(now.superseded.iter().cloned())
+                    .filter(|k| !k.is_empty() && !keys.contains(k))
+                    .collect();
+                self.store.delete_objects(&cfg.dest_bucket, &listed).await?;
+                keys.extend(listed);
                 self.store
                     .delete_record_if(&cfg.table_name, key, &now.etag)
                     .await?;
@@ -466,7 +498,13 @@ impl Handler {
         started: Instant,
     ) -> Result<RecordOutcome, StoreError> {
         let cfg = &self.config;
-        let skipped = |ex: &Existing, etag: String| {
+        let skipped = async |ex: &Existing, etag: String| {
+            // A delivery whose deletes failed after its item was written left them listed.
+            if !ex.superseded.is_empty() {
+                self.store
+                    .delete_objects(&cfg.dest_bucket, &ex.superseded)
+                    .await?;
+            }
             let mut o = self.done(
                 bucket,
                 key,
@@ -475,7 +513,8 @@ impl Handler {
                 Some(format!("already processed ({})", ex.status)),
             );
             o.etag = Some(etag);
-            o
+            o.deleted = ex.superseded.clone();
+            Ok(o)
         };
         let existing = self.store.existing(&cfg.table_name, key).await?;
         let current = |etag: &str| {
@@ -486,7 +525,7 @@ impl Handler {
         if let Some(et) = &hint.etag
             && let Some(ex) = current(et)
         {
-            return Ok(skipped(ex, et.clone()));
+            return skipped(ex, et.clone()).await;
         }
         let created_at = existing.as_ref().and_then(|e| e.created_at.clone());
 
@@ -524,7 +563,7 @@ impl Handler {
                 bytes,
             } => {
                 if let Some(ex) = current(&etag) {
-                    return Ok(skipped(ex, etag));
+                    return skipped(ex, etag).await;
                 }
                 let size = bytes.len() as u64;
                 let opts = cfg.thumb.clone();
@@ -554,11 +593,20 @@ impl Handler {
             created_at: created_at.unwrap_or_else(|| now.clone()),
             updated_at: now,
             duration_ms: 0,
+            superseded: Vec::new(),
+            unpublished: false,
         };
         let (outcome, reason) = match result {
             Ok(thumbs) => {
                 let Thumbnails { source, thumbnails } = thumbs;
-                rec.thumbnails = self.put_thumbnails(key, thumbnails).await?;
+                let Some(id) = ContentId::from_etag(&etag) else {
+                    // S3 always sends one; without it the keys could not follow the content.
+                    return Err(StoreError {
+                        op: "s3 get_object",
+                        detail: "the object came without an ETag".into(),
+                    });
+                };
+                rec.thumbnails = self.put_thumbnails(key, &id, thumbnails).await?;
                 rec.content_type = source.content_type.to_string();
                 rec.width = Some(source.width);
                 rec.height = Some(source.height);
@@ -578,23 +626,23 @@ impl Handler {
             }
         };
 
-        // Thumbnails of the replaced item that this run does not make again would be found by
-        // no later removal (it follows the item it finds and the current settings): delete them
-        // before the item that lists them is replaced, so that a failure here is retried.
+        // The replaced item's thumbnails that this run does not make again (older content,
+        // older settings, and what it still listed as superseded). They are deleted only after
+        // the new item is written, so that a reader of the item (or of the message) never gets
+        // keys that are gone; the new item lists them so that a failed delete is retried.
         let kept: HashSet<&str> = rec.thumbnails.iter().map(|t| t.key.as_str()).collect();
-        let orphans: Vec<String> = existing
+        rec.superseded = existing
             .iter()
-            .flat_map(|e| e.thumbnails.iter())
-            .map(|t| t.key.clone())
+            .flat_map(|e| {
+                e.thumbnails
+                    .iter()
+                    .map(|t| t.key.clone())
+                    .chain(e.superseded.iter().cloned())
+            })
             .filter(|k| !k.is_empty() && !kept.contains(k.as_str()))
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        if !orphans.is_empty() {
-            self.store
-                .delete_objects(&cfg.dest_bucket, &orphans)
-                .await?;
-        }
         rec.duration_ms = started.elapsed().as_millis() as u64;
 
         let replaces = existing.as_ref().and_then(|e| e.updated_at.as_deref());
@@ -614,26 +662,39 @@ impl Handler {
             return Ok(o);
         }
         if let Err(e) = self.store.publish(&cfg.topic_arn, &rec).await {
-            // Undo the item so that the retry does the work again and the message is sent.
-            if let Err(d) = self
-                .store
-                .delete_record_if(&cfg.table_name, key, &etag)
-                .await
-            {
-                tracing::error!(key, error = %d, "could not undo the item after a failed publish");
+            // Keep the item (it lists every thumbnail there is, including the superseded ones)
+            // but mark it, so that the retry does the work again and the message is sent.
+            let marked = ObjectRecord {
+                unpublished: true,
+                ..rec.clone()
+            };
+            if let Err(d) = self.store.rewrite_record(&cfg.table_name, &marked).await {
+                tracing::error!(key, error = %d, "could not mark the item unpublished after a failed publish");
             }
             return Err(e);
+        }
+        let superseded = std::mem::take(&mut rec.superseded);
+        if !superseded.is_empty() {
+            self.store
+                .delete_objects(&cfg.dest_bucket, &superseded)
+                .await?;
+            // Only tidies the item: keys still listed are deleted again (a no-op) by the next
+            // run or the removal, so a failure here need not make Lambda retry the event.
+            if let Err(e) = self.store.rewrite_record(&cfg.table_name, &rec).await {
+                tracing::warn!(key, error = %e, "could not drop the superseded keys from the item");
+            }
         }
         let mut o = self.done(bucket, key, started, outcome, reason);
         o.etag = Some(etag);
         o.thumbnails = rec.thumbnails.iter().map(|t| t.key.clone()).collect();
-        o.deleted = orphans;
+        o.deleted = superseded;
         Ok(o)
     }
 
     async fn put_thumbnails(
         &self,
         key: &str,
+        id: &ContentId,
         thumbs: Vec<Thumbnail>,
     ) -> Result<Vec<ThumbRecord>, StoreError> {
         let cfg = &self.config;
@@ -641,7 +702,7 @@ impl Handler {
             .iter()
             .map(|t| ThumbRecord {
                 size: t.spec.to_string(),
-                key: thumbnail_key(&t.spec, key, cfg.thumb.format),
+                key: thumbnail_key(&t.spec, key, id, cfg.thumb.format),
                 width: t.width,
                 height: t.height,
                 bytes: t.bytes.len() as u64,
@@ -698,8 +759,8 @@ mod tests {
         let item = ok_item(
             "a b.png",
             &[
-                ("64", "64/a b.png.jpg", "image/jpeg"),
-                ("320x200", "320x200/a b.png.jpg", "image/jpeg"),
+                ("64", "64/a b.png.e.jpg", "image/jpeg"),
+                ("320x200", "320x200/a b.png.e.jpg", "image/jpeg"),
             ],
         );
         let jpeg = OutputFormat::Jpeg;
@@ -709,13 +770,41 @@ mod tests {
         assert!(!is_current(&item, &opts(&[s64, rect, s128], jpeg)));
         assert!(!is_current(&item, &opts(&[s64, s128], jpeg)));
         assert!(!is_current(&item, &opts(&[s64, rect], OutputFormat::Png)));
-        let wrong_type = ok_item("a.jpg", &[("64", "64/a.jpg", "image/png")]);
+        let wrong_type = ok_item("a.jpg", &[("64", "64/a.e.jpg", "image/png")]);
         assert!(!is_current(&wrong_type, &opts(&[s64], jpeg)));
         let odd = Existing {
             status: "pending".into(),
-            ..ok_item("a.jpg", &[("64", "64/a.jpg", "image/jpeg")])
+            ..ok_item("a.jpg", &[("64", "64/a.e.jpg", "image/jpeg")])
         };
         assert!(!is_current(&odd, &opts(&[s64], jpeg)));
+    }
+
+    #[test]
+    fn ok_items_are_current_only_with_keys_of_their_content() {
+        let s64 = ThumbSpec::square(64);
+        let jpeg = opts(&[s64], OutputFormat::Jpeg);
+        let item = ok_item("a.jpg", &[("64", "64/a.e.jpg", "image/jpeg")]);
+        assert!(is_current(&item, &jpeg));
+        let other_content = Existing {
+            etag: "f".into(),
+            ..item.clone()
+        };
+        assert!(!is_current(&other_content, &jpeg), "keys of another ETag");
+        let before_ids = ok_item("a.jpg", &[("64", "64/a.jpg", "image/jpeg")]);
+        assert!(!is_current(&before_ids, &jpeg), "key without a content id");
+        let no_etag = Existing {
+            etag: String::new(),
+            ..item.clone()
+        };
+        assert!(!is_current(&no_etag, &jpeg));
+        let unpublished = Existing {
+            unpublished: true,
+            ..item
+        };
+        assert!(
+            !is_current(&unpublished, &jpeg),
+            "the message is still owed"
+        );
     }
 
     #[test]

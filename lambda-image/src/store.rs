@@ -77,6 +77,18 @@ pub struct ObjectRecord {
     pub created_at: String,
     pub updated_at: String,
     pub duration_ms: u64,
+    /// Thumbnails of an earlier version that this one replaced and that may not be deleted
+    /// yet: they go only after this item is written (so that a reader of the item never gets
+    /// keys that are gone), and they are listed here so that a delete that fails is not
+    /// forgotten (a retry, a duplicate delivery, and the removal delete them). Not in the
+    /// message.
+    #[serde(skip)]
+    pub superseded: Vec<String>,
+    /// The SNS publish failed: the item stays (it lists every thumbnail that exists) but is
+    /// not [current](crate::handler::is_current), so that the retry does the work again and
+    /// sends the message.
+    #[serde(skip)]
+    pub unpublished: bool,
 }
 
 /// Constant partition value of the `by-time` index.
@@ -123,6 +135,13 @@ impl ObjectRecord {
         item.insert("updated_at".into(), s(&self.updated_at));
         item.insert("duration_ms".into(), n(self.duration_ms));
         item.insert("listing".into(), s(LISTING));
+        if !self.superseded.is_empty() {
+            let keys = self.superseded.iter().map(|k| s(k)).collect();
+            item.insert("superseded".into(), AttributeValue::L(keys));
+        }
+        if self.unpublished {
+            item.insert("published".into(), AttributeValue::Bool(false));
+        }
         item
     }
 }
@@ -154,6 +173,10 @@ pub struct Existing {
     pub thumbnails: Vec<RecordedThumb>,
     pub created_at: Option<String>,
     pub updated_at: Option<String>,
+    /// See [`ObjectRecord::superseded`].
+    pub superseded: Vec<String>,
+    /// See [`ObjectRecord::unpublished`].
+    pub unpublished: bool,
 }
 
 impl Existing {
@@ -191,6 +214,21 @@ impl Existing {
             thumbnails,
             created_at: text(item, "created_at"),
             updated_at: text(item, "updated_at"),
+            superseded: item
+                .get("superseded")
+                .and_then(|v| v.as_l().ok())
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|k| k.as_s().ok())
+                        .filter(|k| !k.is_empty())
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default(),
+            unpublished: item
+                .get("published")
+                .and_then(|v| v.as_bool().ok())
+                .is_some_and(|published| !published),
         }
     }
 }
@@ -212,6 +250,11 @@ pub enum Fetched {
         bytes: bytes::Bytes,
     },
 }
+
+/// The `Cache-Control` of every thumbnail. A thumbnail's key carries its original's content id
+/// ([`crate::keys::thumbnail_key`]), so the bytes under a key never change and a CDN and
+/// browsers may keep them for a year without asking again.
+pub const THUMBNAIL_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 
 /// S3 ETags come quoted from the API and unquoted in events.
 pub fn normalize_etag(etag: &str) -> String {
@@ -355,6 +398,7 @@ impl Store {
             .bucket(bucket)
             .key(key)
             .content_type(content_type)
+            .cache_control(THUMBNAIL_CACHE_CONTROL)
             .body(ByteStream::from(bytes))
             .send()
             .await
@@ -398,9 +442,37 @@ impl Store {
         }
     }
 
-    /// Removes the item if it still has `etag`; returns whether it did. Used when the SNS
-    /// publish fails (so that the retried event is not skipped and the message is not lost),
-    /// and by the delete path (so that an item a re-upload wrote meanwhile stays).
+    /// Writes `record` again (to drop its `superseded` list, or to mark it unpublished) if the
+    /// item is still the one this delivery wrote (same `updated_at`); returns whether it did.
+    /// A newer write wins: it read this item and took over its thumbnails.
+    pub async fn rewrite_record(
+        &self,
+        table: &str,
+        record: &ObjectRecord,
+    ) -> Result<bool, StoreError> {
+        let res = self
+            .ddb
+            .put_item()
+            .table_name(table)
+            .set_item(Some(record.to_item()))
+            .condition_expression("updated_at = :ours")
+            .expression_attribute_values(":ours", AttributeValue::S(record.updated_at.clone()))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(store_err("dynamodb put_item")(e)),
+        }
+    }
+
+    /// Removes the item if it still has `etag`; returns whether it did. Used by the delete
+    /// path (so that an item a re-upload wrote meanwhile stays).
     pub async fn delete_record_if(
         &self,
         table: &str,

@@ -5,7 +5,7 @@
 mod common;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::{Env, encode_event_key, event, quadrant_jpeg, record_json, small_png};
+use common::{Env, IMMUTABLE, cid, encode_event_key, event, quadrant_jpeg, record_json, small_png};
 use lambda_image::config::Config;
 use lambda_image::handler::{Handler, Outcome};
 use serde_json::json;
@@ -89,12 +89,13 @@ async fn every_removal_event_deletes_thumbnails_and_item_once() {
         );
         let out = before.handle_event(event(vec![created])).await.unwrap();
         assert_eq!(out[0].outcome, Outcome::Ok, "{:?}", out[0]);
-        // Left by a run with the current settings whose item was lost.
-        put_dest(&env, &format!("200/{key}.jpg")).await;
+        // Left by a concurrent run with the current settings on the same content.
+        let id = cid(&etag);
+        put_dest(&env, &format!("200/{key}.{id}.jpg")).await;
         let mut want_gone = vec![
-            format!("64/{key}.jpg"),
-            format!("128/{key}.jpg"),
-            format!("200/{key}.jpg"),
+            format!("64/{key}.{id}.jpg"),
+            format!("128/{key}.{id}.jpg"),
+            format!("200/{key}.{id}.jpg"),
         ];
         want_gone.sort();
         let dest = env.dest_keys().await;
@@ -153,6 +154,7 @@ async fn a_removal_of_an_object_that_is_back_changes_nothing() {
     .await
     .unwrap();
     let item = env.item(key).await.expect("item");
+    let thumb = format!("64/back again/ü+1.{}.jpg", cid(&etag));
 
     // The delete event of an earlier version arrives after the re-upload.
     for name in ["ObjectRemoved:Delete", "LifecycleExpiration:Delete"] {
@@ -170,7 +172,7 @@ async fn a_removal_of_an_object_that_is_back_changes_nothing() {
             out[0]
         );
     }
-    assert_eq!(env.dest_keys().await, [format!("64/{key}")]);
+    assert_eq!(env.dest_keys().await, std::slice::from_ref(&thumb));
     assert_eq!(env.item(key).await.as_ref(), Some(&item), "item untouched");
 
     // Events the function does not follow are ignored, whatever the object's state.
@@ -186,7 +188,7 @@ async fn a_removal_of_an_object_that_is_back_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(out[0].outcome, Outcome::Ignored);
-    assert_eq!(env.dest_keys().await, [format!("64/{key}")]);
+    assert_eq!(env.dest_keys().await, [thumb]);
 }
 
 #[tokio::test]
@@ -209,10 +211,12 @@ async fn changed_settings_redo_the_object_and_delete_what_they_no_longer_make() 
         Outcome::Ok
     );
     let first = env.item(key).await.expect("item");
-    assert_eq!(
-        env.dest_keys().await,
-        [format!("128/{key}"), format!("64/{key}")]
-    );
+    let (stem, id) = ("photos/pic été", cid(&etag));
+    let jpegs = [
+        format!("128/{stem}.{id}.jpg"),
+        format!("64/{stem}.{id}.jpg"),
+    ];
+    assert_eq!(env.dest_keys().await, jpegs);
     assert_eq!(
         a.handle_event(ev.clone()).await.unwrap()[0].outcome,
         Outcome::Skipped
@@ -222,18 +226,18 @@ async fn changed_settings_redo_the_object_and_delete_what_they_no_longer_make() 
     let b = handler(&env, &[("THUMB_SIZES", "64,256"), ("THUMB_FORMAT", "webp")]);
     let out = b.handle_event(ev.clone()).await.unwrap();
     assert_eq!(out[0].outcome, Outcome::Ok, "{:?}", out[0]);
-    let want = vec![format!("256/{key}.webp"), format!("64/{key}.webp")];
-    assert_eq!(
-        sorted(out[0].deleted.clone()),
-        [format!("128/{key}"), format!("64/{key}")]
-    );
+    let want = vec![
+        format!("256/{key}.{id}.webp"),
+        format!("64/{key}.{id}.webp"),
+    ];
+    assert_eq!(sorted(out[0].deleted.clone()), jpegs);
     assert_eq!(env.dest_keys().await, want, "old thumbnails deleted");
     let second = env.item(key).await.expect("item");
     assert_eq!(item_thumb_keys(&second), want);
     assert_eq!(s(&second, "etag"), etag);
     assert_eq!(s(&second, "created_at"), s(&first, "created_at"));
     assert_ne!(s(&second, "updated_at"), s(&first, "updated_at"));
-    let (bytes, ct) = env.get_dest(&format!("256/{key}.webp")).await;
+    let (bytes, ct) = env.get_dest(&want[0]).await;
     assert_eq!(ct.as_deref(), Some("image/webp"));
     let img = image::load_from_memory(&bytes).unwrap();
     assert_eq!((img.width(), img.height()), (256, 192));
@@ -365,7 +369,10 @@ async fn failed_items_are_redone_only_when_the_new_limits_could_let_them_through
     assert_eq!(out[0].outcome, Outcome::Skipped);
     assert_eq!(
         env.dest_keys().await,
-        ["256/big.png.jpg", "256/wide.png.jpg"]
+        [
+            format!("256/big.png.{}.jpg", cid(&big_etag)),
+            format!("256/wide.png.{}.jpg", cid(&wide_etag))
+        ]
     );
 }
 
@@ -375,7 +382,7 @@ async fn batch_operations_tasks_are_answered_one_by_one() {
     let h = handler(&env, &[("THUMB_SIZES", "64")]);
     let key = "batch dir/été ☕+1.jpg";
     let jpg = quadrant_jpeg(120, 80, None);
-    env.put(key, jpg).await;
+    let etag = env.put(key, jpg).await;
     env.put("batch/notes.txt", b"no image here".to_vec()).await;
 
     let v1 = json!({
@@ -431,7 +438,10 @@ async fn batch_operations_tasks_are_answered_one_by_one() {
             .contains("no longer exists"),
         "{resp}"
     );
-    assert_eq!(env.dest_keys().await, [format!("64/{key}")]);
+    assert_eq!(
+        env.dest_keys().await,
+        [format!("64/batch dir/été ☕+1.{}.jpg", cid(&etag))]
+    );
     assert_eq!(s(&env.item(key).await.expect("item"), "status"), "ok");
     assert_eq!(
         s(&env.item("batch/notes.txt").await.expect("item"), "status"),
@@ -491,7 +501,10 @@ async fn one_entry_point_takes_s3_events_and_refuses_the_rest() {
     let s3 = json!({"Records": [record_json("ObjectCreated:Put", &env.src, "a+b.png", png.len() as u64, &etag)]});
     let resp = h.handle_invocation(s3.clone()).await.expect("handled");
     assert_eq!(resp["records"][0]["outcome"], "ok", "{resp}");
-    assert_eq!(env.dest_keys().await, ["32/a b.png.jpg"]);
+    assert_eq!(
+        env.dest_keys().await,
+        [format!("32/a b.png.{}.jpg", cid(&etag))]
+    );
 
     let wrapped = json!({
         "version": "1.0",
@@ -517,4 +530,185 @@ async fn one_entry_point_takes_s3_events_and_refuses_the_rest() {
         assert!(e.to_string().contains(needle), "{e}");
     }
     assert!(env.item("a b.png").await.is_some());
+}
+
+fn created(
+    env: &Env,
+    key: &str,
+    bytes: &[u8],
+    etag: &str,
+) -> aws_lambda_events::event::s3::S3Event {
+    event(vec![record_json(
+        "ObjectCreated:Put",
+        &env.src,
+        &encode_event_key(key),
+        bytes.len() as u64,
+        etag,
+    )])
+}
+
+#[tokio::test]
+async fn new_content_gets_new_keys_the_old_thumbnails_go_and_the_same_content_is_left_alone() {
+    let env = Env::new("ec").await;
+    let h = handler(&env, &[("THUMB_SIZES", "64,128")]);
+    let key = "photos/cat été.jpg";
+    let keys_of = |etag: &str| {
+        let id = cid(etag);
+        vec![
+            format!("128/photos/cat été.{id}.jpg"),
+            format!("64/photos/cat été.{id}.jpg"),
+        ]
+    };
+
+    let v1 = quadrant_jpeg(400, 300, None);
+    let e1 = env.put(key, v1.clone()).await;
+    let out = h.handle_event(created(&env, key, &v1, &e1)).await.unwrap();
+    assert_eq!(out[0].outcome, Outcome::Ok, "{:?}", out[0]);
+    assert_eq!(env.dest_keys().await, keys_of(&e1));
+    for k in keys_of(&e1) {
+        assert_eq!(
+            env.dest_cache_control(&k).await.as_deref(),
+            Some(IMMUTABLE),
+            "{k}"
+        );
+    }
+
+    // A re-upload with other content: new keys; the old thumbnails are gone, not overwritten.
+    let v2 = quadrant_jpeg(300, 400, None);
+    let e2 = env.put(key, v2.clone()).await;
+    assert_ne!(e1, e2);
+    let out = h.handle_event(created(&env, key, &v2, &e2)).await.unwrap();
+    assert_eq!(out[0].outcome, Outcome::Ok, "{:?}", out[0]);
+    assert_eq!(sorted(out[0].thumbnails.clone()), keys_of(&e2));
+    assert_eq!(sorted(out[0].deleted.clone()), keys_of(&e1));
+    assert!(keys_of(&e1).iter().all(|k| !keys_of(&e2).contains(k)));
+    assert_eq!(env.dest_keys().await, keys_of(&e2), "only v2's thumbnails");
+    for k in keys_of(&e2) {
+        assert_eq!(
+            env.dest_cache_control(&k).await.as_deref(),
+            Some(IMMUTABLE),
+            "{k}"
+        );
+        let (bytes, ct) = env.get_dest(&k).await;
+        assert_eq!(ct.as_deref(), Some("image/jpeg"));
+        let img = image::load_from_memory(&bytes).unwrap();
+        assert!(img.height() > img.width(), "{k} is v2 (portrait)");
+    }
+    let item = env.item(key).await.expect("item");
+    assert_eq!(s(&item, "etag"), e2);
+    assert_eq!(item_thumb_keys(&item), keys_of(&e2));
+    assert!(
+        !item.contains_key("superseded"),
+        "dropped once deleted: {item:?}"
+    );
+
+    // The same bytes again: same ETag, same keys; skipped, with or without the event's ETag.
+    let e3 = env.put(key, v2.clone()).await;
+    assert_eq!(e3, e2);
+    for etag in [e3.as_str(), ""] {
+        let out = h.handle_event(created(&env, key, &v2, etag)).await.unwrap();
+        assert_eq!(out[0].outcome, Outcome::Skipped, "{:?}", out[0]);
+        assert!(out[0].thumbnails.is_empty() && out[0].deleted.is_empty());
+    }
+    assert_eq!(env.item(key).await.as_ref(), Some(&item), "not rewritten");
+    assert_eq!(env.dest_keys().await, keys_of(&e2));
+}
+
+#[tokio::test]
+async fn superseded_thumbnails_are_listed_until_deleted_and_a_failed_publish_keeps_them() {
+    let env = Env::new("ep").await;
+    let h = handler(&env, &[("THUMB_SIZES", "64")]);
+    let key = "a/b+c.png";
+    let thumb = |etag: &str| format!("64/a/b+c.png.{}.jpg", cid(etag));
+    let v1 = small_png(200, 100);
+    let e1 = env.put(key, v1.clone()).await;
+    h.handle_event(created(&env, key, &v1, &e1)).await.unwrap();
+
+    // The SNS publish fails for v2 (no such topic): the item is not undone, since it is the only
+    // list of v1's thumbnail (still served) and v2's (already written); it is marked instead.
+    let v2 = small_png(100, 200);
+    let e2 = env.put(key, v2.clone()).await;
+    let no_topic = handler(
+        &env,
+        &[
+            ("THUMB_SIZES", "64"),
+            (
+                "TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:no-such-topic",
+            ),
+        ],
+    );
+    no_topic
+        .handle_event(created(&env, key, &v2, &e2))
+        .await
+        .expect_err("the publish fails: Lambda retries");
+    let item = env.item(key).await.expect("item kept");
+    assert_eq!(s(&item, "etag"), e2);
+    assert_eq!(item_thumb_keys(&item), [thumb(&e2)]);
+    assert_eq!(item["superseded"].as_l().map(Vec::len), Ok(1), "{item:?}");
+    assert_eq!(item["published"].as_bool(), Ok(&false), "{item:?}");
+    assert_eq!(env.dest_keys().await, sorted(vec![thumb(&e1), thumb(&e2)]));
+
+    // The retry is not skipped: it sends the message and deletes v1's thumbnail.
+    let out = h.handle_event(created(&env, key, &v2, &e2)).await.unwrap();
+    assert_eq!(out[0].outcome, Outcome::Ok, "{:?}", out[0]);
+    assert_eq!(out[0].deleted, [thumb(&e1)]);
+    assert_eq!(env.dest_keys().await, [thumb(&e2)]);
+    let item = env.item(key).await.expect("item");
+    assert!(!item.contains_key("published") && !item.contains_key("superseded"));
+    let msgs = env.messages(2, std::time::Duration::from_secs(10)).await;
+    assert_eq!(msgs.len(), 2, "v1's and v2's: {msgs:?}");
+
+    // A delete that failed after the item was written leaves its keys listed: a duplicate
+    // delivery deletes them, and so does the removal.
+    let listed = |stale: &[&str]| {
+        let mut item = item.clone();
+        item.insert(
+            "superseded".into(),
+            AttributeValue::L(
+                stale
+                    .iter()
+                    .map(|k| AttributeValue::S((*k).into()))
+                    .collect(),
+            ),
+        );
+        item
+    };
+    let stale = "64/a/b+c.png.0123456789abcdef.jpg";
+    put_dest(&env, stale).await;
+    env.ddb
+        .put_item()
+        .table_name(&env.table)
+        .set_item(Some(listed(&[stale])))
+        .send()
+        .await
+        .expect("put item");
+    let out = h.handle_event(created(&env, key, &v2, &e2)).await.unwrap();
+    assert_eq!(out[0].outcome, Outcome::Skipped, "{:?}", out[0]);
+    assert_eq!(out[0].deleted, [stale]);
+    assert_eq!(env.dest_keys().await, [thumb(&e2)]);
+
+    let stale2 = "64/a/b+c.png.fedcba9876543210.jpg";
+    put_dest(&env, stale2).await;
+    env.ddb
+        .put_item()
+        .table_name(&env.table)
+        .set_item(Some(listed(&[stale2])))
+        .send()
+        .await
+        .expect("put item");
+    delete_src(&env, key).await;
+    let out = h
+        .handle_event(event(vec![record_json(
+            "ObjectRemoved:Delete",
+            &env.src,
+            &encode_event_key(key),
+            0,
+            "",
+        )]))
+        .await
+        .unwrap();
+    assert_eq!(out[0].outcome, Outcome::Deleted, "{:?}", out[0]);
+    assert!(env.dest_keys().await.is_empty());
+    assert!(env.item(key).await.is_none());
 }

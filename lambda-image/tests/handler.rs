@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::{Env, encode_event_key, event, quadrant_jpeg, record_json, small_png};
+use common::{Env, IMMUTABLE, cid, encode_event_key, event, quadrant_jpeg, record_json, small_png};
 use lambda_image::config::Config;
 use lambda_image::handler::{Handler, Outcome};
 
@@ -65,7 +65,11 @@ async fn awkward_key_gets_thumbnails_item_and_message_and_a_repeat_does_nothing(
     let o = &out[0];
     assert_eq!(o.outcome, Outcome::Ok, "{o:?}");
     assert_eq!(o.key, key);
-    let want_keys = [format!("128/{key}"), format!("320x200/{key}")];
+    let (stem, id) = ("photos/my cat+dog été ☕ 2024", cid(&etag));
+    let want_keys = [
+        format!("128/{stem}.{id}.jpg"),
+        format!("320x200/{stem}.{id}.jpg"),
+    ];
     assert_eq!(o.thumbnails, want_keys);
     let json = serde_json::to_value(o).unwrap();
     assert_eq!(json["outcome"], "ok");
@@ -79,6 +83,7 @@ async fn awkward_key_gets_thumbnails_item_and_message_and_a_repeat_does_nothing(
     for (k, dims) in want_keys.iter().zip([(96, 128), (150, 200)]) {
         let (bytes, ct) = env.get_dest(k).await;
         assert_eq!(ct.as_deref(), Some("image/jpeg"));
+        assert_eq!(env.dest_cache_control(k).await.as_deref(), Some(IMMUTABLE));
         let img = image::load_from_memory(&bytes).expect("thumbnail decodes");
         assert_eq!((img.width(), img.height()), dims, "{k}");
     }
@@ -223,7 +228,8 @@ async fn bad_records_fail_permanently_and_do_not_stop_the_others() {
     assert_eq!(out[0].reason.as_deref(), Some("not an image"));
     assert_eq!(out[1].reason.as_deref(), Some("empty object"));
     assert_eq!(out[2].reason.as_deref(), Some("too many bytes"));
-    assert_eq!(out[3].thumbnails, ["256/ok image.png.jpg"]);
+    let ok_thumb = format!("256/ok image.png.{}.jpg", cid(&png_etag));
+    assert_eq!(out[3].thumbnails, std::slice::from_ref(&ok_thumb));
 
     for (key, reason, etag) in [
         ("notes/readme.txt", "not an image", &text_etag),
@@ -244,13 +250,13 @@ async fn bad_records_fail_permanently_and_do_not_stop_the_others() {
     assert_eq!(s(&ok, "status"), "ok");
     assert_eq!(s(&ok, "content_type"), "image/png");
     assert_eq!((n(&ok, "width"), n(&ok, "height")), (300, 150));
-    let (bytes, ct) = env.get_dest("256/ok image.png.jpg").await;
+    let (bytes, ct) = env.get_dest(&ok_thumb).await;
     assert_eq!(ct.as_deref(), Some("image/jpeg"));
     let img = image::load_from_memory(&bytes).unwrap();
     assert_eq!((img.width(), img.height()), (256, 128));
     assert!(env.item("x.jpg").await.is_none());
     assert!(env.item("deleted-meanwhile.jpg").await.is_none());
-    assert_eq!(env.dest_keys().await, ["256/ok image.png.jpg"]);
+    assert_eq!(env.dest_keys().await, [ok_thumb]);
 
     let msgs = env.messages(4, Duration::from_secs(10)).await;
     let mut statuses: Vec<(String, String)> = msgs
@@ -315,7 +321,10 @@ async fn event_size_over_the_limit_is_refused_unread_and_a_new_version_is_redone
         .await
         .unwrap();
     assert_eq!(out[0].outcome, Outcome::Ok);
-    assert_eq!(out[0].thumbnails, ["64/pic.jpeg.webp"]);
+    assert_eq!(
+        out[0].thumbnails,
+        [format!("64/pic.jpeg.{}.webp", cid(&e1))]
+    );
     let first = env.item("pic.jpeg").await.unwrap();
 
     let v2 = quadrant_jpeg(300, 400, None);
@@ -353,7 +362,14 @@ async fn event_size_over_the_limit_is_refused_unread_and_a_new_version_is_redone
     assert_eq!(s(&second, "etag"), e2);
     assert_eq!(s(&second, "created_at"), s(&first, "created_at"));
     assert_eq!((n(&second, "width"), n(&second, "height")), (300, 400));
-    let (bytes, ct) = env.get_dest("64/pic.jpeg.webp").await;
+    let v2_thumb = format!("64/pic.jpeg.{}.webp", cid(&e2));
+    assert_eq!(out[0].thumbnails, std::slice::from_ref(&v2_thumb));
+    assert_eq!(
+        env.dest_keys().await,
+        std::slice::from_ref(&v2_thumb),
+        "v1's thumbnail went"
+    );
+    let (bytes, ct) = env.get_dest(&v2_thumb).await;
     assert_eq!(ct.as_deref(), Some("image/webp"));
     let img = image::load_from_memory(&bytes).unwrap();
     assert_eq!((img.width(), img.height()), (48, 64));

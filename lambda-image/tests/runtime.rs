@@ -8,7 +8,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Env, encode_event_key, quadrant_jpeg, record_json};
+use common::{Env, cid, encode_event_key, quadrant_jpeg, record_json};
 use runtime_api::{REQUEST_ID, start_runtime_api};
 
 const BIN: &str = env!("CARGO_BIN_EXE_lambda-image");
@@ -98,11 +98,14 @@ async fn binary_serves_one_event_through_the_runtime_api() {
     assert_eq!(rec["key"], key);
     assert_eq!(
         rec["thumbnails"],
-        serde_json::json!([format!("100/{key}.png"), format!("200/{key}.png")])
+        serde_json::json!([
+            format!("100/{key}.{}.png", cid(&etag)),
+            format!("200/{key}.{}.png", cid(&etag))
+        ])
     );
 
     // What landed in moto.
-    let (bytes, ct) = env.get_dest(&format!("200/{key}.png")).await;
+    let (bytes, ct) = env.get_dest(&format!("200/{key}.{}.png", cid(&etag))).await;
     assert_eq!(ct.as_deref(), Some("image/png"));
     let img = image::load_from_memory(&bytes).unwrap();
     assert_eq!((img.width(), img.height()), (200, 150));
@@ -196,7 +199,7 @@ async fn batch_operations_request_gets_its_response_format() {
     let env = Env::new("rb").await;
     let key = "batch/été +1.jpg";
     let src = quadrant_jpeg(64, 48, None);
-    env.put(key, src).await;
+    let etag = env.put(key, src).await;
     let ev = serde_json::json!({
         "invocationSchemaVersion": "1.0",
         "invocationId": "inv-rt",
@@ -222,7 +225,10 @@ async fn batch_operations_request_gets_its_response_format() {
         resp["results"][1]["resultCode"], "PermanentFailure",
         "{resp}"
     );
-    assert_eq!(env.dest_keys().await, [format!("32/{key}")]);
+    assert_eq!(
+        env.dest_keys().await,
+        [format!("32/batch/été +1.{}.jpg", cid(&etag))]
+    );
     let item = env.item(key).await.expect("item");
     assert_eq!(item["status"].as_s().map(String::as_str), Ok("ok"));
 }

@@ -266,13 +266,26 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> anyhow::Result<()>
     Ok(())
 }
 
-/// The thumbnail keys an item lists.
+/// Every thumbnail key an item names: its thumbnails, and `superseded`, an earlier version's
+/// thumbnails whose delete the function has not completed yet (lambda-image store.rs), which
+/// nothing else would find.
 pub fn thumbnail_keys(item: &Value) -> Vec<String> {
+    let superseded = item
+        .get("superseded")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned);
     item.get("thumbnails")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(|t| t.get("key").and_then(Value::as_str).map(str::to_owned))
+        .chain(superseded)
+        .filter(|k| !k.is_empty())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .collect()
 }
 

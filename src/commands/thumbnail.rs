@@ -1,11 +1,16 @@
 //! `thumbctl thumbnail FILE... --out DIR`: the function's engine on local files, to preview
 //! exactly what the deployed function will make.
+//!
+//! The files are named as the function names its thumbnails: the content id in the name comes
+//! from the file's MD5, which is the ETag S3 gives an object uploaded in one part (`upload`
+//! does so up to its multipart threshold), so a preview has the key its upload will get.
 
 use std::path::Path;
 
 use anyhow::Context;
 use lambda_image::engine::{OutputFormat, ThumbOptions, ThumbSpec, make_thumbnails};
-use lambda_image::keys::thumbnail_key;
+use lambda_image::keys::{ContentId, thumbnail_key};
+use md5::Digest;
 use serde_json::json;
 
 use super::print_json;
@@ -41,11 +46,16 @@ pub fn run(global: &GlobalArgs, args: ThumbnailArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| "image".into());
         let bytes =
             std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let etag: String = md5::Md5::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let id = ContentId::from_etag(&etag).context("an MD5 digest is never empty")?;
         match make_thumbnails(&bytes, &opts) {
             Ok(made) => {
                 let mut outs = Vec::new();
                 for t in &made.thumbnails {
-                    let rel = thumbnail_key(&t.spec, &name, format);
+                    let rel = thumbnail_key(&t.spec, &name, &id, format);
                     let path = args.out.join(&rel);
                     write(&path, &t.bytes)?;
                     outs.push(json!({"size": t.spec.to_string(), "file": path, "width": t.width, "height": t.height, "bytes": t.bytes.len()}));

@@ -321,6 +321,18 @@ impl Env {
         )
     }
 
+    /// The destination object's `Cache-Control` (a HEAD).
+    pub async fn dest_cache_control(&self, key: &str) -> Option<String> {
+        self.s3
+            .head_object()
+            .bucket(&self.dest)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("head {key}: {e:?}"))
+            .cache_control
+    }
+
     pub async fn dest_keys(&self) -> Vec<String> {
         let out = self
             .s3
@@ -407,6 +419,21 @@ pub fn encode_event_key(key: &str) -> String {
         }
     }
     out
+}
+
+/// What thumbnails are written with: their keys change with the content, so they never do.
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// The content id thumbnail keys carry for an original of `etag`: its first 16 hex digits
+/// (written out here rather than taken from lambda-image, so that the tests pin the key form).
+pub fn cid(etag: &str) -> String {
+    let hex: String = etag
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    assert!(hex.len() >= 16, "an ETag of moto is 32 hex digits: {etag}");
+    hex[..16].to_string()
 }
 
 /// One record of an S3 event, as AWS sends it (`key` must already be URL-encoded).
