@@ -10,7 +10,12 @@ re-encodes such bodies the way botocore does and signs the request again with th
 date, region and service. Who is calling, and therefore which IAM policy moto applies, does
 not change. Run with moto's own Python (it needs botocore).
 
-    resign_proxy.py --listen 127.0.0.1:PORT --target 127.0.0.1:MOTO --keys keys.json
+    resign_proxy.py --listen 127.0.0.1:PORT --target 127.0.0.1:MOTO --keys keys.json \
+        [--cloudfront-target 127.0.0.1:MOTO2]
+
+Under IAM enforcement moto rejects every CloudFront request as SignatureDoesNotMatch, botocore's
+own too; with --cloudfront-target, CloudFront's requests (credential scope service
+`cloudfront`) go unchanged to a moto that does not enforce IAM.
 """
 import argparse
 import http.client
@@ -47,8 +52,10 @@ class Handler(BaseHTTPRequestHandler):
         akid = between("Credential=", "/", auth)
         if akid and akid not in KEYS:
             load_keys()  # the test adds users as it goes
+        scope = between("Credential=", ",", auth).split("/")
+        if CLOUDFRONT and len(scope) > 3 and scope[3] == "cloudfront":
+            return self.forward(CLOUDFRONT, body, headers)
         if akid in KEYS:
-            scope = between("Credential=", ",", auth).split("/")
             region, service = scope[2], scope[3]
             if self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
                 body = urlencode(parse_qsl(body.decode(), keep_blank_values=True)).encode()
@@ -76,7 +83,10 @@ class Handler(BaseHTTPRequestHandler):
                 headers[k] = auth.replace("Signature=" + between("Signature=", ",", auth + ","),
                                           "Signature=" + signature)
             COUNTS["resigned"] += 1
-        conn = http.client.HTTPConnection(TARGET_HOST, TARGET_PORT, timeout=60)
+        self.forward((TARGET_HOST, TARGET_PORT), body, headers)
+
+    def forward(self, target, body, headers):
+        conn = http.client.HTTPConnection(target[0], target[1], timeout=60)
         conn.request(self.command, self.path, body=body, headers=headers)
         resp = conn.getresponse()
         payload = resp.read()
@@ -104,16 +114,21 @@ def load_keys():
 
 
 def main():
-    global KEYS, KEYS_FILE, TARGET_HOST, TARGET_PORT
+    global KEYS, KEYS_FILE, TARGET_HOST, TARGET_PORT, CLOUDFRONT
     ap = argparse.ArgumentParser()
     ap.add_argument("--listen", required=True)
     ap.add_argument("--target", required=True)
     ap.add_argument("--keys", required=True)
+    ap.add_argument("--cloudfront-target")
     a = ap.parse_args()
     KEYS, KEYS_FILE = {}, a.keys
     load_keys()
     TARGET_HOST, port = a.target.rsplit(":", 1)
     TARGET_PORT = int(port)
+    CLOUDFRONT = None
+    if a.cloudfront_target:
+        cf_host, cf_port = a.cloudfront_target.rsplit(":", 1)
+        CLOUDFRONT = (cf_host, int(cf_port))
     host, port = a.listen.rsplit(":", 1)
     server = ThreadingHTTPServer((host, int(port)), Handler)
     server.daemon_threads = True

@@ -11,7 +11,8 @@ use futures::future::join_all;
 use crate::context::Ctx;
 use crate::error::{AwsError, aws};
 use crate::resources::{
-    bucket, build_project, function, log_group, queue, repository, role, table, topic,
+    bucket, build_project, distribution, function, log_group, origin_access_control, queue,
+    repository, role, table, topic,
 };
 use crate::stack::{TAG_REGION, TAG_STACK, partition_of};
 use crate::state::{Entry, Status};
@@ -366,6 +367,97 @@ pub async fn find_tagged(ctx: &Ctx, stack: &str) -> Result<Vec<Entry>, AwsError>
             found.push(e);
         }
     }
+
+    found.extend(cloudfront(ctx, stack).await?);
+    Ok(found)
+}
+
+/// `up --cdn`'s distribution and origin access control. CloudFront is global, like IAM, so a
+/// distribution is ours only with this region's tag too. It has no name: its comment, which
+/// thumbctl writes as `thumbctl stack <stack>: ... (<name>)`, picks the candidates before any
+/// tag is read, and gives the name. An origin access control cannot be tagged at all: one is
+/// taken as ours only with the stack's name prefix, the `-cdn` name thumbctl gives it and the
+/// description thumbctl writes; and AWS refuses to delete one still in use by a distribution.
+async fn cloudfront(ctx: &Ctx, stack: &str) -> Result<Vec<Entry>, AwsError> {
+    let r = ctx.region.as_str();
+    let prefix = format!("{stack}-");
+    let comment_start = format!("thumbctl stack {stack}: ");
+    let mut found = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let out = ctx
+            .cloudfront
+            .list_distributions()
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(aws("list", "distributions", "cloudfront"))?;
+        let Some(list) = out.distribution_list() else {
+            break;
+        };
+        for d in list.items() {
+            let Some(name) = d
+                .comment()
+                .strip_prefix(&comment_start)
+                .and_then(|rest| rest.rsplit_once('('))
+                .map(|(_, name)| name.trim_end_matches(')'))
+                .filter(|name| name.starts_with(&prefix))
+            else {
+                continue;
+            };
+            let tags = ctx
+                .cloudfront
+                .list_tags_for_resource()
+                .resource(d.arn())
+                .send()
+                .await
+                .map_err(aws("read tags of", distribution::KIND, name))?;
+            let tags = tags
+                .tags()
+                .map(|t| t.items())
+                .unwrap_or_default()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned()));
+            if ours_here(tags, stack, r) {
+                let mut e = entry(distribution::KIND, name, Some(d.arn().to_owned()), r);
+                e.extra.insert("id".into(), d.id().to_owned());
+                e.extra.insert("domain".into(), d.domain_name().to_owned());
+                found.push(e);
+            }
+        }
+        match list.next_marker() {
+            Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_owned()),
+            _ => break,
+        }
+    }
+    let description = format!("thumbctl stack {stack}");
+    let mut marker: Option<String> = None;
+    loop {
+        let out = ctx
+            .cloudfront
+            .list_origin_access_controls()
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(aws("list", "origin access controls", "cloudfront"))?;
+        let Some(list) = out.origin_access_control_list() else {
+            break;
+        };
+        for o in list.items() {
+            if o.name().starts_with(&prefix)
+                && o.name().ends_with("-cdn")
+                && o.description() == description
+            {
+                let mut e = entry(origin_access_control::KIND, o.name(), None, r);
+                e.extra.insert("id".into(), o.id().to_owned());
+                found.push(e);
+            }
+        }
+        match list.next_marker() {
+            Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_owned()),
+            _ => break,
+        }
+    }
     Ok(found)
 }
 
@@ -383,9 +475,16 @@ pub async fn find(ctx: &Ctx, stack: &str, recorded: &[Entry]) -> Result<Vec<Entr
 }
 
 /// Deletes orphans, dependents first: the function (its permission and event-invoke config
-/// go with it) and the buckets (their notification goes with them) before the roles.
+/// go with it) and the distribution (which reads the bucket through the access control)
+/// before the buckets (their notification and policy go with them), and those before the
+/// roles and the access control.
 pub async fn delete(ctx: &Ctx, orphans: &[Entry]) -> Vec<(Entry, Result<(), AwsError>)> {
-    let rank: HashMap<&str, u8> = HashMap::from([(function::KIND, 0), (role::KIND, 2)]);
+    let rank: HashMap<&str, u8> = HashMap::from([
+        (function::KIND, 0),
+        (distribution::KIND, 0),
+        (role::KIND, 2),
+        (origin_access_control::KIND, 2),
+    ]);
     let mut results = Vec::new();
     for tier in 0..=2u8 {
         let batch: Vec<&Entry> = orphans

@@ -223,6 +223,7 @@ pub const GRANTS: &[Grant] = &[
         actions: &[
             "cloudfront:CreateDistribution",
             "cloudfront:TagResource",
+            "cloudfront:ListTagsForResource",
             "cloudfront:GetDistribution",
             "cloudfront:GetDistributionConfig",
             "cloudfront:UpdateDistribution",
@@ -260,7 +261,8 @@ pub const GRANTS: &[Grant] = &[
             "lambda:ListFunctions",
             "sqs:ListQueues",
             // up --cdn finds a distribution or access control it made but could not record
-            // (a crash between the create and the state write) by its comment or name.
+            // (a crash between the create and the state write) by its comment or name;
+            // status --orphans lists them to find what a lost state file leaves.
             "cloudfront:ListDistributions",
             "cloudfront:ListOriginAccessControls",
         ],

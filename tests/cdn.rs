@@ -401,3 +401,92 @@ async fn a_create_whose_record_was_lost_is_adopted_not_duplicated() {
     assert_eq!(distributions_of(&cf, &stack).await, 0);
     assert_eq!(leftovers(&c, &stack).await, Vec::<String>::new());
 }
+
+/// A lost state file must not leave a distribution (billed per request, serving the bucket)
+/// nobody can find: `status --orphans` finds the distribution by its comment and tags, and
+/// the access control by its name and description; `destroy --orphans --yes` removes both,
+/// the distribution disabled and waited for first. A look-alike access control (the stack's
+/// name pattern, another description) is neither listed nor deleted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_state_files_distribution_is_found_and_removed_as_an_orphan() {
+    let c = clients().await;
+    let cf = cloudfront().await;
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name("cdnorph");
+    ok(
+        dir.path(),
+        &stack,
+        &["up", "--image-uri", IMAGE, "--sizes", "8", "--cdn"],
+    );
+    let id = extra(dir.path(), &stack, "cdn", "id");
+    let oac = extra(dir.path(), &stack, "cdn-access", "id");
+    let lookalike_name = format!("{stack}-notours-cdn");
+    let lookalike = cf
+        .create_origin_access_control()
+        .origin_access_control_config(
+            aws_sdk_cloudfront::types::OriginAccessControlConfig::builder()
+                .name(&lookalike_name)
+                .description("someone else's")
+                .signing_protocol(OriginAccessControlSigningProtocols::Sigv4)
+                .signing_behavior(OriginAccessControlSigningBehaviors::Always)
+                .origin_access_control_origin_type(OriginAccessControlOriginTypes::S3)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("a look-alike access control")
+        .origin_access_control()
+        .expect("created")
+        .id()
+        .to_owned();
+    std::fs::remove_file(dir.path().join(format!("{stack}.json"))).unwrap();
+
+    let found = json_of(&ok(
+        dir.path(),
+        &stack,
+        &["status", "--orphans", "--output", "json"],
+    ));
+    let orphans = found["orphans"].as_array().expect("orphans");
+    let of_kind =
+        |kind: &str| -> Vec<&Value> { orphans.iter().filter(|o| o["kind"] == kind).collect() };
+    assert_eq!(of_kind("distribution").len(), 1, "{found}");
+    assert_eq!(of_kind("origin-access-control").len(), 1, "{found}");
+    assert!(
+        !orphans.iter().any(|o| o["name"] == lookalike_name.as_str()),
+        "the look-alike is listed: {found}"
+    );
+
+    let proxy = AwsProxy::start("cloudfront-in-progress", 2.0);
+    proxy.ok(dir.path(), &stack, &["destroy", "--orphans", "--yes"]);
+    // Disabled, then waited for through the InProgress answers, never refused.
+    assert!(proxy.fired("cloudfront-in-progress:served").await >= 2);
+    assert_eq!(
+        proxy.fired("cloudfront-in-progress:delete-refused").await,
+        0
+    );
+    assert_eq!(
+        distributions_of(&cf, &stack).await,
+        0,
+        "the distribution is gone"
+    );
+    assert!(cf.get_distribution().id(&id).send().await.is_err());
+    assert!(
+        cf.get_origin_access_control()
+            .id(&oac)
+            .send()
+            .await
+            .is_err()
+    );
+    assert!(leftovers(&c, &stack).await.is_empty());
+    cf.get_origin_access_control()
+        .id(&lookalike)
+        .send()
+        .await
+        .expect("the look-alike survives");
+    cf.delete_origin_access_control()
+        .id(&lookalike)
+        .send()
+        .await
+        .expect("clean up the look-alike");
+}
