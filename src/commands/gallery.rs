@@ -134,7 +134,8 @@ pub async fn run(global: &GlobalArgs, args: GalleryArgs) -> anyhow::Result<()> {
     if app.token.is_some() {
         let _ = writeln!(
             out,
-            "  listening on {addr}: anyone who can reach it and has this URL can upload and delete"
+            "  listening on {addr}: from another machine, put this machine's address in the URL; \
+anyone who can reach it and has the token can upload and delete"
         );
     }
     let _ = writeln!(
