@@ -313,6 +313,16 @@ async fn wait_list_get_delete_with_the_handler_run_by_invoke_local() {
             .unwrap()
             .starts_with("http")
     );
+    // The placeholder the handler recorded, as `get` prints it.
+    let placeholder = item["placeholder"]
+        .as_str()
+        .expect("a placeholder")
+        .to_owned();
+    let text = String::from_utf8_lossy(&s.ok(&["get", key]).stdout).into_owned();
+    assert!(
+        text.contains(&format!("placeholder (ThumbHash, base64): {placeholder}")),
+        "{text}"
+    );
     let missing = s.run(&["get", "nope.jpg"]);
     assert_eq!(missing.status.code(), Some(1));
 

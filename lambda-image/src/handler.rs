@@ -593,12 +593,18 @@ impl Handler {
             created_at: created_at.unwrap_or_else(|| now.clone()),
             updated_at: now,
             duration_ms: 0,
+            placeholder: None,
             superseded: Vec::new(),
             unpublished: false,
         };
         let (outcome, reason) = match result {
             Ok(thumbs) => {
-                let Thumbnails { source, thumbnails } = thumbs;
+                let Thumbnails {
+                    source,
+                    thumbnails,
+                    placeholder,
+                } = thumbs;
+                rec.placeholder = Some(placeholder);
                 let Some(id) = ContentId::from_etag(&etag) else {
                     // S3 always sends one; without it the keys could not follow the content.
                     return Err(StoreError {

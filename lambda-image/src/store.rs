@@ -74,6 +74,9 @@ pub struct ObjectRecord {
     pub height: Option<u32>,
     pub bytes: u64,
     pub thumbnails: Vec<ThumbRecord>,
+    /// A ThumbHash (base64) a page paints as a blurred preview before a thumbnail loads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placeholder: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     pub duration_ms: u64,
@@ -135,6 +138,9 @@ impl ObjectRecord {
         item.insert("updated_at".into(), s(&self.updated_at));
         item.insert("duration_ms".into(), n(self.duration_ms));
         item.insert("listing".into(), s(LISTING));
+        if let Some(p) = &self.placeholder {
+            item.insert("placeholder".into(), s(p));
+        }
         if !self.superseded.is_empty() {
             let keys = self.superseded.iter().map(|k| s(k)).collect();
             item.insert("superseded".into(), AttributeValue::L(keys));

@@ -919,3 +919,78 @@ fn bad_options_are_reported() {
     };
     expect_err(&src, &o, "bad options");
 }
+
+// ---------------------------------------------------------------- placeholders
+
+/// Decodes a placeholder with ThumbHash's own decoder: its size and the colour at a point.
+fn decode_placeholder(p: &str) -> (usize, usize, Vec<u8>) {
+    use base64::Engine as _;
+    let hash = base64::engine::general_purpose::STANDARD
+        .decode(p)
+        .expect("base64");
+    assert!(hash.len() <= 30, "{} bytes", hash.len());
+    thumbhash::thumb_hash_to_rgba(&hash).expect("a ThumbHash")
+}
+
+fn near(got: &[u8], want: [u8; 3], tolerance: i32) -> bool {
+    got.iter()
+        .zip(want)
+        .all(|(&g, w)| (i32::from(g) - i32::from(w)).abs() <= tolerance)
+}
+
+/// The placeholder is the image as displayed: its quadrants' colours where they are after
+/// the EXIF orientation, and its aspect ratio (ThumbHash keeps it).
+#[test]
+fn placeholders_show_the_displayed_image() {
+    let img = quadrants(320, 200);
+    for o in [1u8, 6] {
+        let src = jpeg_rgb(&img, false, Some(u16::from(o)));
+        let t = make_thumbnails(&src, &opts(&["64"], OutputFormat::Jpeg)).unwrap();
+        let (w, h, rgba) = decode_placeholder(&t.placeholder);
+        let (dw, dh) = if o >= 5 {
+            (200.0, 320.0)
+        } else {
+            (320.0, 200.0)
+        };
+        let ratio = w as f64 / h as f64;
+        assert!(
+            (ratio - dw / dh).abs() < 0.25,
+            "orientation {o}: {w}x{h} for {dw}x{dh}"
+        );
+        let at = |fx: f64, fy: f64| {
+            let (x, y) = ((fx * w as f64) as usize, (fy * h as f64) as usize);
+            rgba[(y * w + x) * 4..(y * w + x) * 4 + 3].to_vec()
+        };
+        let quads = oriented_quads(o);
+        // A blur: colours pull toward each other, so the check is loose but still tells
+        // red from green from blue from yellow.
+        for (q, (fx, fy)) in [(0.15, 0.15), (0.85, 0.15), (0.15, 0.85), (0.85, 0.85)]
+            .into_iter()
+            .enumerate()
+        {
+            let got = at(fx, fy);
+            assert!(
+                near(&got, quads[q], 90),
+                "orientation {o}, quadrant {q}: {got:?} is not near {:?}",
+                quads[q]
+            );
+        }
+    }
+}
+
+#[test]
+fn placeholders_keep_transparency() {
+    let img = RgbaImage::from_fn(120, 80, |x, _| {
+        if x < 60 {
+            Rgba([20, 40, 220, 255])
+        } else {
+            Rgba([0, 0, 0, 0])
+        }
+    });
+    let src = encode_with_image(DynamicImage::ImageRgba8(img), ImageFormat::Png);
+    let t = make_thumbnails(&src, &opts(&["64"], OutputFormat::Jpeg)).unwrap();
+    let (w, h, rgba) = decode_placeholder(&t.placeholder);
+    let alpha = |fx: f64| rgba[((h / 2) * w + (fx * w as f64) as usize) * 4 + 3];
+    assert!(alpha(0.1) > 200, "the opaque half: {}", alpha(0.1));
+    assert!(alpha(0.9) < 60, "the transparent half: {}", alpha(0.9));
+}

@@ -107,6 +107,11 @@ async fn awkward_key_gets_thumbnails_item_and_message_and_a_repeat_does_nothing(
         "{created} {updated}"
     );
     let _ = n(&item, "duration_ms");
+    assert!(
+        s(&item, "placeholder").len() >= 20,
+        "a ThumbHash placeholder: {:?}",
+        item.get("placeholder")
+    );
     let thumbs = item["thumbnails"].as_l().expect("thumbnails list");
     assert_eq!(thumbs.len(), 2);
     let t0 = thumbs[0].as_m().expect("map");
@@ -133,6 +138,7 @@ async fn awkward_key_gets_thumbnails_item_and_message_and_a_repeat_does_nothing(
     assert_eq!(m["thumbnails"][1]["key"], want_keys[1].as_str());
     assert_eq!(m["thumbnails"][1]["width"], 150);
     assert_eq!(m["created_at"], created.as_str());
+    assert_eq!(m["placeholder"], s(&item, "placeholder"));
 
     // The same event again (S3 delivers at least once): skipped, nothing written or sent.
     let again = handler.handle_event(ev).await.expect("handled");

@@ -201,6 +201,9 @@ pub async fn get(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
         return print_json(&item);
     }
     println!("{}", summary_line(&item));
+    if let Some(p) = item.get("placeholder").and_then(Value::as_str) {
+        println!("  placeholder (ThumbHash, base64): {p}");
+    }
     for t in item
         .get("thumbnails")
         .and_then(Value::as_array)

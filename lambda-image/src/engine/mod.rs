@@ -73,6 +73,9 @@ pub struct Thumbnails {
     pub source: SourceInfo,
     /// In the order of `ThumbOptions::sizes`.
     pub thumbnails: Vec<Thumbnail>,
+    /// A ThumbHash of the image, base64: about 30 characters from which a page paints a
+    /// blurred preview (with the aspect ratio and alpha) before any thumbnail has loaded.
+    pub placeholder: String,
 }
 
 /// Why no thumbnails could be made. All of these are permanent for a given input.
@@ -204,11 +207,13 @@ pub fn make_thumbnails(bytes: &[u8], opts: &ThumbOptions) -> Result<Thumbnails, 
     if k >= 2 {
         pixels = pixels.box_shrink(k);
     }
+    let mut resizer = fast_image_resize::Resizer::new();
+    // Before any flattening: the placeholder keeps the source's alpha.
+    let placeholder = placeholder(&pixels, (dw, dh), transposed, orientation, &mut resizer)?;
     if opts.format == OutputFormat::Jpeg {
         pixels = pixels.flatten_on_white();
     }
 
-    let mut resizer = fast_image_resize::Resizer::new();
     let mut thumbnails = Vec::with_capacity(targets.len());
     for (spec, w, h) in targets {
         let (sw, sh) = stored(w, h);
@@ -223,7 +228,38 @@ pub fn make_thumbnails(bytes: &[u8], opts: &ThumbOptions) -> Result<Thumbnails, 
             content_type: opts.format.content_type(),
         });
     }
-    Ok(Thumbnails { source, thumbnails })
+    Ok(Thumbnails {
+        source,
+        thumbnails,
+        placeholder,
+    })
+}
+
+/// ThumbHash works on at most 100×100 pixels: the image fitted into that box, as displayed.
+const PLACEHOLDER_BOX: u32 = 100;
+
+fn placeholder(
+    pixels: &Pixels,
+    (dw, dh): (u32, u32),
+    transposed: bool,
+    orientation: u8,
+    resizer: &mut fast_image_resize::Resizer,
+) -> Result<String, EngineError> {
+    use base64::Engine as _;
+    let (w, h) = ThumbSpec::square(PLACEHOLDER_BOX).fit(dw, dh);
+    let (sw, sh) = if transposed { (h, w) } else { (w, h) };
+    let small = pixels.resize(sw, sh, resizer)?.orient(orientation);
+    let rgba: Vec<u8> = match small.layout {
+        Layout::Rgba => small.data,
+        Layout::Rgb => small
+            .data
+            .chunks_exact(3)
+            .flat_map(|p| [p[0], p[1], p[2], 255])
+            .collect(),
+        Layout::Gray => small.data.iter().flat_map(|&g| [g, g, g, 255]).collect(),
+    };
+    let hash = thumbhash::rgba_to_thumb_hash(small.width as usize, small.height as usize, &rgba);
+    Ok(base64::engine::general_purpose::STANDARD.encode(hash))
 }
 
 fn encode(p: Pixels, format: OutputFormat, quality: u8) -> Result<Vec<u8>, EngineError> {
