@@ -593,6 +593,7 @@ impl Handler {
             created_at: created_at.unwrap_or_else(|| now.clone()),
             updated_at: now,
             duration_ms: 0,
+            frames: None,
             placeholder: None,
             superseded: Vec::new(),
             unpublished: false,
@@ -605,6 +606,7 @@ impl Handler {
                     placeholder,
                 } = thumbs;
                 rec.placeholder = Some(placeholder);
+                rec.frames = (source.frames > 1).then_some(source.frames);
                 let Some(id) = ContentId::from_etag(&etag) else {
                     // S3 always sends one; without it the keys could not follow the content.
                     return Err(StoreError {

@@ -74,6 +74,9 @@ pub struct ObjectRecord {
     pub height: Option<u32>,
     pub bytes: u64,
     pub thumbnails: Vec<ThumbRecord>,
+    /// Frames of an animated source (absent for a still image): its thumbnails show the first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frames: Option<u32>,
     /// A ThumbHash (base64) a page paints as a blurred preview before a thumbnail loads.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub placeholder: Option<String>,
@@ -138,6 +141,9 @@ impl ObjectRecord {
         item.insert("updated_at".into(), s(&self.updated_at));
         item.insert("duration_ms".into(), n(self.duration_ms));
         item.insert("listing".into(), s(LISTING));
+        if let Some(f) = self.frames {
+            item.insert("frames".into(), n(u64::from(f)));
+        }
         if let Some(p) = &self.placeholder {
             item.insert("placeholder".into(), s(p));
         }

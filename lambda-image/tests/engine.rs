@@ -994,3 +994,70 @@ fn placeholders_keep_transparency() {
     assert!(alpha(0.1) > 200, "the opaque half: {}", alpha(0.1));
     assert!(alpha(0.9) < 60, "the transparent half: {}", alpha(0.9));
 }
+
+// ---------------------------------------------------------------- animations
+
+fn animated_gif(colours: &[[u8; 3]], w: u32, h: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut enc = image::codecs::gif::GifEncoder::new(&mut out);
+        for c in colours {
+            let frame = RgbaImage::from_pixel(w, h, Rgba([c[0], c[1], c[2], 255]));
+            enc.encode_frame(image::Frame::new(frame)).unwrap();
+        }
+    }
+    out
+}
+
+fn animated_png(colours: &[[u8; 3]], w: u32, h: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, w, h);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_animated(colours.len() as u32, 0).unwrap();
+        let mut writer = enc.write_header().unwrap();
+        for c in colours {
+            let data: Vec<u8> = (0..w * h).flat_map(|_| *c).collect();
+            writer.write_image_data(&data).unwrap();
+        }
+        writer.finish().unwrap();
+    }
+    out
+}
+
+/// An animation's thumbnails are its first frame, and the frames are counted (a still image
+/// counts 1); the first frame is what a viewer sees before the animation starts.
+#[test]
+fn animations_give_their_first_frame_and_their_frame_count() {
+    let gif = animated_gif(&[RED, GREEN, BLUE], 64, 48);
+    let t = make_thumbnails(&gif, &opts(&["32"], OutputFormat::Png)).unwrap();
+    assert_eq!(t.source.frames, 3);
+    let first = image::load_from_memory(&t.thumbnails[0].bytes)
+        .unwrap()
+        .to_rgb8();
+    let p = first.get_pixel(first.width() / 2, first.height() / 2).0;
+    assert!(
+        p[0] > 180 && p[1] < 80 && p[2] < 80,
+        "not the red first frame: {p:?}"
+    );
+
+    let apng = animated_png(&[GREEN, BLUE], 40, 30);
+    let t = make_thumbnails(&apng, &opts(&["16"], OutputFormat::Png)).unwrap();
+    assert_eq!(t.source.frames, 2);
+
+    let still = animated_gif(&[BLUE], 20, 20);
+    assert_eq!(
+        probe(&still, &opts(&["16"], OutputFormat::Png))
+            .unwrap()
+            .frames,
+        1
+    );
+    let still_png = encode_with_image(DynamicImage::ImageRgb8(quadrants(20, 20)), ImageFormat::Png);
+    assert_eq!(
+        probe(&still_png, &opts(&["16"], OutputFormat::Png))
+            .unwrap()
+            .frames,
+        1
+    );
+}

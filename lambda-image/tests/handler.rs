@@ -406,3 +406,43 @@ async fn aws_failures_are_transient_errors() {
     assert_eq!((err.failed, err.total), (1, 2));
     assert!(err.first.contains("a.png"), "{err}");
 }
+
+/// An animated GIF: thumbnails of its first frame, and the item in DynamoDB records how many
+/// frames it has; a still image's item has no `frames`.
+#[tokio::test]
+async fn an_animation_records_its_frames_and_a_still_image_none() {
+    let env = Env::new("hanim").await;
+    let cfg = Config::from_vars(&env.vars(&[("THUMB_SIZES", "32")])).unwrap();
+    let handler = Handler::new(cfg, &env.sdk);
+    let mut gif = Vec::new();
+    {
+        let mut enc = image::codecs::gif::GifEncoder::new(&mut gif);
+        for c in [
+            [220u8, 30, 30],
+            [30, 200, 40],
+            [30, 40, 220],
+            [240, 230, 30],
+        ] {
+            let frame = image::RgbaImage::from_pixel(48, 48, image::Rgba([c[0], c[1], c[2], 255]));
+            enc.encode_frame(image::Frame::new(frame)).unwrap();
+        }
+    }
+    let still = small_png(40, 30);
+    let mut records = Vec::new();
+    for (key, bytes) in [("anim ☕.gif", gif), ("still.png", still)] {
+        let etag = env.put(key, bytes.clone()).await;
+        records.push(record_json(
+            "ObjectCreated:Put",
+            &env.src,
+            &encode_event_key(key),
+            bytes.len() as u64,
+            &etag,
+        ));
+    }
+    let out = handler.handle_event(event(records)).await.expect("handled");
+    assert!(out.iter().all(|o| o.outcome == Outcome::Ok), "{out:?}");
+    let anim = env.item("anim ☕.gif").await.expect("item");
+    assert_eq!(n(&anim, "frames"), 4);
+    let still = env.item("still.png").await.expect("item");
+    assert!(!still.contains_key("frames"), "{still:?}");
+}

@@ -286,3 +286,160 @@ mod tests {
         );
     }
 }
+
+/// How many frames an animated GIF, WebP or PNG (APNG) holds; 1 for everything else. The
+/// engine makes thumbnails of the first frame only, and the item records this count so
+/// that an animation's still thumbnail is not mistaken for a broken one. Walks the
+/// container's blocks without decoding anything; a truncated or damaged container counts the
+/// frames seen up to the damage (at least 1).
+pub fn frame_count(b: &[u8], format: SourceFormat) -> u32 {
+    let n = match format {
+        SourceFormat::Gif => gif_frames(b),
+        SourceFormat::Webp => webp_frames(b),
+        SourceFormat::Png => apng_frames(b),
+        _ => 1,
+    };
+    n.max(1)
+}
+
+fn gif_frames(b: &[u8]) -> u32 {
+    // Header (6), logical screen descriptor (7), then the global colour table if flagged.
+    let Some(&flags) = b.get(10) else { return 1 };
+    let mut i = 13;
+    if flags & 0x80 != 0 {
+        i += 3 << ((flags & 7) + 1);
+    }
+    // Data sub-blocks: a length byte, that many bytes, until a zero length.
+    let skip_sub_blocks = |mut i: usize| -> Option<usize> {
+        loop {
+            let len = usize::from(*b.get(i)?);
+            i += 1;
+            if len == 0 {
+                return Some(i);
+            }
+            i += len;
+        }
+    };
+    let mut frames = 0u32;
+    while let Some(&kind) = b.get(i) {
+        match kind {
+            0x2C => {
+                frames = frames.saturating_add(1);
+                let Some(&local) = b.get(i + 9) else { break };
+                i += 10;
+                if local & 0x80 != 0 {
+                    i += 3 << ((local & 7) + 1);
+                }
+                // The LZW minimum code size, then the image data.
+                match skip_sub_blocks(i + 1) {
+                    Some(next) => i = next,
+                    None => break,
+                }
+            }
+            0x21 => match skip_sub_blocks(i + 2) {
+                Some(next) => i = next,
+                None => break,
+            },
+            _ => break, // 0x3B, the trailer, or damage
+        }
+    }
+    frames
+}
+
+fn webp_frames(b: &[u8]) -> u32 {
+    let mut i = 12;
+    let (mut animated, mut frames) = (false, 0u32);
+    while let Some(head) = b.get(i..i + 8) {
+        let len = u32::from_le_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        match &head[0..4] {
+            b"ANIM" => animated = true,
+            b"ANMF" => frames = frames.saturating_add(1),
+            _ => {}
+        }
+        // Chunks are padded to an even length.
+        i = i
+            .saturating_add(8)
+            .saturating_add(len)
+            .saturating_add(len & 1);
+    }
+    if animated { frames } else { 1 }
+}
+
+fn apng_frames(b: &[u8]) -> u32 {
+    let mut i = 8;
+    while let Some(head) = b.get(i..i + 8) {
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        match &head[4..8] {
+            // The animation control chunk comes before the first image data.
+            b"acTL" => {
+                return b
+                    .get(i + 8..i + 12)
+                    .map(|n| u32::from_be_bytes([n[0], n[1], n[2], n[3]]))
+                    .unwrap_or(1);
+            }
+            b"IDAT" | b"IEND" => return 1,
+            _ => {}
+        }
+        i = i.saturating_add(12).saturating_add(len);
+    }
+    1
+}
+
+#[cfg(test)]
+mod frame_tests {
+    use super::*;
+
+    fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        let mut c = kind.to_vec();
+        c.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        c.extend_from_slice(data);
+        if data.len() % 2 == 1 {
+            c.push(0);
+        }
+        c
+    }
+
+    fn webp(chunks: &[Vec<u8>]) -> Vec<u8> {
+        let body: Vec<u8> = chunks.concat();
+        let mut b = b"RIFF".to_vec();
+        b.extend_from_slice(&((body.len() + 4) as u32).to_le_bytes());
+        b.extend_from_slice(b"WEBP");
+        b.extend_from_slice(&body);
+        b
+    }
+
+    #[test]
+    fn webp_frames_are_counted_only_when_animated() {
+        let vp8x = chunk(b"VP8X", &[0x02, 0, 0, 0, 9, 0, 0, 9, 0, 0]);
+        let anim = chunk(b"ANIM", &[0; 6]);
+        let frame = chunk(b"ANMF", &[0; 17]);
+        let animated = webp(&[vp8x.clone(), anim, frame.clone(), frame.clone(), frame]);
+        assert_eq!(frame_count(&animated, SourceFormat::Webp), 3);
+        let still = webp(&[vp8x, chunk(b"VP8L", &[0; 5])]);
+        assert_eq!(frame_count(&still, SourceFormat::Webp), 1);
+        // Truncated inside the second frame: what was seen; a chunk length past the end of
+        // the input ends the walk, it does not overflow.
+        assert_eq!(
+            frame_count(&animated[..animated.len() - 40], SourceFormat::Webp),
+            2
+        );
+        let mut lying = animated.clone();
+        let at = lying.len() - 22;
+        lying[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(frame_count(&lying, SourceFormat::Webp) >= 1);
+    }
+
+    #[test]
+    fn damaged_containers_count_at_least_one_frame() {
+        for format in [SourceFormat::Gif, SourceFormat::Png, SourceFormat::Webp] {
+            assert_eq!(frame_count(b"", format), 1);
+            assert_eq!(frame_count(b"GIF89a\x01", format), 1);
+        }
+        // A GIF whose colour table size points past the end.
+        assert_eq!(
+            frame_count(b"GIF89a\x01\0\x01\0\xff\0\0", SourceFormat::Gif),
+            1
+        );
+        assert_eq!(frame_count(b"anything", SourceFormat::Jpeg), 1);
+    }
+}

@@ -55,6 +55,9 @@ pub struct SourceInfo {
     pub height: u32,
     /// EXIF orientation that was applied (1 = none).
     pub orientation: u8,
+    /// Frames of an animated GIF, WebP or PNG (1 for a still image); thumbnails are made of
+    /// the first frame only.
+    pub frames: u32,
 }
 
 /// One encoded thumbnail.
@@ -149,6 +152,7 @@ pub fn probe(bytes: &[u8], opts: &ThumbOptions) -> Result<SourceInfo, EngineErro
         width,
         height,
         orientation: opened.orientation,
+        frames: detect::frame_count(bytes, opened.format),
     })
 }
 
@@ -183,6 +187,7 @@ pub fn make_thumbnails(bytes: &[u8], opts: &ThumbOptions) -> Result<Thumbnails, 
         width: dw,
         height: dh,
         orientation,
+        frames: detect::frame_count(bytes, opened.format),
     };
 
     // Target sizes as displayed, and as stored (before orientation).
