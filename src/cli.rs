@@ -332,7 +332,9 @@ pub struct ThumbnailArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct UpArgs {
-    /// Thumbnail boxes: `256` fits in 256x256, `320x200` in a rectangle [default: 128,256,512]
+    /// Thumbnail boxes: `256` fits in 256x256, `320x200` in a rectangle; `256!` is exactly
+    /// 256x256, cropped from the centre, `256!attention` from the busiest region (quote them
+    /// in a shell: '128,256!') [default: 128,256,512]
     #[arg(long, value_delimiter = ',', value_parser = parse_size)]
     pub sizes: Option<Vec<String>>,
     /// Thumbnail format [default: jpeg]
@@ -461,23 +463,15 @@ fn parse_stack(s: &str) -> Result<String, String> {
     crate::stack::validate_stack_name(s)
 }
 
+/// The function's own parser (`lambda_image`'s `ThumbSpec`), so that what `up` accepts is
+/// exactly what the function will; with a side limit of 10 000 on top.
 fn parse_size(s: &str) -> Result<String, String> {
-    let ok = |n: &str| {
-        n.parse::<u32>()
-            .ok()
-            .filter(|v| (1..=10000).contains(v))
-            .is_some()
-    };
-    let valid = match s.split_once('x') {
-        Some((w, h)) => ok(w) && ok(h),
-        None => ok(s),
-    };
-    if valid {
-        Ok(s.to_owned())
-    } else {
-        Err(format!(
-            "`{s}` is not a size: use a box side like 256 or a rectangle like 320x200 (1-10000)"
-        ))
+    match s.parse::<lambda_image::engine::ThumbSpec>() {
+        Ok(spec) if spec.width <= 10_000 && spec.height <= 10_000 => Ok(spec.to_string()),
+        _ => Err(format!(
+            "`{s}` is not a size: use a box side like 256, a rectangle like 320x200 (1-10000), \
+or add ! for exactly that size, cropped (256!, 320x200!attention)"
+        )),
     }
 }
 
@@ -640,6 +634,9 @@ mod tests {
         assert!(parse_size("0").is_err());
         assert!(parse_size("big").is_err());
         assert!(parse_size("10x").is_err());
+        assert!(parse_size("256x256!").is_ok());
+        assert!(parse_size("64!attention").is_ok());
+        assert!(parse_size("64!middle").is_err());
     }
 
     #[test]

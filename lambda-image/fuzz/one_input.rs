@@ -15,7 +15,9 @@ fn options(len: usize) -> ThumbOptions {
             ThumbSpec {
                 width: 64,
                 height: 17,
+                crop: lambda_image::engine::Crop::Fit,
             },
+            "48x48!attention".parse().unwrap_or(ThumbSpec::square(48)),
         ],
         format,
         quality: 1 + (len % 100) as u8,

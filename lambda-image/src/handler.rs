@@ -763,6 +763,7 @@ mod tests {
         let rect = ThumbSpec {
             width: 320,
             height: 200,
+            crop: crate::engine::Crop::Fit,
         };
         let item = ok_item(
             "a b.png",

@@ -1,5 +1,7 @@
 //! Object keys: decoding the key of an S3 event and deriving thumbnail keys.
 
+#[cfg(test)]
+use crate::engine::Crop;
 use crate::engine::{OutputFormat, ThumbSpec};
 
 /// Decodes an object key as S3 puts it into event notifications: `+` is a space, then
@@ -119,6 +121,7 @@ mod tests {
         let r = ThumbSpec {
             width: 320,
             height: 200,
+            crop: Crop::Fit,
         };
         let j = OutputFormat::Jpeg;
         let id = ContentId::from_etag("0123456789abcdef0123").expect("an id");

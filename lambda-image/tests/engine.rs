@@ -914,6 +914,7 @@ fn bad_options_are_reported() {
         sizes: vec![ThumbSpec {
             width: 0,
             height: 5,
+            crop: lambda_image::engine::Crop::Fit,
         }],
         ..ThumbOptions::default()
     };
@@ -1060,4 +1061,102 @@ fn animations_give_their_first_frame_and_their_frame_count() {
             .frames,
         1
     );
+}
+
+// ---------------------------------------------------------------- exact-size crops
+
+/// `WxH!`: exactly the box, from the centre of the image scaled to cover it, as displayed
+/// (after the EXIF orientation); never upscaled.
+#[test]
+fn centre_crops_are_exactly_the_box_from_the_middle() {
+    let t = make_thumbnails(
+        &jpeg_rgb(&quadrants(400, 200), false, None),
+        &opts(&["100x100!", "80x40!"], OutputFormat::Png),
+    )
+    .unwrap();
+    assert_eq!((t.thumbnails[0].width, t.thumbnails[0].height), (100, 100));
+    assert_eq!((t.thumbnails[1].width, t.thumbnails[1].height), (80, 40));
+    // The middle of a 2:1 image cut square: the quadrant boundary stays in the middle.
+    assert_quadrants(&t.thumbnails[0].bytes, QUADS, 40);
+    let img = decode(&t.thumbnails[0].bytes).to_rgb8();
+    assert_eq!((img.width(), img.height()), (100, 100));
+
+    for o in [6u8, 8] {
+        let t = make_thumbnails(
+            &jpeg_rgb(&quadrants(320, 200), false, Some(u16::from(o))),
+            &opts(&["100!"], OutputFormat::Png),
+        )
+        .unwrap();
+        assert_eq!((t.thumbnails[0].width, t.thumbnails[0].height), (100, 100));
+        assert_quadrants(&t.thumbnails[0].bytes, oriented_quads(o), 40);
+    }
+
+    // Smaller than the box on one side: that side stays, the other is cut.
+    let t = make_thumbnails(
+        &jpeg_rgb(&quadrants(60, 300), false, None),
+        &opts(&["100x100!"], OutputFormat::Png),
+    )
+    .unwrap();
+    assert_eq!((t.thumbnails[0].width, t.thumbnails[0].height), (60, 100));
+}
+
+/// Mean of max minus min channel: 0 for grey.
+fn saturation(bytes: &[u8]) -> f64 {
+    let img = decode(bytes).to_rgb8();
+    let sum: f64 = img
+        .pixels()
+        .map(|p| {
+            let [r, g, b] = p.0;
+            f64::from(r.max(g).max(b) - r.min(g).min(b))
+        })
+        .sum();
+    sum / f64::from(img.width() * img.height())
+}
+
+fn variance(bytes: &[u8]) -> f64 {
+    let img = decode(bytes).to_luma8();
+    let v: Vec<f64> = img.pixels().map(|p| f64::from(p.0[0])).collect();
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / v.len() as f64
+}
+
+/// `WxH!attention` keeps the busy part: a flat grey banner with a detailed, colourful patch
+/// near one end gives that patch, where a centre crop gives flat grey.
+#[test]
+fn attention_crops_keep_the_busiest_region() {
+    let img = RgbImage::from_fn(600, 150, |x, y| {
+        if (420..570).contains(&x) {
+            let on = ((x / 6) + (y / 6)) % 2 == 0;
+            if on {
+                Rgb([230, 40, 40])
+            } else {
+                Rgb([20, 40, 220])
+            }
+        } else {
+            Rgb([128, 128, 128])
+        }
+    });
+    let src = encode_with_image(DynamicImage::ImageRgb8(img), ImageFormat::Png);
+    let t = make_thumbnails(&src, &opts(&["100!attention", "100!"], OutputFormat::Png)).unwrap();
+    let (attention, centre) = (&t.thumbnails[0], &t.thumbnails[1]);
+    assert_eq!((attention.width, attention.height), (100, 100));
+    assert!(variance(&centre.bytes) < 5.0, "the centre is flat grey");
+    // Nearly all of the window is the patch: strongly coloured, and varying.
+    assert!(
+        saturation(&attention.bytes) > 120.0 && variance(&attention.bytes) > 100.0,
+        "the attention crop missed the detail: saturation {}, variance {}",
+        saturation(&attention.bytes),
+        variance(&attention.bytes)
+    );
+    // Detail in the middle: attention and centre agree, to the byte.
+    let img = RgbImage::from_fn(600, 150, |x, y| {
+        if (225..375).contains(&x) && ((x / 6) + (y / 6)) % 2 == 0 {
+            Rgb([230, 40, 40])
+        } else {
+            Rgb([128, 128, 128])
+        }
+    });
+    let src = encode_with_image(DynamicImage::ImageRgb8(img), ImageFormat::Png);
+    let t = make_thumbnails(&src, &opts(&["100!attention", "100!"], OutputFormat::Png)).unwrap();
+    assert_eq!(t.thumbnails[0].bytes, t.thumbnails[1].bytes);
 }

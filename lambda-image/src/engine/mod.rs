@@ -6,13 +6,14 @@
 //! white for JPEG output; Lanczos3 resize (fast_image_resize, SIMD) to every size; apply the
 //! EXIF orientation to each small result; encode without any metadata.
 
+mod crop;
 mod decode;
 mod detect;
 mod pixels;
 mod spec;
 
 pub use detect::SourceFormat;
-pub use spec::{MAX_BOX_SIDE, OutputFormat, OutputFormatError, ThumbSpec, ThumbSpecError};
+pub use spec::{Crop, MAX_BOX_SIDE, OutputFormat, OutputFormatError, ThumbSpec, ThumbSpecError};
 
 use detect::Sniffed;
 use pixels::{Layout, Pixels};
@@ -191,17 +192,20 @@ pub fn make_thumbnails(bytes: &[u8], opts: &ThumbOptions) -> Result<Thumbnails, 
     };
 
     // Target sizes as displayed, and as stored (before orientation).
+    // For a crop, the whole image is first scaled to cover the box (`cover`), and the box
+    // is then cut out of that; for a fit the two are the same.
     let targets: Vec<(ThumbSpec, u32, u32)> = opts
         .sizes
         .iter()
         .map(|s| {
-            let (w, h) = s.fit(dw, dh);
+            let (w, h) = s.target(dw, dh);
             (*s, w, h)
         })
         .collect();
     let stored = |w: u32, h: u32| if transposed { (h, w) } else { (w, h) };
-    let (need_w, need_h) = targets.iter().fold((1, 1), |(mw, mh), &(_, w, h)| {
-        let (sw, sh) = stored(w, h);
+    let (need_w, need_h) = targets.iter().fold((1, 1), |(mw, mh), &(spec, _, _)| {
+        let (cw, ch) = spec.cover(dw, dh);
+        let (sw, sh) = stored(cw, ch);
         (mw.max(sw), mh.max(sh))
     });
 
@@ -221,8 +225,15 @@ pub fn make_thumbnails(bytes: &[u8], opts: &ThumbOptions) -> Result<Thumbnails, 
 
     let mut thumbnails = Vec::with_capacity(targets.len());
     for (spec, w, h) in targets {
-        let (sw, sh) = stored(w, h);
-        let small = pixels.resize(sw, sh, &mut resizer)?.orient(orientation);
+        let (cw, ch) = spec.cover(dw, dh);
+        let (sw, sh) = stored(cw, ch);
+        let covering = pixels.resize(sw, sh, &mut resizer)?.orient(orientation);
+        let (x, y) = match spec.crop {
+            Crop::Fit => (0, 0),
+            Crop::Centre => ((cw - w) / 2, (ch - h) / 2),
+            Crop::Attention => crop::busiest(&covering, w, h),
+        };
+        let small = covering.crop(x, y, w, h);
         debug_assert_eq!((small.width, small.height), (w, h));
         let bytes = encode(small, opts.format, opts.quality)?;
         thumbnails.push(Thumbnail {

@@ -152,6 +152,31 @@ impl Pixels {
         })
     }
 
+    /// The `w` x `h` window at (`x`, `y`), clamped to the image; the whole image when that
+    /// window is all of it.
+    pub fn crop(self, x: u32, y: u32, w: u32, h: u32) -> Self {
+        let w = w.min(self.width);
+        let h = h.min(self.height);
+        let x = x.min(self.width - w);
+        let y = y.min(self.height - h);
+        if (x, y, w, h) == (0, 0, self.width, self.height) {
+            return self;
+        }
+        let c = self.layout.channels();
+        let stride = self.width as usize * c;
+        let mut data = Vec::with_capacity(w as usize * h as usize * c);
+        for row in y as usize..(y + h) as usize {
+            let start = row * stride + x as usize * c;
+            data.extend_from_slice(&self.data[start..start + w as usize * c]);
+        }
+        Self {
+            width: w,
+            height: h,
+            layout: self.layout,
+            data,
+        }
+    }
+
     /// Applies an EXIF orientation (1..=8), giving the image as it should be displayed.
     pub fn orient(self, orientation: u8) -> Self {
         if !(2..=8).contains(&orientation) {

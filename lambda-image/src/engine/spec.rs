@@ -8,19 +8,38 @@ use serde::{Deserialize, Serialize};
 /// Largest box side accepted in a [`ThumbSpec`].
 pub const MAX_BOX_SIDE: u32 = 16_384;
 
-/// A box that a thumbnail must fit into: `256` is a 256x256 box, `320x200` a rectangle.
+/// A box a thumbnail is made for: `256` is a 256x256 box, `320x200` a rectangle; the image
+/// is fitted into it. A trailing `!` (`256!`, `320x200!`) makes it exactly that size instead,
+/// cropped from the centre (square avatars, even grids); `!attention` crops where the image is
+/// busiest instead of at its centre.
 ///
-/// `Display` gives back the canonical text: `256` for a square box, `320x200` otherwise.
-/// It is used as the key prefix of the thumbnail in the destination bucket.
+/// `Display` gives back the canonical text: `256` for a square box, `320x200` otherwise, with
+/// the crop suffix. It is used as the key prefix of the thumbnail in the destination bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ThumbSpec {
     pub width: u32,
     pub height: u32,
+    pub crop: Crop,
+}
+
+/// How a thumbnail meets its box.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Crop {
+    /// Fitted into the box, aspect ratio kept, nothing cut.
+    #[default]
+    Fit,
+    /// Exactly the box: scaled to cover it, then the centre cut out.
+    Centre,
+    /// Exactly the box: scaled to cover it, then the window with the most detail (edges and
+    /// saturated colour) cut out, like libvips's `attention` crop.
+    Attention,
 }
 
 /// Why a size could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid thumbnail size {input:?}: expected N or WxH with 1 <= N <= {MAX_BOX_SIDE}")]
+#[error(
+    "invalid thumbnail size {input:?}: expected N or WxH with 1 <= N <= {MAX_BOX_SIDE}, optionally followed by ! (crop to exactly that size) or !attention"
+)]
 pub struct ThumbSpecError {
     pub input: String,
 }
@@ -31,7 +50,38 @@ impl ThumbSpec {
         Self {
             width: side,
             height: side,
+            crop: Crop::Fit,
         }
+    }
+
+    /// The size of an image of `src_w` x `src_h` (as displayed) made for this box: fitted
+    /// into it, or for a crop exactly the box (each side at most the source's: never
+    /// upscaled).
+    pub fn target(&self, src_w: u32, src_h: u32) -> (u32, u32) {
+        match self.crop {
+            Crop::Fit => self.fit(src_w, src_h),
+            Crop::Centre | Crop::Attention => {
+                (self.width.min(src_w.max(1)), self.height.min(src_h.max(1)))
+            }
+        }
+    }
+
+    /// For a crop: the size the whole image is scaled to before the box is cut out of it,
+    /// the smallest that covers the box (never upscaled). For a fit, the fitted size.
+    pub fn cover(&self, src_w: u32, src_h: u32) -> (u32, u32) {
+        if self.crop == Crop::Fit {
+            return self.fit(src_w, src_h);
+        }
+        let (sw, sh) = (u64::from(src_w.max(1)), u64::from(src_h.max(1)));
+        let (tw, th) = self.target(src_w, src_h);
+        let (tw, th) = (u64::from(tw), u64::from(th));
+        // Scale by the larger of the two ratios, rounding up so the cut always fits.
+        let (w, h) = if tw * sh >= th * sw {
+            (tw, (sh * tw).div_ceil(sw).max(th))
+        } else {
+            ((sw * th).div_ceil(sh).max(tw), th)
+        };
+        (w.min(sw) as u32, h.min(sh) as u32)
     }
 
     /// The size that an image of `src_w` x `src_h` (as displayed) gets when it is fitted into
@@ -70,12 +120,22 @@ impl FromStr for ThumbSpec {
             input: s.to_string(),
         };
         let t = s.trim();
+        let (t, crop) = match t.split_once('!') {
+            None => (t, Crop::Fit),
+            Some((t, "")) => (t, Crop::Centre),
+            Some((t, m)) if m.eq_ignore_ascii_case("attention") => (t, Crop::Attention),
+            Some(_) => return Err(err()),
+        };
         match t.split_once(['x', 'X']) {
             Some((w, h)) => Ok(Self {
                 width: parse_side(w).ok_or_else(err)?,
                 height: parse_side(h).ok_or_else(err)?,
+                crop,
             }),
-            None => Ok(Self::square(parse_side(t).ok_or_else(err)?)),
+            None => Ok(Self {
+                crop,
+                ..Self::square(parse_side(t).ok_or_else(err)?)
+            }),
         }
     }
 }
@@ -83,9 +143,14 @@ impl FromStr for ThumbSpec {
 impl fmt::Display for ThumbSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.width == self.height {
-            write!(f, "{}", self.width)
+            write!(f, "{}", self.width)?;
         } else {
-            write!(f, "{}x{}", self.width, self.height)
+            write!(f, "{}x{}", self.width, self.height)?;
+        }
+        match self.crop {
+            Crop::Fit => Ok(()),
+            Crop::Centre => f.write_str("!"),
+            Crop::Attention => f.write_str("!attention"),
         }
     }
 }
@@ -186,7 +251,27 @@ mod tests {
         let r: ThumbSpec = "320x200".parse().unwrap();
         assert_eq!((r.width, r.height), (320, 200));
         assert_eq!(r.to_string(), "320x200");
-        for bad in ["", "0", "x", "12x", "-5", "1.5", "99999", "256x0", "a256"] {
+        let c: ThumbSpec = "256x256!".parse().unwrap();
+        assert_eq!((c.width, c.height, c.crop), (256, 256, Crop::Centre));
+        assert_eq!(c.to_string(), "256!");
+        let a: ThumbSpec = " 320x200!Attention ".parse().unwrap();
+        assert_eq!(a.crop, Crop::Attention);
+        assert_eq!(a.to_string(), "320x200!attention");
+        assert_eq!(a.to_string().parse::<ThumbSpec>().unwrap(), a);
+        for bad in [
+            "",
+            "0",
+            "x",
+            "12x",
+            "-5",
+            "1.5",
+            "99999",
+            "256x0",
+            "a256",
+            "!",
+            "256!!",
+            "256!centre",
+        ] {
             assert!(bad.parse::<ThumbSpec>().is_err(), "{bad:?} should fail");
         }
         assert_eq!("JPG".parse::<OutputFormat>().unwrap(), OutputFormat::Jpeg);
@@ -201,12 +286,26 @@ mod tests {
         assert_eq!(b.fit(3000, 4000), (192, 256));
         assert_eq!(b.fit(100, 50), (100, 50));
         assert_eq!(b.fit(10000, 1), (256, 1));
-        let r = ThumbSpec {
-            width: 320,
-            height: 200,
-        };
+        let r: ThumbSpec = "320x200".parse().unwrap();
         assert_eq!(r.fit(4000, 3000), (267, 200));
         assert_eq!(r.fit(4000, 1000), (320, 80));
         assert_eq!(r.fit(300, 200), (300, 200));
+    }
+
+    #[test]
+    fn crops_are_exactly_the_box_from_the_smallest_cover() {
+        let c: ThumbSpec = "100x100!".parse().unwrap();
+        assert_eq!(c.target(400, 200), (100, 100));
+        assert_eq!(c.cover(400, 200), (200, 100));
+        assert_eq!(c.cover(200, 400), (100, 200));
+        // Never upscaled: a small source gives what it has.
+        assert_eq!(c.target(60, 300), (60, 100));
+        assert_eq!(c.cover(60, 300), (60, 300));
+        let w: ThumbSpec = "300x100!".parse().unwrap();
+        assert_eq!(w.target(1000, 1000), (300, 100));
+        assert_eq!(w.cover(1000, 1000), (300, 300));
+        // Odd ratios round up, so the cut always fits inside.
+        let (cw, ch) = c.cover(333, 100);
+        assert!(cw >= 100 && ch >= 100, "{cw}x{ch}");
     }
 }
