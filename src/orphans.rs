@@ -383,79 +383,45 @@ async fn cloudfront(ctx: &Ctx, stack: &str) -> Result<Vec<Entry>, AwsError> {
     let prefix = format!("{stack}-");
     let comment_start = format!("thumbctl stack {stack}: ");
     let mut found = Vec::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let out = ctx
+    for d in distribution::list_all(ctx, "cloudfront").await? {
+        let Some(name) = d
+            .comment()
+            .strip_prefix(&comment_start)
+            .and_then(|rest| rest.rsplit_once('('))
+            .map(|(_, name)| name.trim_end_matches(')'))
+            .filter(|name| name.starts_with(&prefix))
+        else {
+            continue;
+        };
+        let tags = ctx
             .cloudfront
-            .list_distributions()
-            .set_marker(marker.take())
+            .list_tags_for_resource()
+            .resource(d.arn())
             .send()
             .await
-            .map_err(aws("list", "distributions", "cloudfront"))?;
-        let Some(list) = out.distribution_list() else {
-            break;
-        };
-        for d in list.items() {
-            let Some(name) = d
-                .comment()
-                .strip_prefix(&comment_start)
-                .and_then(|rest| rest.rsplit_once('('))
-                .map(|(_, name)| name.trim_end_matches(')'))
-                .filter(|name| name.starts_with(&prefix))
-            else {
-                continue;
-            };
-            let tags = ctx
-                .cloudfront
-                .list_tags_for_resource()
-                .resource(d.arn())
-                .send()
-                .await
-                .map_err(aws("read tags of", distribution::KIND, name))?;
-            let tags = tags
-                .tags()
-                .map(|t| t.items())
-                .unwrap_or_default()
-                .iter()
-                .map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned()));
-            if ours_here(tags, stack, r) {
-                let mut e = entry(distribution::KIND, name, Some(d.arn().to_owned()), r);
-                e.extra.insert("id".into(), d.id().to_owned());
-                e.extra.insert("domain".into(), d.domain_name().to_owned());
-                found.push(e);
-            }
-        }
-        match list.next_marker() {
-            Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_owned()),
-            _ => break,
+            .map_err(aws("read tags of", distribution::KIND, name))?;
+        let tags = tags
+            .tags()
+            .map(|t| t.items())
+            .unwrap_or_default()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().unwrap_or_default().to_owned()));
+        if ours_here(tags, stack, r) {
+            let mut e = entry(distribution::KIND, name, Some(d.arn().to_owned()), r);
+            e.extra.insert("id".into(), d.id().to_owned());
+            e.extra.insert("domain".into(), d.domain_name().to_owned());
+            found.push(e);
         }
     }
     let description = format!("thumbctl stack {stack}");
-    let mut marker: Option<String> = None;
-    loop {
-        let out = ctx
-            .cloudfront
-            .list_origin_access_controls()
-            .set_marker(marker.take())
-            .send()
-            .await
-            .map_err(aws("list", "origin access controls", "cloudfront"))?;
-        let Some(list) = out.origin_access_control_list() else {
-            break;
-        };
-        for o in list.items() {
-            if o.name().starts_with(&prefix)
-                && o.name().ends_with("-cdn")
-                && o.description() == description
-            {
-                let mut e = entry(origin_access_control::KIND, o.name(), None, r);
-                e.extra.insert("id".into(), o.id().to_owned());
-                found.push(e);
-            }
-        }
-        match list.next_marker() {
-            Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_owned()),
-            _ => break,
+    for o in origin_access_control::list_all(ctx, "cloudfront").await? {
+        if o.name().starts_with(&prefix)
+            && o.name().ends_with("-cdn")
+            && o.description() == description
+        {
+            let mut e = entry(origin_access_control::KIND, o.name(), None, r);
+            e.extra.insert("id".into(), o.id().to_owned());
+            found.push(e);
         }
     }
     Ok(found)

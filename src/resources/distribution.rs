@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_cloudfront::types::{
     DefaultCacheBehavior, Distribution, DistributionConfig, DistributionConfigWithTags,
-    HttpVersion, Origin, Origins, PriceClass, S3OriginConfig, Tag, Tags, ViewerProtocolPolicy,
+    DistributionSummary, HttpVersion, Origin, Origins, PriceClass, S3OriginConfig, Tag, Tags,
+    ViewerProtocolPolicy,
 };
 
 use super::{Found, adopt, built};
@@ -177,8 +178,10 @@ async fn enable(ctx: &Ctx, name: &str, id: &str) -> Result<Found, AwsError> {
     }
 }
 
-/// Finds the distribution by its comment, unique to the stack (the listing is paginated).
-async fn by_comment(ctx: &Ctx, name: &str, comment: &str) -> Result<Option<Found>, AwsError> {
+/// Every distribution of the account, every page of the listing: the one way both this
+/// module (by comment) and `status --orphans` (by comment and tags) search them.
+pub async fn list_all(ctx: &Ctx, name: &str) -> Result<Vec<DistributionSummary>, AwsError> {
+    let mut all = Vec::new();
     let mut marker: Option<String> = None;
     loop {
         let out = ctx
@@ -188,24 +191,34 @@ async fn by_comment(ctx: &Ctx, name: &str, comment: &str) -> Result<Option<Found
             .send()
             .await
             .map_err(aws("look up", KIND, name))?;
-        let Some(list) = out.distribution_list() else {
-            return Ok(None);
+        let Some(list) = out.distribution_list else {
+            return Ok(all);
         };
-        if let Some(d) = list.items().iter().find(|d| d.comment() == comment) {
-            return Ok(Some(Found {
-                arn: Some(d.arn().to_owned()),
-                extra: [
-                    ("id".to_owned(), d.id().to_owned()),
-                    ("domain".to_owned(), d.domain_name().to_owned()),
-                ]
-                .into(),
-            }));
-        }
-        match list.next_marker() {
-            Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_owned()),
-            _ => return Ok(None),
+        let next = list
+            .next_marker
+            .filter(|m| list.is_truncated && !m.is_empty());
+        all.extend(list.items.unwrap_or_default());
+        match next {
+            Some(m) => marker = Some(m),
+            None => return Ok(all),
         }
     }
+}
+
+/// Finds the distribution by its comment, unique to the stack.
+async fn by_comment(ctx: &Ctx, name: &str, comment: &str) -> Result<Option<Found>, AwsError> {
+    Ok(list_all(ctx, name)
+        .await?
+        .iter()
+        .find(|d| d.comment() == comment)
+        .map(|d| Found {
+            arn: Some(d.arn().to_owned()),
+            extra: [
+                ("id".to_owned(), d.id().to_owned()),
+                ("domain".to_owned(), d.domain_name().to_owned()),
+            ]
+            .into(),
+        }))
 }
 
 /// The id the entry recorded, or the one found by its comment.

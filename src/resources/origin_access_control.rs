@@ -8,7 +8,7 @@
 
 use aws_sdk_cloudfront::types::{
     OriginAccessControlConfig, OriginAccessControlOriginTypes, OriginAccessControlSigningBehaviors,
-    OriginAccessControlSigningProtocols,
+    OriginAccessControlSigningProtocols, OriginAccessControlSummary,
 };
 
 use super::{Found, adopt, built};
@@ -74,8 +74,10 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, name: &str) -> Result<Found, AwsErro
     Ok(found(plan, &id))
 }
 
-/// Looks the control up by name (the listing is paginated; an account has few of them).
-async fn by_name(ctx: &Ctx, name: &str) -> Result<Option<Found>, AwsError> {
+/// Every origin access control of the account, every page of the listing: the one way both
+/// this module (by name) and `status --orphans` (by name and description) search them.
+pub async fn list_all(ctx: &Ctx, name: &str) -> Result<Vec<OriginAccessControlSummary>, AwsError> {
+    let mut all = Vec::new();
     let mut marker: Option<String> = None;
     loop {
         let out = ctx
@@ -85,20 +87,30 @@ async fn by_name(ctx: &Ctx, name: &str) -> Result<Option<Found>, AwsError> {
             .send()
             .await
             .map_err(aws("look up", KIND, name))?;
-        let Some(list) = out.origin_access_control_list() else {
-            return Ok(None);
+        let Some(list) = out.origin_access_control_list else {
+            return Ok(all);
         };
-        if let Some(hit) = list.items().iter().find(|s| s.name() == name) {
-            return Ok(Some(Found {
-                arn: None,
-                extra: [("id".to_owned(), hit.id().to_owned())].into(),
-            }));
-        }
-        match list.next_marker() {
-            Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_owned()),
-            _ => return Ok(None),
+        let next = list
+            .next_marker
+            .filter(|m| list.is_truncated && !m.is_empty());
+        all.extend(list.items.unwrap_or_default());
+        match next {
+            Some(m) => marker = Some(m),
+            None => return Ok(all),
         }
     }
+}
+
+/// Looks the control up by name (an account has few of them).
+async fn by_name(ctx: &Ctx, name: &str) -> Result<Option<Found>, AwsError> {
+    Ok(list_all(ctx, name)
+        .await?
+        .iter()
+        .find(|s| s.name() == name)
+        .map(|hit| Found {
+            arn: None,
+            extra: [("id".to_owned(), hit.id().to_owned())].into(),
+        }))
 }
 
 /// The id the entry recorded, or the one found by name (a crash between create and record).
