@@ -7,6 +7,7 @@ The seeds are committed (lambda-image/fuzz/seeds) so that the stable replay test
 Python; rerun this only to change them. Small on purpose: libFuzzer mutates faster, and
 every decoder branch is reached from a few hundred bytes.
 """
+import importlib.util
 import io
 import sys
 from pathlib import Path
@@ -54,4 +55,17 @@ save("tiff_lzw_rgba.tif", base("RGBA"), "TIFF", compression="tiff_lzw")
 save("webp_lossy.webp", base(), "WEBP", quality=70)
 save("webp_lossless_rgba.webp", base("RGBA"), "WEBP", lossless=True)
 save("webp_animated.webp", frames[0], "WEBP", save_all=True, append_images=frames[1:])
+# Embedded ICC profiles, so the fuzzer reaches the profile parsing and the conversion: the
+# test's Display P3 (a v4 matrix/curve profile) and Ghostscript's small CMYK LUT profile.
+_spec = importlib.util.spec_from_file_location(
+    "colour_reference", Path(__file__).resolve().parent.parent / "lambda-image/tests/colour_reference.py"
+)
+_colour = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_colour)
+_p3 = _colour.display_p3()
+save("png_icc_p3.png", base(), "PNG", icc_profile=_p3)
+save("jpeg_icc_p3.jpg", base(), "JPEG", quality=75, icc_profile=_p3)
+save("webp_icc_p3.webp", base(), "WEBP", quality=70, icc_profile=_p3)
+save("jpeg_cmyk_icc.jpg", base("CMYK"), "JPEG", quality=75,
+     icc_profile=(_colour.GS / "ps_cmyk.icc").read_bytes())
 print(f"{len(list(out.iterdir()))} seeds in {out}")

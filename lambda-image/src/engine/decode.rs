@@ -8,6 +8,7 @@ use std::io::Cursor;
 use image::{DynamicImage, ImageDecoder, ImageError, ImageReader, metadata::Orientation};
 
 use super::EngineError;
+use super::colour;
 use super::detect::{self, SourceFormat};
 use super::pixels::{BoxShrink, Layout, Pixels, cmyk_to_rgb};
 
@@ -22,6 +23,8 @@ pub struct Opened<'a> {
     pub height: u32,
     /// EXIF orientation 1..=8.
     pub orientation: u8,
+    /// The embedded ICC profile: what the decoded numbers mean (see `colour`).
+    pub profile: Option<Vec<u8>>,
     kind: Kind<'a>,
 }
 
@@ -109,6 +112,7 @@ pub fn open(
                 width: header.width as u32,
                 height: header.height as u32,
                 orientation: detect::jpeg_orientation(bytes).unwrap_or(1),
+                profile: colour::embedded_profile(bytes, format),
                 kind: Kind::Jpeg {
                     bytes,
                     colorspace: header.colorspace,
@@ -137,6 +141,7 @@ pub fn open(
                 width: f.width as u32,
                 height: f.height as u32,
                 orientation: detect::webp_orientation(bytes).unwrap_or(1),
+                profile: colour::embedded_profile(bytes, format),
                 kind: Kind::Webp {
                     bytes,
                     alpha: f.has_alpha != 0,
@@ -174,6 +179,7 @@ fn open_png(bytes: &[u8], max_pixels: u64) -> Result<Opened<'_>, EngineError> {
         width,
         height,
         orientation,
+        profile: colour::embedded_profile(bytes, SourceFormat::Png),
         kind: Kind::Png(Box::new(reader)),
     })
 }
@@ -193,15 +199,23 @@ fn open_with_image(
     let mut dec = reader.into_decoder().map_err(image_err)?;
     let (w, h) = dec.dimensions();
     check_pixels(u64::from(w), u64::from(h), max_pixels)?;
-    let orientation = match format {
-        SourceFormat::Webp => detect::webp_orientation(bytes).unwrap_or(1),
-        _ => dec.orientation().map(orientation_u8).unwrap_or(1),
+    let (orientation, profile) = match format {
+        SourceFormat::Webp => (
+            detect::webp_orientation(bytes).unwrap_or(1),
+            colour::embedded_profile(bytes, format),
+        ),
+        // An unreadable profile is no profile (see `colour`).
+        _ => (
+            dec.orientation().map(orientation_u8).unwrap_or(1),
+            dec.icc_profile().ok().flatten(),
+        ),
     };
     Ok(Opened {
         format,
         width: w,
         height: h,
         orientation,
+        profile,
         kind: Kind::Image(Box::new(dec)),
     })
 }
@@ -230,7 +244,14 @@ impl Opened<'_> {
                 bytes,
                 colorspace,
                 lossless,
-            } => decode_jpeg(bytes, colorspace, lossless, min_w, min_h),
+            } => decode_jpeg(
+                bytes,
+                colorspace,
+                lossless,
+                self.profile.as_deref(),
+                min_w,
+                min_h,
+            ),
             Kind::Webp { bytes, alpha } => decode_webp(bytes, w, h, alpha, min_w, min_h),
             Kind::Png(reader) => decode_png(*reader, min_w, min_h),
             Kind::Image(dec) => {
@@ -244,6 +265,7 @@ fn decode_jpeg(
     bytes: &[u8],
     colorspace: turbojpeg::Colorspace,
     lossless: bool,
+    profile: Option<&[u8]>,
     min_w: u32,
     min_h: u32,
 ) -> Result<Pixels, EngineError> {
@@ -293,7 +315,12 @@ fn decode_jpeg(
         Err(e) => return Err(tj_err(e)),
     }
     if format == PixelFormat::CMYK {
-        buf = cmyk_to_rgb(&buf, detect::jpeg_has_adobe_marker(bytes));
+        let inverted = detect::jpeg_has_adobe_marker(bytes);
+        // Through the file's CMYK profile where it has a usable one; the naive formula is
+        // only a fallback, as wrong as CMYK without a profile has to be.
+        buf = profile
+            .and_then(|icc| colour::cmyk_to_srgb(&buf, inverted, icc))
+            .unwrap_or_else(|| cmyk_to_rgb(&buf, inverted));
     }
     Pixels::new(w as u32, h as u32, layout, buf)
 }

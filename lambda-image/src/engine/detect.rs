@@ -143,87 +143,113 @@ pub fn tiff_orientation(t: &[u8]) -> Option<u8> {
     None
 }
 
-/// EXIF orientation of a JPEG: the first APP1 "Exif" segment before the first scan.
-pub fn jpeg_orientation(b: &[u8]) -> Option<u8> {
+/// The marker segments of a JPEG before its first scan, as (marker, body): where the
+/// metadata lives (EXIF in APP1, ICC profiles in APP2, Adobe's in APP14). Stops at the first
+/// scan, at the end of the input or at anything that is not a well-formed segment, so damage
+/// ends the walk instead of misreading data as markers; a lying length cannot make it read
+/// outside the input.
+pub fn jpeg_segments(b: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
     let mut i = 2usize;
-    loop {
-        // Skip to the next marker (0xFF, possibly padded with more 0xFF).
-        if *b.get(i)? != 0xFF {
+    let mut done = b.get(0..2) != Some(&[0xFF, 0xD8][..]);
+    std::iter::from_fn(move || {
+        if done {
             return None;
         }
-        while *b.get(i)? == 0xFF {
-            i += 1;
+        let next = next_segment(b, &mut i);
+        done = next.is_none();
+        next
+    })
+}
+
+fn next_segment<'a>(b: &'a [u8], i: &mut usize) -> Option<(u8, &'a [u8])> {
+    loop {
+        // Each marker is 0xFF, possibly padded with more 0xFF.
+        if b.get(*i) != Some(&0xFF) {
+            return None;
         }
-        let m = *b.get(i)?;
-        i += 1;
+        while b.get(*i) == Some(&0xFF) {
+            *i += 1;
+        }
+        let m = *b.get(*i)?;
+        *i += 1;
         match m {
             0xD8 | 0x01 | 0xD0..=0xD7 => continue,
             0xDA | 0xD9 => return None,
             _ => {}
         }
-        let len = rd16(b, i, false)? as usize;
+        let len = rd16(b, *i, false)? as usize;
         if len < 2 {
             return None;
         }
-        let body = b.get(i + 2..i + len)?;
-        if m == 0xE1
-            && let Some(tiff) = body.strip_prefix(b"Exif\0\0")
-        {
-            return tiff_orientation(tiff);
-        }
-        i += len;
+        let body = b.get(i.checked_add(2)?..i.checked_add(len)?)?;
+        *i += len;
+        return Some((m, body));
     }
+}
+
+/// The chunks of a RIFF (WebP) container, as (fourcc, body). Stops at the first chunk that
+/// does not fit in the input.
+pub fn riff_chunks(b: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut i = 12usize;
+    std::iter::from_fn(move || {
+        let fourcc = b.get(i..i.checked_add(4)?)?;
+        let size = rd32(b, i + 4, true)? as usize;
+        let start = i.checked_add(8)?;
+        let body = b.get(start..start.checked_add(size)?)?;
+        // Chunks are padded to an even size.
+        i = start.checked_add(size)?.checked_add(size & 1)?;
+        Some((fourcc, body))
+    })
+}
+
+/// The chunks of a PNG before its image data, as (type, body): the metadata chunks (iCCP,
+/// eXIf, acTL) must all come before the first IDAT. Stops there, at the end of the input, or
+/// at a chunk that does not fit in it.
+pub fn png_header_chunks(b: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut i = 8usize;
+    std::iter::from_fn(move || {
+        let len = rd32(b, i, false)? as usize;
+        let kind = b.get(i.checked_add(4)?..i.checked_add(8)?)?;
+        if kind == b"IDAT" || kind == b"IEND" {
+            return None;
+        }
+        let start = i.checked_add(8)?;
+        let body = b.get(start..start.checked_add(len)?)?;
+        // Four bytes of CRC follow each chunk.
+        i = start.checked_add(len)?.checked_add(4)?;
+        Some((kind, body))
+    })
+}
+
+/// The EXIF block (a TIFF structure) of a JPEG: the first APP1 "Exif" segment.
+pub fn jpeg_exif(b: &[u8]) -> Option<&[u8]> {
+    jpeg_segments(b).find_map(|(m, body)| {
+        (m == 0xE1)
+            .then(|| body.strip_prefix(b"Exif\0\0"))
+            .flatten()
+    })
+}
+
+/// The EXIF block of a WebP: its `EXIF` chunk (some writers keep the JPEG-style prefix).
+pub fn webp_exif(b: &[u8]) -> Option<&[u8]> {
+    riff_chunks(b)
+        .find(|(fourcc, _)| *fourcc == b"EXIF")
+        .map(|(_, body)| body.strip_prefix(b"Exif\0\0").unwrap_or(body))
+}
+
+/// EXIF orientation of a JPEG: the first APP1 "Exif" segment before the first scan.
+pub fn jpeg_orientation(b: &[u8]) -> Option<u8> {
+    tiff_orientation(jpeg_exif(b)?)
 }
 
 /// EXIF orientation of a WebP (an `EXIF` chunk in the RIFF container).
 pub fn webp_orientation(b: &[u8]) -> Option<u8> {
-    let mut i = 12usize;
-    while let Some(fourcc) = b.get(i..i + 4) {
-        let size = rd32(b, i + 4, true)? as usize;
-        let body_start = i + 8;
-        if fourcc == b"EXIF" {
-            let body = b.get(body_start..body_start.checked_add(size)?)?;
-            let body = body.strip_prefix(b"Exif\0\0").unwrap_or(body);
-            return tiff_orientation(body);
-        }
-        // Chunks are padded to an even size.
-        i = body_start.checked_add(size)?.checked_add(size & 1)?;
-    }
-    None
+    tiff_orientation(webp_exif(b)?)
 }
 
 /// Whether the JPEG carries an Adobe APP14 marker (which means CMYK data is stored inverted).
 pub fn jpeg_has_adobe_marker(b: &[u8]) -> bool {
-    let mut i = 2usize;
-    let mut steps = 0;
-    while steps < 10_000 {
-        steps += 1;
-        if b.get(i) != Some(&0xFF) {
-            return false;
-        }
-        while b.get(i) == Some(&0xFF) {
-            i += 1;
-        }
-        let Some(&m) = b.get(i) else { return false };
-        i += 1;
-        match m {
-            0xD8 | 0x01 | 0xD0..=0xD7 => continue,
-            0xDA | 0xD9 => return false,
-            _ => {}
-        }
-        let Some(len) = rd16(b, i, false) else {
-            return false;
-        };
-        let len = len as usize;
-        if len < 2 {
-            return false;
-        }
-        if m == 0xEE && b.get(i + 2..i + 7) == Some(b"Adobe".as_slice()) {
-            return true;
-        }
-        i += len;
-    }
-    false
+    jpeg_segments(b).any(|(m, body)| m == 0xEE && body.starts_with(b"Adobe"))
 }
 
 #[cfg(test)]
@@ -366,23 +392,11 @@ fn webp_frames(b: &[u8]) -> u32 {
 }
 
 fn apng_frames(b: &[u8]) -> u32 {
-    let mut i = 8;
-    while let Some(head) = b.get(i..i + 8) {
-        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
-        match &head[4..8] {
-            // The animation control chunk comes before the first image data.
-            b"acTL" => {
-                return b
-                    .get(i + 8..i + 12)
-                    .map(|n| u32::from_be_bytes([n[0], n[1], n[2], n[3]]))
-                    .unwrap_or(1);
-            }
-            b"IDAT" | b"IEND" => return 1,
-            _ => {}
-        }
-        i = i.saturating_add(12).saturating_add(len);
-    }
-    1
+    // The animation control chunk comes before the first image data.
+    png_header_chunks(b)
+        .find(|(kind, _)| *kind == b"acTL")
+        .and_then(|(_, body)| rd32(body, 0, false))
+        .unwrap_or(1)
 }
 
 #[cfg(test)]

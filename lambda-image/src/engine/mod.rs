@@ -2,10 +2,11 @@
 //!
 //! Pipeline: sniff the format from magic bytes; read only the header and refuse images over
 //! the pixel limit; decode once, as small as the largest requested box allows (DCT-scaled JPEG
-//! decoding in libjpeg-turbo, libwebp's scaler for WebP); drop opaque alpha, or flatten alpha on
-//! white for JPEG output; Lanczos3 resize (fast_image_resize, SIMD) to every size; apply the
+//! decoding in libjpeg-turbo, libwebp's scaler for WebP); convert from an embedded ICC profile
+//! to sRGB; drop opaque alpha, or flatten alpha on white for JPEG output; Lanczos3 resize (fast_image_resize, SIMD) to every size; apply the
 //! EXIF orientation to each small result; encode without any metadata.
 
+mod colour;
 mod crop;
 mod decode;
 mod detect;
@@ -209,12 +210,17 @@ pub fn make_thumbnails(bytes: &[u8], opts: &ThumbOptions) -> Result<Thumbnails, 
         (mw.max(sw), mh.max(sh))
     });
 
+    let profile = opened.profile.clone();
     let mut pixels = opened.decode(need_w, need_h)?.drop_opaque_alpha();
     // Formats without scaled decoding: average integer blocks first while keeping at least
     // twice the largest target, then let Lanczos do the final, exact step.
     let k = (pixels.width / (2 * need_w)).min(pixels.height / (2 * need_h));
     if k >= 2 {
         pixels = pixels.box_shrink(k);
+    }
+    // Into sRGB once, on pixels already made small (CMYK was converted while decoding).
+    if let Some(icc) = &profile {
+        pixels = colour::rgb_to_srgb(pixels, icc);
     }
     let mut resizer = fast_image_resize::Resizer::new();
     // Before any flattening: the placeholder keeps the source's alpha.
