@@ -13,6 +13,11 @@ moto_install() {
     python3 -m venv "$MOTO_VENV"
     "$MOTO_VENV/bin/pip" install -q 'moto[server]==5.2.5'
   fi
+  # Pillow's ImageCms (LittleCMS) is the independent reference of the colour-management test.
+  if ! "$MOTO_VENV/bin/python" -c 'import PIL.ImageCms' 2>/dev/null; then
+    echo "==> installing Pillow into $MOTO_VENV (the colour test's reference)" >&2
+    "$MOTO_VENV/bin/pip" install -q 'pillow==13.0.0'
+  fi
 }
 
 moto_free_port() {

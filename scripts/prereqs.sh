@@ -92,7 +92,8 @@ prereqs_build() {
 # push goes to (docker-registry, with htpasswd from apache2-utils for its auth).
 prereqs_tests() {
   # chromium and its WebDriver: the gallery's test drives a real headless browser.
+  # libgs-common: real Adobe RGB and CMYK ICC profiles for the colour-management test.
   prereq_apt "musl-tools:musl-gcc" "docker-registry:docker-registry" "apache2-utils:htpasswd" \
-    "chromium:chromium" "chromium-driver:chromedriver"
+    "chromium:chromium" "chromium-driver:chromedriver" "libgs-common:"
   prereq_rust_target x86_64-unknown-linux-musl
 }

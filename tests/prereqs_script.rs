@@ -92,6 +92,7 @@ const ALL: &[&str] = &[
     "python3-venv",
     "chromium",
     "chromium-driver",
+    "libgs-common",
 ];
 const MUSL: &str = "x86_64-unknown-linux-musl";
 
