@@ -10,6 +10,7 @@ use image::{DynamicImage, ImageDecoder, ImageError, ImageReader, metadata::Orien
 use super::EngineError;
 use super::colour;
 use super::detect::{self, SourceFormat};
+use super::jpeg_dc;
 use super::pixels::{BoxShrink, Layout, Pixels, cmyk_to_rgb};
 
 /// Most scans a progressive JPEG may have (libjpeg-turbo's own fuzzing limit is 500).
@@ -285,6 +286,16 @@ fn decode_jpeg(
             }
         }
         d.set_scaling_factor(best).map_err(tj_err)?;
+        // At 1/8 a progressive file's DC scans are all a thumbnail needs (see `jpeg_dc`);
+        // anything that decoder does not take falls through to libjpeg-turbo.
+        let eighth = best.num() * 8 == best.denom();
+        let ycc_or_gray = !matches!(colorspace, Colorspace::CMYK | Colorspace::YCCK);
+        if eighth
+            && ycc_or_gray
+            && let Some(p) = jpeg_dc::decode(bytes)
+        {
+            return Ok(p);
+        }
     }
     let scaled = header.scaled(d.scaling_factor());
     let (w, h) = (scaled.width, scaled.height);

@@ -10,6 +10,7 @@ mod colour;
 mod crop;
 mod decode;
 mod detect;
+mod jpeg_dc;
 mod pixels;
 mod spec;
 
