@@ -328,6 +328,9 @@ pub struct ThumbnailArgs {
     /// Encoder quality, 1-100.
     #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub quality: u8,
+    /// Carry the EXIF Artist and Copyright into the thumbnails, as `up --keep-copyright` does.
+    #[arg(long)]
+    pub keep_copyright: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -395,6 +398,12 @@ pub struct UpArgs {
     /// print CDN URLs instead of presigned links.
     #[arg(long)]
     pub cdn: bool,
+    /// Carry each original's EXIF Artist and Copyright (and nothing else: no GPS, no camera
+    /// data) into its thumbnails, for attribution that must travel with every copy. Kept on
+    /// reruns; `--keep-copyright=false` turns it off. Existing thumbnails change only when
+    /// reprocessed (`thumbctl reprocess`).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub keep_copyright: Option<bool>,
 }
 
 /// `--max-concurrency`: a reservation, or none.

@@ -149,6 +149,9 @@ pub struct Settings {
     /// plain rerun of `up` keeps it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cdn: bool,
+    /// `up --keep-copyright`: thumbnails carry the original's EXIF Artist and Copyright.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_copyright: bool,
 }
 
 /// Where the function's image came from.
@@ -185,6 +188,7 @@ impl Default for Settings {
             source_prefix: None,
             batch_operations: false,
             cdn: false,
+            keep_copyright: false,
         }
     }
 }
@@ -334,7 +338,7 @@ impl Plan {
 
     /// The function's environment: the contract with `lambda-image`'s `Config::from_env`.
     pub fn function_environment(&self) -> Vec<(String, String)> {
-        vec![
+        let mut env = vec![
             ("SOURCE_BUCKET".into(), self.source_bucket()),
             ("DEST_BUCKET".into(), self.dest_bucket()),
             ("TABLE_NAME".into(), self.table()),
@@ -342,7 +346,13 @@ impl Plan {
             ("THUMB_SIZES".into(), self.settings.sizes.join(",")),
             ("THUMB_FORMAT".into(), self.settings.format.clone()),
             ("THUMB_QUALITY".into(), self.settings.quality.to_string()),
-        ]
+        ];
+        // Only when on: the function's default is off, and a stack that never used the option
+        // keeps exactly the environment it had.
+        if self.settings.keep_copyright {
+            env.push(("THUMB_KEEP_COPYRIGHT".into(), "true".into()));
+        }
+        env
     }
 
     /// The Lambda execution role's policy: exactly the ARNs of this stack.

@@ -621,6 +621,27 @@ async fn rerun_after_success_changes_nothing_and_config_changes_update_in_place(
     assert_eq!(st2["settings"]["memory_mb"], 2048);
     assert_eq!(st2["suffix"], st["suffix"]);
 
+    // --keep-copyright reaches the function's environment, stays on a plain rerun, and
+    // =false takes it out again.
+    let keep = || async {
+        c.lambda
+            .get_function_configuration()
+            .function_name(&function)
+            .send()
+            .await
+            .unwrap()
+            .environment()
+            .and_then(|e| e.variables())
+            .and_then(|v| v.get("THUMB_KEEP_COPYRIGHT").cloned())
+    };
+    assert_eq!(keep().await, None);
+    ok(dir.path(), &stack, &["up", "--keep-copyright"]);
+    assert_eq!(keep().await.as_deref(), Some("true"));
+    ok(dir.path(), &stack, &["up"]);
+    assert_eq!(keep().await.as_deref(), Some("true"), "kept on a rerun");
+    ok(dir.path(), &stack, &["up", "--keep-copyright=false"]);
+    assert_eq!(keep().await, None);
+
     // A resource deleted behind thumbctl's back is recreated by the next up.
     c.sns
         .delete_topic()

@@ -110,6 +110,11 @@ impl Config {
                     .ok_or_else(|| invalid(name, v, "expected a positive integer")),
             }
         };
+        let keep_copyright = match get("THUMB_KEEP_COPYRIGHT") {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(v) => return Err(invalid("THUMB_KEEP_COPYRIGHT", v, "expected true or false")),
+        };
         let max_pixels = positive("MAX_PIXELS", DEFAULT_MAX_PIXELS)?;
         let max_bytes = positive("MAX_BYTES", DEFAULT_MAX_BYTES)?;
 
@@ -124,6 +129,7 @@ impl Config {
                 quality,
                 max_pixels,
                 max_bytes,
+                keep_copyright,
             },
         })
     }
@@ -155,6 +161,7 @@ mod tests {
         assert_eq!(c.thumb.max_pixels, 100_000_000);
         assert_eq!(c.thumb.max_bytes, 50 * 1024 * 1024);
         assert_eq!(c.source_bucket, None);
+        assert!(!c.thumb.keep_copyright);
 
         let mut v = vars(&BASE);
         v.extend(vars(&[
@@ -164,6 +171,7 @@ mod tests {
             ("MAX_PIXELS", "1000"),
             ("MAX_BYTES", "2000"),
             ("SOURCE_BUCKET", "src"),
+            ("THUMB_KEEP_COPYRIGHT", "true"),
         ]));
         let c = Config::from_vars(&v).unwrap();
         let shown: Vec<String> = c.thumb.sizes.iter().map(|s| s.to_string()).collect();
@@ -174,6 +182,7 @@ mod tests {
             (70, 1000, 2000)
         );
         assert_eq!(c.source_bucket.as_deref(), Some("src"));
+        assert!(c.thumb.keep_copyright);
     }
 
     #[test]
@@ -188,6 +197,7 @@ mod tests {
             ("THUMB_QUALITY", "101"),
             ("MAX_PIXELS", "-1"),
             ("MAX_BYTES", "0"),
+            ("THUMB_KEEP_COPYRIGHT", "yes"),
         ] {
             let mut m = vars(&BASE);
             m.insert(k.into(), v.into());

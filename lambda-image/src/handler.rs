@@ -138,7 +138,8 @@ pub fn is_current(item: &Existing, opts: &ThumbOptions) -> bool {
             let Some(id) = ContentId::from_etag(&item.etag) else {
                 return false;
             };
-            item.thumbnails.len() == opts.sizes.len()
+            item.keep_copyright == opts.keep_copyright
+                && item.thumbnails.len() == opts.sizes.len()
                 && opts.sizes.iter().all(|spec| {
                     let (size, key) = (
                         spec.to_string(),
@@ -595,6 +596,7 @@ impl Handler {
             duration_ms: 0,
             frames: None,
             placeholder: None,
+            keep_copyright: false,
             superseded: Vec::new(),
             unpublished: false,
         };
@@ -606,6 +608,7 @@ impl Handler {
                     placeholder,
                 } = thumbs;
                 rec.placeholder = Some(placeholder);
+                rec.keep_copyright = cfg.thumb.keep_copyright;
                 rec.frames = (source.frames > 1).then_some(source.frames);
                 let Some(id) = ContentId::from_etag(&etag) else {
                     // S3 always sends one; without it the keys could not follow the content.
@@ -786,6 +789,38 @@ mod tests {
             ..ok_item("a.jpg", &[("64", "64/a.e.jpg", "image/jpeg")])
         };
         assert!(!is_current(&odd, &opts(&[s64], jpeg)));
+    }
+
+    #[test]
+    fn ok_items_are_current_only_with_the_same_keep_copyright() {
+        let s64 = ThumbSpec::square(64);
+        let plain = opts(&[s64], OutputFormat::Jpeg);
+        let keep = ThumbOptions {
+            keep_copyright: true,
+            ..plain.clone()
+        };
+        let item = ok_item("a.jpg", &[("64", "64/a.e.jpg", "image/jpeg")]);
+        let kept = Existing {
+            keep_copyright: true,
+            ..item.clone()
+        };
+        assert!(is_current(&item, &plain) && is_current(&kept, &keep));
+        assert!(
+            !is_current(&item, &keep),
+            "turned on: the thumbnails lack the fields"
+        );
+        assert!(
+            !is_current(&kept, &plain),
+            "turned off: the thumbnails still carry them"
+        );
+        // The item attribute round-trips.
+        let mut attrs = std::collections::HashMap::new();
+        attrs.insert(
+            "keep_copyright".to_string(),
+            aws_sdk_dynamodb::types::AttributeValue::Bool(true),
+        );
+        assert!(Existing::from_item(&attrs).keep_copyright);
+        assert!(!Existing::from_item(&std::collections::HashMap::new()).keep_copyright);
     }
 
     #[test]

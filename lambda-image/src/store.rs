@@ -80,6 +80,11 @@ pub struct ObjectRecord {
     /// A ThumbHash (base64) a page paints as a blurred preview before a thumbnail loads.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub placeholder: Option<String>,
+    /// The thumbnails were made with `keep_copyright` (they carry the original's EXIF Artist
+    /// and Copyright, where it had them). In the item only, so that turning the option on or
+    /// off makes earlier thumbnails out of date for `reprocess`.
+    #[serde(skip)]
+    pub keep_copyright: bool,
     pub created_at: String,
     pub updated_at: String,
     pub duration_ms: u64,
@@ -154,6 +159,9 @@ impl ObjectRecord {
         if self.unpublished {
             item.insert("published".into(), AttributeValue::Bool(false));
         }
+        if self.keep_copyright {
+            item.insert("keep_copyright".into(), AttributeValue::Bool(true));
+        }
         item
     }
 }
@@ -189,6 +197,8 @@ pub struct Existing {
     pub superseded: Vec<String>,
     /// See [`ObjectRecord::unpublished`].
     pub unpublished: bool,
+    /// See [`ObjectRecord::keep_copyright`].
+    pub keep_copyright: bool,
 }
 
 impl Existing {
@@ -241,6 +251,10 @@ impl Existing {
                 .get("published")
                 .and_then(|v| v.as_bool().ok())
                 .is_some_and(|published| !published),
+            keep_copyright: item
+                .get("keep_copyright")
+                .and_then(|v| v.as_bool().ok())
+                .is_some_and(|kept| *kept),
         }
     }
 }

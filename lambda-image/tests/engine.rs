@@ -1160,3 +1160,119 @@ fn attention_crops_keep_the_busiest_region() {
     let t = make_thumbnails(&src, &opts(&["100!attention", "100!"], OutputFormat::Png)).unwrap();
     assert_eq!(t.thumbnails[0].bytes, t.thumbnails[1].bytes);
 }
+
+// ---------------------------------------------------------------- keep_copyright
+
+/// An EXIF block a camera might write: orientation 6, Artist, Copyright (with the
+/// photographer/editor NUL), and a GPS IFD with a latitude.
+fn camera_exif() -> Vec<u8> {
+    let artist = b"Ann Example\0";
+    let copyright = "\u{a9} 2026 Ann Example\0Ed Itor\0".as_bytes();
+    let entries = 4u16;
+    let ifd0_len = 2 + 12 * usize::from(entries) + 4;
+    let artist_at = 8 + ifd0_len;
+    let copyright_at = artist_at + artist.len();
+    let gps_at = copyright_at + copyright.len();
+    let mut t = b"II*\0\x08\0\0\0".to_vec();
+    t.extend_from_slice(&entries.to_le_bytes());
+    let mut entry = |tag: u16, typ: u16, count: u32, value: u32| {
+        t.extend_from_slice(&tag.to_le_bytes());
+        t.extend_from_slice(&typ.to_le_bytes());
+        t.extend_from_slice(&count.to_le_bytes());
+        t.extend_from_slice(&value.to_le_bytes());
+    };
+    entry(0x0112, 3, 1, 6);
+    entry(0x013B, 2, artist.len() as u32, artist_at as u32);
+    entry(0x8298, 2, copyright.len() as u32, copyright_at as u32);
+    entry(0x8825, 4, 1, gps_at as u32);
+    t.extend_from_slice(&0u32.to_le_bytes());
+    t.extend_from_slice(artist);
+    t.extend_from_slice(copyright);
+    // GPS IFD: GPSLatitudeRef = "N".
+    t.extend_from_slice(&1u16.to_le_bytes());
+    t.extend_from_slice(&[0x01, 0x00, 0x02, 0x00, 0x02, 0, 0, 0, b'N', 0, 0, 0]);
+    t.extend_from_slice(&0u32.to_le_bytes());
+    t
+}
+
+fn exif_of(bytes: &[u8]) -> Option<exif::Exif> {
+    exif::Reader::new()
+        .read_from_container(&mut Cursor::new(bytes))
+        .ok()
+}
+
+#[test]
+fn keep_copyright_carries_artist_and_copyright_and_nothing_else() {
+    let img = quadrants(160, 120);
+    let mut src = Vec::new();
+    let mut enc = jpeg_encoder::Encoder::new(&mut src, 90);
+    enc.add_exif_metadata(&camera_exif()).unwrap();
+    enc.encode(img.as_raw(), 160, 120, jpeg_encoder::ColorType::Rgb)
+        .unwrap();
+    // The source really holds what must not leak.
+    let original = exif_of(&src).expect("source EXIF");
+    assert!(
+        original
+            .get_field(exif::Tag::GPSLatitudeRef, exif::In::PRIMARY)
+            .is_some()
+    );
+
+    for format in [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp] {
+        let mut o = opts(&["64", "40x40!"], format);
+        // Off by default: no metadata at all.
+        for t in make_thumbnails(&src, &o).unwrap().thumbnails {
+            assert!(
+                exif_of(&t.bytes).is_none(),
+                "{format:?}: EXIF without the option"
+            );
+        }
+        o.keep_copyright = true;
+        for t in make_thumbnails(&src, &o).unwrap().thumbnails {
+            let e = exif_of(&t.bytes).unwrap_or_else(|| panic!("{format:?} {}: no EXIF", t.spec));
+            let text = |tag| {
+                e.get_field(tag, exif::In::PRIMARY).map(|f| match &f.value {
+                    exif::Value::Ascii(v) => v
+                        .iter()
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .collect::<Vec<_>>(),
+                    other => panic!("{tag}: {other:?}"),
+                })
+            };
+            assert_eq!(
+                text(exif::Tag::Artist),
+                Some(vec!["Ann Example".to_string()])
+            );
+            assert_eq!(
+                text(exif::Tag::Copyright),
+                Some(vec![
+                    "\u{a9} 2026 Ann Example".to_string(),
+                    "Ed Itor".to_string()
+                ])
+            );
+            // Nothing else: no GPS, and no orientation (the pixels are already turned).
+            let tags: Vec<exif::Tag> = e.fields().map(|f| f.tag).collect();
+            assert_eq!(
+                tags,
+                vec![exif::Tag::Artist, exif::Tag::Copyright],
+                "{format:?}"
+            );
+            // Still a valid image of the displayed (portrait) shape.
+            let d = image::load_from_memory(&t.bytes)
+                .unwrap_or_else(|e| panic!("{format:?} {}: {e}", t.spec));
+            assert_eq!((d.width(), d.height()), (t.width, t.height));
+            assert!(
+                t.height >= t.width,
+                "{format:?}: orientation 6 gives portrait"
+            );
+        }
+    }
+}
+
+#[test]
+fn keep_copyright_without_attribution_writes_no_exif() {
+    let src = jpeg_rgb(&quadrants(64, 48), false, Some(6));
+    let mut o = opts(&["32"], OutputFormat::Png);
+    o.keep_copyright = true;
+    let t = make_thumbnails(&src, &o).unwrap();
+    assert!(exif_of(&t.thumbnails[0].bytes).is_none());
+}

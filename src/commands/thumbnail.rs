@@ -33,6 +33,7 @@ pub fn run(global: &GlobalArgs, args: ThumbnailArgs) -> anyhow::Result<()> {
         sizes,
         format,
         quality: args.quality,
+        keep_copyright: args.keep_copyright,
         ..ThumbOptions::default()
     };
     std::fs::create_dir_all(&args.out)

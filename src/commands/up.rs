@@ -29,6 +29,9 @@ fn merge(previous: Settings, args: &UpArgs) -> Settings {
     if let Some(v) = args.quality {
         s.quality = v;
     }
+    if let Some(v) = args.keep_copyright {
+        s.keep_copyright = v;
+    }
     if let Some(v) = args.memory_mb {
         s.memory_mb = v;
     }

@@ -115,8 +115,46 @@ fn rd32(b: &[u8], at: usize, le: bool) -> Option<u32> {
     })
 }
 
-/// Orientation (1..=8) from a TIFF structure (the body of an EXIF block), if present and valid.
-pub fn tiff_orientation(t: &[u8]) -> Option<u8> {
+/// One entry of a TIFF structure's first IFD (IFD0, where EXIF keeps orientation, artist
+/// and copyright): its type, count and the 4 bytes holding its value or the value's offset,
+/// with the byte order. Never reads outside `t`.
+pub struct TiffEntry<'a> {
+    pub typ: u16,
+    pub count: u32,
+    pub little_endian: bool,
+    field: usize,
+    t: &'a [u8],
+}
+
+impl<'a> TiffEntry<'a> {
+    /// The value as SHORT, or LONG (non-standard but seen).
+    pub fn integer(&self) -> Option<u32> {
+        match self.typ {
+            3 => rd16(self.t, self.field, self.little_endian).map(u32::from),
+            4 => rd32(self.t, self.field, self.little_endian),
+            _ => None,
+        }
+    }
+
+    /// An ASCII value's bytes (type 2), without its terminating NUL. Values of up to four
+    /// bytes are stored in the entry itself, longer ones at an offset.
+    pub fn ascii(&self) -> Option<&'a [u8]> {
+        if self.typ != 2 {
+            return None;
+        }
+        let n = self.count as usize;
+        let at = if n <= 4 {
+            self.field
+        } else {
+            rd32(self.t, self.field, self.little_endian)? as usize
+        };
+        let v = self.t.get(at..at.checked_add(n)?)?;
+        Some(v.strip_suffix(&[0]).unwrap_or(v))
+    }
+}
+
+/// The IFD0 entry with `tag` in a TIFF structure (an EXIF block, or a TIFF file).
+pub fn tiff_entry(t: &[u8], tag: u16) -> Option<TiffEntry<'_>> {
     let le = match t.get(0..2)? {
         b"II" => true,
         b"MM" => false,
@@ -129,18 +167,23 @@ pub fn tiff_orientation(t: &[u8]) -> Option<u8> {
     let count = rd16(t, ifd, le)? as usize;
     for i in 0..count {
         let e = ifd.checked_add(2)?.checked_add(i.checked_mul(12)?)?;
-        let tag = rd16(t, e, le)?;
-        if tag == 0x0112 {
-            let typ = rd16(t, e + 2, le)?;
-            let v = match typ {
-                3 => rd16(t, e + 8, le)? as u32, // SHORT
-                4 => rd32(t, e + 8, le)?,        // LONG (non-standard but seen)
-                _ => return None,
-            };
-            return (1..=8).contains(&v).then_some(v as u8);
+        if rd16(t, e, le)? == tag {
+            return Some(TiffEntry {
+                typ: rd16(t, e + 2, le)?,
+                count: rd32(t, e + 4, le)?,
+                little_endian: le,
+                field: e + 8,
+                t,
+            });
         }
     }
     None
+}
+
+/// Orientation (1..=8) from a TIFF structure (the body of an EXIF block), if present and valid.
+pub fn tiff_orientation(t: &[u8]) -> Option<u8> {
+    let v = tiff_entry(t, 0x0112)?.integer()?;
+    (1..=8).contains(&v).then_some(v as u8)
 }
 
 /// The marker segments of a JPEG before its first scan, as (marker, body): where the

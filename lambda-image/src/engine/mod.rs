@@ -6,6 +6,7 @@
 //! to sRGB; drop opaque alpha, or flatten alpha on white for JPEG output; Lanczos3 resize (fast_image_resize, SIMD) to every size; apply the
 //! EXIF orientation to each small result; encode without any metadata.
 
+mod attribution;
 mod colour;
 mod crop;
 mod decode;
@@ -34,6 +35,9 @@ pub struct ThumbOptions {
     pub quality: u8,
     pub max_pixels: u64,
     pub max_bytes: u64,
+    /// Carry the source's EXIF Artist and Copyright (only those) into every thumbnail; by
+    /// default thumbnails carry no metadata at all.
+    pub keep_copyright: bool,
 }
 
 impl Default for ThumbOptions {
@@ -44,6 +48,7 @@ impl Default for ThumbOptions {
             quality: 80,
             max_pixels: DEFAULT_MAX_PIXELS,
             max_bytes: DEFAULT_MAX_BYTES,
+            keep_copyright: false,
         }
     }
 }
@@ -212,6 +217,10 @@ pub fn make_thumbnails(bytes: &[u8], opts: &ThumbOptions) -> Result<Thumbnails, 
     });
 
     let profile = opened.profile.clone();
+    let attribution = opts
+        .keep_copyright
+        .then(|| attribution::from_source(bytes, opened.format))
+        .flatten();
     let mut pixels = opened.decode(need_w, need_h)?.drop_opaque_alpha();
     // Formats without scaled decoding: average integer blocks first while keeping at least
     // twice the largest target, then let Lanczos do the final, exact step.
@@ -242,7 +251,11 @@ pub fn make_thumbnails(bytes: &[u8], opts: &ThumbOptions) -> Result<Thumbnails, 
         };
         let small = covering.crop(x, y, w, h);
         debug_assert_eq!((small.width, small.height), (w, h));
-        let bytes = encode(small, opts.format, opts.quality)?;
+        let alpha = small.layout == Layout::Rgba;
+        let mut bytes = encode(small, opts.format, opts.quality)?;
+        if let Some(tiff) = &attribution {
+            bytes = attribution::embed(bytes, opts.format, tiff, alpha);
+        }
         thumbnails.push(Thumbnail {
             spec,
             width: w,
