@@ -54,6 +54,14 @@ fn seeds_and_saved_fuzz_inputs_hold_the_invariants() {
         if let Err(e) = make_thumbnails(&data, &opts) {
             panic!("seed {} refused: {e}", path.display());
         }
+        // And at a size that decodes at 1/8, where progressive JPEGs take the DC-only path.
+        let tiny = ThumbOptions {
+            sizes: vec![ThumbSpec::square(2)],
+            ..ThumbOptions::default()
+        };
+        if let Err(e) = make_thumbnails(&data, &tiny) {
+            panic!("seed {} refused at 2x2: {e}", path.display());
+        }
     }
 }
 
