@@ -400,8 +400,8 @@ pub struct UpArgs {
     pub cdn: bool,
     /// Carry each original's EXIF Artist and Copyright (and nothing else: no GPS, no camera
     /// data) into its thumbnails, for attribution that must travel with every copy. Kept on
-    /// reruns; `--keep-copyright=false` turns it off. Existing thumbnails change only when
-    /// reprocessed (`thumbctl reprocess`).
+    /// reruns; `--keep-copyright=false` turns it off. Existing thumbnails change when
+    /// reprocessed: `thumbctl reprocess --only-missing` redoes those made the other way.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub keep_copyright: Option<bool>,
 }
