@@ -278,6 +278,32 @@ fn placeholder(
     Ok(base64::engine::general_purpose::STANDARD.encode(hash))
 }
 
+/// Encodes packed 8-bit pixels (`channels` 1 = gray, 3 = RGB, 4 = RGBA with straight alpha)
+/// exactly as [`make_thumbnails`] encodes a finished thumbnail. Not part of the pipeline: it
+/// lets a benchmark time the encoders alone (`examples/encode_bench.rs`).
+#[doc(hidden)]
+pub fn encode_pixels(
+    width: u32,
+    height: u32,
+    channels: usize,
+    data: Vec<u8>,
+    format: OutputFormat,
+    quality: u8,
+) -> Result<Vec<u8>, EngineError> {
+    let layout = match channels {
+        1 => Layout::Gray,
+        3 => Layout::Rgb,
+        4 => Layout::Rgba,
+        n => return Err(EngineError::BadOptions(format!("{n} channels"))),
+    };
+    if !(1..=100).contains(&quality) {
+        return Err(EngineError::BadOptions(format!(
+            "quality {quality} not in 1..=100"
+        )));
+    }
+    encode(Pixels::new(width, height, layout, data)?, format, quality)
+}
+
 fn encode(p: Pixels, format: OutputFormat, quality: u8) -> Result<Vec<u8>, EngineError> {
     let enc = |e: &dyn std::fmt::Display| EngineError::Encode(e.to_string());
     match format {
@@ -340,7 +366,8 @@ fn encode(p: Pixels, format: OutputFormat, quality: u8) -> Result<Vec<u8>, Engin
 /// millisecond and AV1 is by far the slowest encoder here; speed 8 is where the presets stop
 /// buying much size for their time on this corpus (README: "AVIF" under measurements), and
 /// 9-10 also turn on transform shortcuts that ravif's author measured as about 10% larger files.
-const AVIF_SPEED: u8 = 8;
+#[doc(hidden)]
+pub const AVIF_SPEED: u8 = 8;
 
 fn encode_avif(p: Pixels, quality: u8) -> Result<Vec<u8>, EngineError> {
     use ravif::{Encoder, Img, RGB8, RGBA8};
