@@ -1344,3 +1344,32 @@ fn avif_quality_trades_bytes_for_fidelity() {
     );
     assert!(high_err < low_err, "error: q95 {high_err} vs q20 {low_err}");
 }
+
+#[test]
+fn avif_takes_one_pixel_sides_and_odd_sizes() {
+    // AV1 codes 8x8 blocks at least: rav1e pads, and the file states the real size.
+    for (w, h, boxes) in [
+        (3000, 2, "100"),
+        (1, 1, "16"),
+        (2, 900, "300"),
+        (17, 33, "17x33"),
+    ] {
+        let src = encode_with_image(
+            DynamicImage::ImageRgba8(RgbaImage::from_pixel(w, h, Rgba([20, 40, 220, 128]))),
+            ImageFormat::Png,
+        );
+        let t = make_thumbnails(&src, &opts(&[boxes], OutputFormat::Avif)).unwrap();
+        let th = &t.thumbnails[0];
+        let img = decode_avif(&th.bytes);
+        assert_eq!(
+            (img.width(), img.height()),
+            (th.width, th.height),
+            "{w}x{h}"
+        );
+        let p = img.get_pixel(0, 0).0;
+        assert!(
+            close([p[0], p[1], p[2]], [20, 40, 220], 30) && p[3].abs_diff(128) <= 12,
+            "{w}x{h}: {p:?}"
+        );
+    }
+}
