@@ -322,8 +322,8 @@ pub struct ThumbnailArgs {
     /// Boxes to fit, as for `up`.
     #[arg(long, value_delimiter = ',', default_value = "128,256,512", value_parser = parse_size)]
     pub sizes: Vec<String>,
-    /// Output format.
-    #[arg(long, default_value = "jpeg", value_parser = ["jpeg", "png", "webp"])]
+    /// Output format: jpeg, png, webp or avif (smallest files, slowest to encode).
+    #[arg(long, default_value = "jpeg", value_parser = ["jpeg", "png", "webp", "avif"])]
     pub format: String,
     /// Encoder quality, 1-100.
     #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u8).range(1..=100))]
@@ -340,10 +340,11 @@ pub struct UpArgs {
     /// in a shell: '128,256!') [default: 128,256,512]
     #[arg(long, value_delimiter = ',', value_parser = parse_size)]
     pub sizes: Option<Vec<String>>,
-    /// Thumbnail format [default: jpeg]
-    #[arg(long, value_parser = ["jpeg", "png", "webp"])]
+    /// Thumbnail format: jpeg, png, webp or avif (smallest files, several times the encode
+    /// time of jpeg) [default: jpeg]
+    #[arg(long, value_parser = ["jpeg", "png", "webp", "avif"])]
     pub format: Option<String>,
-    /// Encoder quality for jpeg and webp, 1-100 [default: 80]
+    /// Encoder quality for jpeg, webp and avif, 1-100 [default: 80]
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub quality: Option<u8>,
     /// Container image for the function (e.g. an ECR URI with tag or digest).
@@ -634,6 +635,41 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_format_the_cli_offers_is_one_the_engine_makes() {
+        use lambda_image::engine::OutputFormat;
+        let cmd = Cli::command();
+        for sub in ["up", "thumbnail"] {
+            let arg = cmd
+                .find_subcommand(sub)
+                .and_then(|c| c.get_arguments().find(|a| a.get_id() == "format"))
+                .unwrap_or_else(|| panic!("{sub} has --format"));
+            let offered: Vec<String> = arg
+                .get_possible_values()
+                .iter()
+                .map(|v| v.get_name().to_string())
+                .collect();
+            assert!(offered.iter().any(|v| v == "avif"), "{sub}: {offered:?}");
+            for v in &offered {
+                assert!(v.parse::<OutputFormat>().is_ok(), "{sub} --format {v}");
+            }
+        }
+        let cli = Cli::try_parse_from([
+            "thumbctl",
+            "thumbnail",
+            "a.jpg",
+            "--out",
+            "o",
+            "--format",
+            "avif",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        match cli.command {
+            Command::Thumbnail(a) => assert_eq!(a.format.parse(), Ok(OutputFormat::Avif)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -87,9 +87,13 @@ impl Config {
         }
 
         let format_raw = get("THUMB_FORMAT").unwrap_or(DEFAULT_FORMAT);
-        let format: OutputFormat = format_raw
-            .parse()
-            .map_err(|_| invalid("THUMB_FORMAT", format_raw, "expected jpeg, png or webp"))?;
+        let format: OutputFormat = format_raw.parse().map_err(|_| {
+            invalid(
+                "THUMB_FORMAT",
+                format_raw,
+                "expected jpeg, png, webp or avif",
+            )
+        })?;
 
         let quality = match get("THUMB_QUALITY") {
             None => DEFAULT_QUALITY,

@@ -644,7 +644,12 @@ fn outputs_carry_no_metadata() {
     extra.extend_from_slice(&((text.len() + 2) as u16).to_be_bytes());
     extra.extend_from_slice(text);
     src.splice(2..2, extra);
-    for fmt in [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp] {
+    for fmt in [
+        OutputFormat::Jpeg,
+        OutputFormat::Png,
+        OutputFormat::Webp,
+        OutputFormat::Avif,
+    ] {
         let t = make_thumbnails(&src, &opts(&["64"], fmt)).unwrap();
         let b = &t.thumbnails[0].bytes;
         for needle in [b"Exif".as_slice(), b"GPS", b"secret", b"eXIf", b"EXIF"] {
@@ -1217,7 +1222,12 @@ fn keep_copyright_carries_artist_and_copyright_and_nothing_else() {
             .is_some()
     );
 
-    for format in [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp] {
+    for format in [
+        OutputFormat::Jpeg,
+        OutputFormat::Png,
+        OutputFormat::Webp,
+        OutputFormat::Avif,
+    ] {
         let mut o = opts(&["64", "40x40!"], format);
         // Off by default: no metadata at all.
         for t in make_thumbnails(&src, &o).unwrap().thumbnails {
@@ -1257,9 +1267,15 @@ fn keep_copyright_carries_artist_and_copyright_and_nothing_else() {
                 "{format:?}"
             );
             // Still a valid image of the displayed (portrait) shape.
-            let d = image::load_from_memory(&t.bytes)
-                .unwrap_or_else(|e| panic!("{format:?} {}: {e}", t.spec));
-            assert_eq!((d.width(), d.height()), (t.width, t.height));
+            let dims = if format == OutputFormat::Avif {
+                decode_avif(&t.bytes).dimensions()
+            } else {
+                image::load_from_memory(&t.bytes)
+                    .unwrap_or_else(|e| panic!("{format:?} {}: {e}", t.spec))
+                    .into_rgba8()
+                    .dimensions()
+            };
+            assert_eq!(dims, (t.width, t.height));
             assert!(
                 t.height >= t.width,
                 "{format:?}: orientation 6 gives portrait"
@@ -1275,4 +1291,212 @@ fn keep_copyright_without_attribution_writes_no_exif() {
     o.keep_copyright = true;
     let t = make_thumbnails(&src, &o).unwrap();
     assert!(exif_of(&t.thumbnails[0].bytes).is_none());
+}
+
+// ---------------------------------------------------------------- AVIF output
+
+/// Decodes an AVIF thumbnail with libaom (not the rav1e that made it), as 8-bit RGBA.
+fn decode_avif(bytes: &[u8]) -> RgbaImage {
+    use avif_decode::{Decoder, Image};
+    let img = Decoder::from_avif(bytes)
+        .and_then(Decoder::to_image)
+        .expect("AVIF thumbnail decodes");
+    // 10-bit AV1 comes back scaled to 16 bits: the high byte is the 8-bit value.
+    let hi = |v: u16| (v >> 8) as u8;
+    let (w, h, px): (usize, usize, Vec<[u8; 4]>) = match img {
+        Image::Rgb8(i) => (
+            i.width(),
+            i.height(),
+            i.pixels().map(|p| [p.r, p.g, p.b, 255]).collect(),
+        ),
+        Image::Rgba8(i) => (
+            i.width(),
+            i.height(),
+            i.pixels().map(|p| [p.r, p.g, p.b, p.a]).collect(),
+        ),
+        Image::Rgb16(i) => (
+            i.width(),
+            i.height(),
+            i.pixels()
+                .map(|p| [hi(p.r), hi(p.g), hi(p.b), 255])
+                .collect(),
+        ),
+        Image::Rgba16(i) => (
+            i.width(),
+            i.height(),
+            i.pixels()
+                .map(|p| [hi(p.r), hi(p.g), hi(p.b), hi(p.a)])
+                .collect(),
+        ),
+        Image::Gray8(i) => (
+            i.width(),
+            i.height(),
+            i.pixels()
+                .map(|g| [g.value(), g.value(), g.value(), 255])
+                .collect(),
+        ),
+        Image::Gray16(i) => (
+            i.width(),
+            i.height(),
+            i.pixels()
+                .map(|g| [hi(g.value()), hi(g.value()), hi(g.value()), 255])
+                .collect(),
+        ),
+    };
+    RgbaImage::from_raw(w as u32, h as u32, px.concat()).expect("buffer matches the size")
+}
+
+fn rgb_at(img: &RgbaImage, x: u32, y: u32) -> [u8; 3] {
+    let p = img.get_pixel(x, y).0;
+    [p[0], p[1], p[2]]
+}
+
+#[test]
+fn avif_output_has_the_size_and_the_turned_pixels() {
+    // Stored landscape with EXIF orientation 6: displayed portrait, quadrants turned.
+    let src = jpeg_rgb(&quadrants(400, 300), false, Some(6));
+    let t = make_thumbnails(&src, &opts(&["128", "64x64!"], OutputFormat::Avif)).unwrap();
+    assert_eq!((t.source.width, t.source.height), (300, 400));
+    let want = oriented_quads(6);
+    for (th, dims) in t.thumbnails.iter().zip([(96, 128), (64, 64)]) {
+        assert_eq!(th.content_type, "image/avif");
+        assert_eq!((th.width, th.height), dims, "{}", th.spec);
+        // An ISO-BMFF file whose major brand is AVIF, as browsers sniff it.
+        assert_eq!(&th.bytes[4..12], b"ftypavif", "{}", th.spec);
+        let img = decode_avif(&th.bytes);
+        assert_eq!(
+            (img.width(), img.height()),
+            dims,
+            "{}: decoded size",
+            th.spec
+        );
+        let (w, h) = dims;
+        let points = [
+            (w / 4, h / 4),
+            (3 * w / 4, h / 4),
+            (w / 4, 3 * h / 4),
+            (3 * w / 4, 3 * h / 4),
+        ];
+        for (i, (x, y)) in points.into_iter().enumerate() {
+            let got = rgb_at(&img, x, y);
+            assert!(
+                close(got, want[i], 30),
+                "{}: quadrant {i} at ({x},{y}): got {got:?}, want {:?}",
+                th.spec,
+                want[i]
+            );
+            assert_eq!(
+                img.get_pixel(x, y).0[3],
+                255,
+                "opaque source, opaque thumbnail"
+            );
+        }
+    }
+}
+
+#[test]
+fn avif_keeps_alpha_and_takes_gray() {
+    // Left half opaque red, right half transparent over black: alpha and straight colour survive.
+    let img = RgbaImage::from_fn(200, 100, |x, _| {
+        if x < 100 {
+            Rgba([230, 20, 20, 255])
+        } else {
+            Rgba([0, 0, 0, 0])
+        }
+    });
+    let src = encode_with_image(DynamicImage::ImageRgba8(img), ImageFormat::Png);
+    let t = make_thumbnails(&src, &opts(&["50"], OutputFormat::Avif)).unwrap();
+    let out = decode_avif(&t.thumbnails[0].bytes);
+    assert_eq!((out.width(), out.height()), (50, 25));
+    assert!(
+        out.get_pixel(45, 12).0[3] < 10,
+        "stays transparent: {:?}",
+        out.get_pixel(45, 12)
+    );
+    let p = out.get_pixel(5, 12).0;
+    assert!(
+        p[3] > 245 && close([p[0], p[1], p[2]], [230, 20, 20], 30),
+        "red: {p:?}"
+    );
+    let edge = out.get_pixel(24, 12).0;
+    if edge[3] > 64 {
+        assert!(edge[0] > 150, "no dark fringe at the edge: {edge:?}");
+    }
+
+    // Gray input (expanded to RGB for the encoder) comes back gray, at its level.
+    let gray =
+        image::GrayImage::from_fn(120, 80, |x, _| image::Luma([if x < 60 { 40 } else { 200 }]));
+    let src = encode_with_image(DynamicImage::ImageLuma8(gray), ImageFormat::Png);
+    let t = make_thumbnails(&src, &opts(&["60"], OutputFormat::Avif)).unwrap();
+    let out = decode_avif(&t.thumbnails[0].bytes);
+    assert_eq!((out.width(), out.height()), (60, 40));
+    for (x, level) in [(10, 40), (50, 200)] {
+        let got = rgb_at(&out, x, 20);
+        assert!(close(got, [level; 3], 12), "gray {level} at x={x}: {got:?}");
+    }
+}
+
+#[test]
+fn avif_quality_trades_bytes_for_fidelity() {
+    // Detail that a low quality must smooth away: the higher quality costs more bytes and
+    // comes back closer to the source.
+    let img = RgbImage::from_fn(96, 96, |x, y| {
+        let v = ((x * 37 + y * 91) ^ (x * y)) as u8;
+        Rgb([v, v.wrapping_mul(3), 255 - v])
+    });
+    let src = encode_with_image(DynamicImage::ImageRgb8(img.clone()), ImageFormat::Png);
+    let err = |q: u8| {
+        let o = ThumbOptions {
+            quality: q,
+            ..opts(&["96"], OutputFormat::Avif)
+        };
+        let t = make_thumbnails(&src, &o).unwrap();
+        let out = decode_avif(&t.thumbnails[0].bytes);
+        let sad: u64 = out
+            .pixels()
+            .zip(img.pixels())
+            .map(|(a, b)| {
+                (0..3)
+                    .map(|c| u64::from(a.0[c].abs_diff(b.0[c])))
+                    .sum::<u64>()
+            })
+            .sum();
+        (t.thumbnails[0].bytes.len(), sad)
+    };
+    let (low_bytes, low_err) = err(20);
+    let (high_bytes, high_err) = err(95);
+    assert!(
+        high_bytes > low_bytes,
+        "bytes: q95 {high_bytes} vs q20 {low_bytes}"
+    );
+    assert!(high_err < low_err, "error: q95 {high_err} vs q20 {low_err}");
+}
+
+#[test]
+fn avif_takes_one_pixel_sides_and_odd_sizes() {
+    // AV1 codes 8x8 blocks at least: rav1e pads, and the file states the real size.
+    for (w, h, boxes) in [
+        (3000, 2, "100"),
+        (1, 1, "16"),
+        (2, 900, "300"),
+        (17, 33, "17x33"),
+    ] {
+        let src = encode_with_image(
+            DynamicImage::ImageRgba8(RgbaImage::from_pixel(w, h, Rgba([20, 40, 220, 128]))),
+            ImageFormat::Png,
+        );
+        let t = make_thumbnails(&src, &opts(&[boxes], OutputFormat::Avif)).unwrap();
+        let th = &t.thumbnails[0];
+        let img = decode_avif(&th.bytes);
+        assert_eq!(
+            (img.width(), img.height()),
+            (th.width, th.height),
+            "{w}x{h}"
+        );
+        let p = img.get_pixel(0, 0).0;
+        assert!(
+            close([p[0], p[1], p[2]], [20, 40, 220], 30) && p[3].abs_diff(128) <= 12,
+            "{w}x{h}: {p:?}"
+        );
+    }
 }

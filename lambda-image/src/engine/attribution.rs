@@ -86,12 +86,15 @@ fn tiff_block(fields: &[(u16, Vec<u8>)]) -> Vec<u8> {
     t
 }
 
-/// Puts the EXIF block into an encoded thumbnail, where each format keeps EXIF.
+/// Puts the EXIF block into an encoded thumbnail, where each format keeps EXIF. AVIF is
+/// the exception: its EXIF is an item of the HEIF container, which the encoder writes
+/// (`encode` hands it the block), so the file is returned as it is.
 pub fn embed(encoded: Vec<u8>, format: OutputFormat, tiff: &[u8], alpha: bool) -> Vec<u8> {
     match format {
         OutputFormat::Jpeg => embed_jpeg(encoded, tiff),
         OutputFormat::Png => embed_png(encoded, tiff),
         OutputFormat::Webp => embed_webp(encoded, tiff, alpha),
+        OutputFormat::Avif => encoded,
     }
 }
 

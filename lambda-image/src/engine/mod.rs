@@ -31,7 +31,7 @@ pub const DEFAULT_MAX_BYTES: u64 = 50 * 1024 * 1024;
 pub struct ThumbOptions {
     pub sizes: Vec<ThumbSpec>,
     pub format: OutputFormat,
-    /// 1..=100 (JPEG and WebP; ignored for PNG, which is lossless).
+    /// 1..=100 (JPEG, WebP and AVIF; ignored for PNG, which is lossless).
     pub quality: u8,
     pub max_pixels: u64,
     pub max_bytes: u64,
@@ -252,7 +252,7 @@ pub fn make_thumbnails(bytes: &[u8], opts: &ThumbOptions) -> Result<Thumbnails, 
         let small = covering.crop(x, y, w, h);
         debug_assert_eq!((small.width, small.height), (w, h));
         let alpha = small.layout == Layout::Rgba;
-        let mut bytes = encode(small, opts.format, opts.quality)?;
+        let mut bytes = encode(small, opts.format, opts.quality, attribution.as_deref())?;
         if let Some(tiff) = &attribution {
             bytes = attribution::embed(bytes, opts.format, tiff, alpha);
         }
@@ -298,7 +298,44 @@ fn placeholder(
     Ok(base64::engine::general_purpose::STANDARD.encode(hash))
 }
 
-fn encode(p: Pixels, format: OutputFormat, quality: u8) -> Result<Vec<u8>, EngineError> {
+/// Encodes packed 8-bit pixels (`channels` 1 = gray, 3 = RGB, 4 = RGBA with straight alpha)
+/// exactly as [`make_thumbnails`] encodes a finished thumbnail. Not part of the pipeline: it
+/// lets a benchmark time the encoders alone (`examples/encode_bench.rs`).
+#[doc(hidden)]
+pub fn encode_pixels(
+    width: u32,
+    height: u32,
+    channels: usize,
+    data: Vec<u8>,
+    format: OutputFormat,
+    quality: u8,
+) -> Result<Vec<u8>, EngineError> {
+    let layout = match channels {
+        1 => Layout::Gray,
+        3 => Layout::Rgb,
+        4 => Layout::Rgba,
+        n => return Err(EngineError::BadOptions(format!("{n} channels"))),
+    };
+    if !(1..=100).contains(&quality) {
+        return Err(EngineError::BadOptions(format!(
+            "quality {quality} not in 1..=100"
+        )));
+    }
+    encode(
+        Pixels::new(width, height, layout, data)?,
+        format,
+        quality,
+        None,
+    )
+}
+
+/// `exif` is used by AVIF only (see `attribution::embed`).
+fn encode(
+    p: Pixels,
+    format: OutputFormat,
+    quality: u8,
+    exif: Option<&[u8]>,
+) -> Result<Vec<u8>, EngineError> {
     let enc = |e: &dyn std::fmt::Display| EngineError::Encode(e.to_string());
     match format {
         OutputFormat::Jpeg => {
@@ -352,5 +389,55 @@ fn encode(p: Pixels, format: OutputFormat, quality: u8) -> Result<Vec<u8>, Engin
                 .map_err(|e| enc(&format!("{e:?}")))?;
             Ok(mem.to_vec())
         }
+        OutputFormat::Avif => encode_avif(p, quality, exif),
     }
+}
+
+/// rav1e's speed preset for thumbnails (1 slowest .. 10 fastest). A Lambda is billed per
+/// millisecond and AV1 is by far the slowest encoder here; speed 8 is where the presets stop
+/// buying much size for their time on this corpus (README: "AVIF" under measurements), and
+/// 9-10 also turn on transform shortcuts that ravif's author measured as about 10% larger files.
+#[doc(hidden)]
+pub const AVIF_SPEED: u8 = 8;
+
+fn encode_avif(p: Pixels, quality: u8, exif: Option<&[u8]>) -> Result<Vec<u8>, EngineError> {
+    use ravif::{Encoder, Img, RGB8, RGBA8};
+    // ravif's 1..=100 scale was made to read like JPEG's (80 is a typical photo setting), so
+    // `quality` passes through unchanged; the README gives the SSIM each format reaches.
+    // One thread: the engine is single-threaded per image by design (the Lambda's vCPU share
+    // is small and a batch runs records concurrently), and without ravif's `threading` feature
+    // there is no rayon pool to start; this also makes rav1e use a single tile.
+    let encoder = Encoder::new()
+        .with_quality(f32::from(quality))
+        .with_alpha_quality(f32::from(quality))
+        .with_speed(AVIF_SPEED)
+        .with_num_threads(Some(1));
+    let encoder = match exif {
+        Some(tiff) => encoder.with_exif(tiff),
+        None => encoder,
+    };
+    let (w, h) = (p.width as usize, p.height as usize);
+    let enc = |e: ravif::Error| EngineError::Encode(format!("avif: {e}"));
+    let encoded = match p.layout {
+        // ravif reads straight (unassociated) alpha, which is what the resize gives back.
+        Layout::Rgba => {
+            let px: Vec<RGBA8> = p
+                .data
+                .chunks_exact(4)
+                .map(|c| RGBA8::new(c[0], c[1], c[2], c[3]))
+                .collect();
+            encoder.encode_rgba(Img::new(px.as_slice(), w, h))
+        }
+        Layout::Rgb | Layout::Gray => {
+            let p = p.into_rgb();
+            let px: Vec<RGB8> = p
+                .data
+                .chunks_exact(3)
+                .map(|c| RGB8::new(c[0], c[1], c[2]))
+                .collect();
+            encoder.encode_rgb(Img::new(px.as_slice(), w, h))
+        }
+    }
+    .map_err(enc)?;
+    Ok(encoded.avif_file)
 }
