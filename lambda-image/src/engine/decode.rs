@@ -9,6 +9,7 @@ use image::{DynamicImage, ImageDecoder, ImageError, ImageReader, metadata::Orien
 
 use super::EngineError;
 use super::detect::{self, SourceFormat};
+use super::heic;
 use super::pixels::{BoxShrink, Layout, Pixels, cmyk_to_rgb};
 
 /// Most scans a progressive JPEG may have (libjpeg-turbo's own fuzzing limit is 500).
@@ -37,6 +38,7 @@ enum Kind<'a> {
     },
     Png(Box<png::Reader<Cursor<&'a [u8]>>>),
     Image(Box<dyn ImageDecoder + 'a>),
+    Heic(Box<heic::Source<'a>>),
 }
 
 fn check_pixels(w: u64, h: u64, max_pixels: u64) -> Result<(), EngineError> {
@@ -144,6 +146,19 @@ pub fn open(
             })
         }
         SourceFormat::Png => open_png(bytes, max_pixels),
+        SourceFormat::Heic => {
+            let src = heic::open(bytes, max_pixels, alloc_limit(max_pixels), |w, h| {
+                check_pixels(w, h, max_pixels)
+            })?;
+            Ok(Opened {
+                format,
+                width: src.width,
+                height: src.height,
+                // libheif applies the container's transforms itself (see heic.rs).
+                orientation: 1,
+                kind: Kind::Heic(Box::new(src)),
+            })
+        }
         _ => open_with_image(bytes, format, max_pixels),
     }
 }
@@ -188,7 +203,10 @@ fn open_with_image(
     let side = u32::try_from(max_pixels).unwrap_or(u32::MAX);
     limits.max_image_width = Some(side);
     limits.max_image_height = Some(side);
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
+    let image_format = format
+        .image_format()
+        .ok_or_else(|| EngineError::Unsupported(format.content_type().into()))?;
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format);
     reader.limits(limits);
     let mut dec = reader.into_decoder().map_err(image_err)?;
     let (w, h) = dec.dimensions();
@@ -236,6 +254,7 @@ impl Opened<'_> {
             Kind::Image(dec) => {
                 dynamic_to_pixels(DynamicImage::from_decoder(dec).map_err(image_err)?)
             }
+            Kind::Heic(src) => src.decode(),
         }
     }
 }

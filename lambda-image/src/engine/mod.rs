@@ -9,6 +9,7 @@
 mod crop;
 mod decode;
 mod detect;
+mod heic;
 mod pixels;
 mod spec;
 
