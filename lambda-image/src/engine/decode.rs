@@ -9,6 +9,7 @@ use image::{DynamicImage, ImageDecoder, ImageError, ImageReader, metadata::Orien
 
 use super::EngineError;
 use super::detect::{self, SourceFormat};
+#[cfg(feature = "heic")]
 use super::heic;
 use super::pixels::{BoxShrink, Layout, Pixels, cmyk_to_rgb};
 
@@ -38,6 +39,7 @@ enum Kind<'a> {
     },
     Png(Box<png::Reader<Cursor<&'a [u8]>>>),
     Image(Box<dyn ImageDecoder + 'a>),
+    #[cfg(feature = "heic")]
     Heic(Box<heic::Source<'a>>),
 }
 
@@ -146,6 +148,7 @@ pub fn open(
             })
         }
         SourceFormat::Png => open_png(bytes, max_pixels),
+        #[cfg(feature = "heic")]
         SourceFormat::Heic => {
             let src = heic::open(bytes, max_pixels, alloc_limit(max_pixels), |w, h| {
                 check_pixels(w, h, max_pixels)
@@ -254,6 +257,7 @@ impl Opened<'_> {
             Kind::Image(dec) => {
                 dynamic_to_pixels(DynamicImage::from_decoder(dec).map_err(image_err)?)
             }
+            #[cfg(feature = "heic")]
             Kind::Heic(src) => src.decode(),
         }
     }

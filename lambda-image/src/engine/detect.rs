@@ -80,14 +80,14 @@ pub fn sniff(b: &[u8]) -> Sniffed {
             return Sniffed::Unsupported("image/avif");
         }
         if brand.starts_with(b"hei") || brand.starts_with(b"hev") {
-            return Sniffed::Supported(Heic);
+            return heic();
         }
         if brand.starts_with(b"mif") || brand.starts_with(b"msf") {
             // The generic HEIF brands, also used by AVIF files: the compatible brands say
             // which codec the file needs.
             return match ftyp_codec(b) {
                 Some(FtypCodec::Av1) => Sniffed::Unsupported("image/avif"),
-                Some(FtypCodec::Hevc) => Sniffed::Supported(Heic),
+                Some(FtypCodec::Hevc) => heic(),
                 None => Sniffed::Unsupported("image/heif"),
             };
         }
@@ -109,6 +109,15 @@ pub fn sniff(b: &[u8]) -> Sniffed {
         return Sniffed::Unsupported("image/x-exr");
     }
     Sniffed::NotAnImage
+}
+
+/// HEIC is decoded only in builds with libheif (the `heic` feature).
+fn heic() -> Sniffed {
+    if cfg!(feature = "heic") {
+        Sniffed::Supported(SourceFormat::Heic)
+    } else {
+        Sniffed::Unsupported("image/heic")
+    }
 }
 
 enum FtypCodec {
@@ -312,15 +321,9 @@ mod tests {
     fn sniffing() {
         assert_eq!(sniff(b""), Sniffed::NotAnImage);
         assert_eq!(sniff(b"hello world, not an image"), Sniffed::NotAnImage);
-        assert_eq!(
-            sniff(b"\0\0\0\x18ftypheic\0\0\0\0"),
-            Sniffed::Supported(SourceFormat::Heic)
-        );
+        assert_eq!(sniff(b"\0\0\0\x18ftypheic\0\0\0\0"), heic());
         // The generic brand: the compatible brands decide between HEIC and AVIF.
-        assert_eq!(
-            sniff(b"\0\0\0\x18ftypmif1\0\0\0\0mif1heic"),
-            Sniffed::Supported(SourceFormat::Heic)
-        );
+        assert_eq!(sniff(b"\0\0\0\x18ftypmif1\0\0\0\0mif1heic"), heic());
         assert_eq!(
             sniff(b"\0\0\0\x18ftypmif1\0\0\0\0mif1avif"),
             Sniffed::Unsupported("image/avif")

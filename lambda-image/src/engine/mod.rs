@@ -9,6 +9,7 @@
 mod crop;
 mod decode;
 mod detect;
+#[cfg(feature = "heic")]
 mod heic;
 mod pixels;
 mod spec;
