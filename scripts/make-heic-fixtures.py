@@ -10,6 +10,8 @@ quad_irot90.heic  the same coded image with an `irot` property: 90 degrees antic
 quad_imir0.heic   the same coded image with an `imir` property on axis 0 (left-right mirror)
 alpha.heic        32x32 RGBA: opaque red left half, fully transparent right half
 
+The three are also the fuzzer's HEIC seeds (lambda-image/fuzz/seeds/heic_*.heic).
+
 No encoder writes `irot`/`imir` on request, so this script adds the property to the encoded
 file: it appends the box to `ipco`, associates it (essential) with the primary item in `ipma`,
 and shifts the `iloc` offsets into `mdat` by the bytes it inserted.
@@ -23,6 +25,7 @@ from PIL import Image
 import pillow_heif
 
 OUT = Path(__file__).resolve().parent.parent / "lambda-image" / "tests" / "data"
+SEEDS = OUT.parent.parent / "fuzz" / "seeds"
 
 
 def boxes(b, start, end):
@@ -168,6 +171,10 @@ def main():
     alpha = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
     alpha.paste((255, 0, 0, 255), (0, 0, 16, 32))
     (OUT / "alpha.heic").write_bytes(encode(alpha))
+
+    # The fuzzer's seeds (scripts/fuzz_hostile.py cuts its hostile HEICs from heic_quad.heic).
+    for name in ("quad.heic", "quad_irot90.heic", "alpha.heic"):
+        (SEEDS / f"heic_{name}").write_bytes((OUT / name).read_bytes())
 
     # What libheif (pillow-heif's) makes of them: the transforms must be applied on decode.
     for name in ("quad.heic", "quad_irot90.heic", "quad_imir0.heic", "alpha.heic"):
