@@ -102,3 +102,13 @@ bits = (16384 - 1) | ((16384 - 1) << 14) | (0 << 28) | (0 << 29)  # width-1, hei
 vp8l = b"\x2f" + struct.pack("<I", bits) + b"\x00" * 3
 chunk = b"VP8L" + struct.pack("<I", len(vp8l)) + vp8l
 write("webp-bomb-16384x16384.webp", b"RIFF" + struct.pack("<I", 4 + len(chunk)) + b"WEBP" + chunk)
+
+# HEIC (seed written by make-heic-fixtures.py): the image's `ispe` (declared size) set to
+# 20000 x 20000 (400 megapixels) around the same 64x48 HEVC stream; and the same file cut in the
+# middle of its coded data, where the container still parses.
+heic = bytearray((seeds / "heic_quad.heic").read_bytes())
+ispe = heic.index(b"ispe")
+heic[ispe + 8:ispe + 16] = struct.pack(">II", 20000, 20000)
+write("heic-bomb-20000x20000.heic", bytes(heic))
+heic = (seeds / "heic_quad.heic").read_bytes()
+write("heic-truncated.heic", heic[:len(heic) - 150])

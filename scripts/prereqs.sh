@@ -74,7 +74,9 @@ prereqs_build() {
   command -v cargo >/dev/null 2>&1 \
     || prereq_stop "no Rust toolchain (cargo) on PATH" "curl --proto '=https' -sSf https://sh.rustup.rs | sh"
   command -v python3 >/dev/null 2>&1 || prereq_stop "no python3 on PATH" "sudo apt-get install -y python3"
-  local specs=("cmake:cmake" "nasm:nasm" "ca-certificates:")
+  # libde265-dev: the HEVC decoder that the engine's libheif (built from source) links for
+  # HEIC input on this machine; the static musl build compiles its own (lambda-image/Dockerfile).
+  local specs=("cmake:cmake" "nasm:nasm" "ca-certificates:" "libde265-dev:")
   local p
   if [ -f "$PREREQ_ROOT/lambda-image/APT_PACKAGES" ]; then
     while read -r p; do

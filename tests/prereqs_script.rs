@@ -86,6 +86,7 @@ const ALL: &[&str] = &[
     "cmake",
     "nasm",
     "ca-certificates",
+    "libde265-dev",
     "musl-tools",
     "docker-registry",
     "apache2-utils",

@@ -456,3 +456,53 @@ fn thumbnail_previews_local_files_and_reports_bad_ones() {
     let t50 = image::open(out_dir.join(format!("50/wide.{id}.jpg"))).unwrap();
     assert_eq!((t50.width(), t50.height()), (50, 13));
 }
+
+/// HEIC goes through the engine like every other input: `thumbnail` needs nothing of its own.
+/// The fixture is turned by an `irot` property (see lambda-image/tests/data): the preview must
+/// be the displayed image, turned once.
+#[cfg(feature = "heic")]
+#[test]
+fn thumbnail_reads_heic() {
+    let dir = tempfile::tempdir().unwrap();
+    let src =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("lambda-image/tests/data/quad_irot90.heic");
+    let out_dir = dir.path().join("out");
+    let out = thumbctl(
+        dir.path(),
+        "local",
+        &[
+            "thumbnail",
+            src.to_str().unwrap(),
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--sizes",
+            "32",
+            "--format",
+            "png",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let made: Vec<_> = std::fs::read_dir(out_dir.join("32"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(made.len(), 1, "{made:?}");
+    let img = image::open(&made[0]).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (24, 32));
+    // Stored red, green / blue, white; turned 90 degrees anticlockwise: green, white / red, blue.
+    let want = [
+        ((6, 8), [0, 255, 0]),
+        ((18, 8), [255, 255, 255]),
+        ((6, 24), [255, 0, 0]),
+        ((18, 24), [0, 0, 255]),
+    ];
+    for ((x, y), colour) in want {
+        let got = img.get_pixel(x, y).0;
+        assert!(
+            got.iter()
+                .zip(colour)
+                .all(|(g, w)| (i32::from(*g) - w).abs() <= 40),
+            "({x},{y}): {got:?}, want {colour:?}"
+        );
+    }
+}

@@ -60,7 +60,8 @@ pub fn check(data: &[u8]) {
     let Ok(t) = made else { return };
     assert_eq!(t.thumbnails.len(), opts.sizes.len());
     for th in &t.thumbnails {
-        let (w, h) = th.spec.fit(t.source.width, t.source.height);
+        // `target`, not `fit`: a crop (`48x48!attention` above) is exactly its box.
+        let (w, h) = th.spec.target(t.source.width, t.source.height);
         assert_eq!((th.width, th.height), (w, h), "thumbnail size");
         assert!(w >= 1 && h >= 1 && w <= th.spec.width && h <= th.spec.height);
         assert!(!th.bytes.is_empty(), "empty encoding");

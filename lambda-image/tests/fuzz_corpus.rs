@@ -51,6 +51,14 @@ fn seeds_and_saved_fuzz_inputs_hold_the_invariants() {
     let opts = ThumbOptions::default();
     for path in &seeds {
         let data = std::fs::read(path).unwrap();
+        if !cfg!(feature = "heic") && file_name(path).ends_with(".heic") {
+            // Without libheif a HEIC is a recognised, unsupported format.
+            assert_eq!(
+                make_thumbnails(&data, &opts).unwrap_err().reason(),
+                "unsupported"
+            );
+            continue;
+        }
         if let Err(e) = make_thumbnails(&data, &opts) {
             panic!("seed {} refused: {e}", path.display());
         }
@@ -95,6 +103,20 @@ const HOSTILE: &[(&str, Refusal)] = &[
         Refusal::OverLimit {
             width: 65500,
             height: 65500,
+        },
+    ),
+    (
+        "hostile-heic-bomb-20000x20000.heic",
+        Refusal::OverLimit {
+            width: 20000,
+            height: 20000,
+        },
+    ),
+    (
+        "hostile-heic-truncated.heic",
+        Refusal::BadBody {
+            width: 64,
+            height: 48,
         },
     ),
     ("hostile-jpeg-magic-random.jpg", Refusal::BadHeader),
@@ -144,6 +166,13 @@ fn option_sets() -> Vec<ThumbOptions> {
 fn check_refusal(name: &str, data: &[u8], want: &Refusal, opts: &ThumbOptions) {
     let probed = probe(data, opts);
     let made = make_thumbnails(data, opts).map(|t| t.source);
+    if !cfg!(feature = "heic") && name.ends_with(".heic") {
+        // Without libheif nothing of a HEIC is read: refused by its brand alone.
+        let unsupported = Err(EngineError::Unsupported("image/heic".into()));
+        assert_eq!(probed, unsupported, "{name}");
+        assert_eq!(made, unsupported, "{name}");
+        return;
+    }
     let ctx = format!(
         "{name} (max_pixels {}): probe {probed:?}, make_thumbnails {made:?}",
         opts.max_pixels

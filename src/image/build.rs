@@ -107,6 +107,15 @@ async fn target_installed(target: &str) -> Result<bool, BuildError> {
         .any(|l| l.trim() == target))
 }
 
+/// The musl libde265 prefix for a local build with HEIC, when everything it needs is there.
+fn heic_prefix(arch: Arch) -> Option<std::ffi::OsString> {
+    let prefix = std::env::var_os("THUMBCTL_LIBDE265_MUSL")?;
+    let ready = matches!(arch, Arch::X86_64)
+        && Path::new(&prefix).join("lib/libde265.a").is_file()
+        && on_path("cargo-zigbuild");
+    ready.then_some(prefix)
+}
+
 /// Builds the static binary and returns its path. Cargo's own progress goes to stderr
 /// unless `quiet`.
 pub async fn build_binary(root: &Path, arch: Arch, quiet: bool) -> Result<PathBuf, BuildError> {
@@ -146,15 +155,31 @@ pub async fn build_binary(root: &Path, arch: Arch, quiet: bool) -> Result<PathBu
             }
         }
     }
+    // HEIC input (libheif, libde265: C++) needs zig's libc++ for musl and a libde265 built
+    // for musl, as the Dockerfile sets up; given both (THUMBCTL_LIBDE265_MUSL, the prefix that
+    // lambda-image/scripts/libde265-musl.sh filled, and cargo-zigbuild on PATH), the local
+    // binary has it too. Otherwise it is built without, and refuses HEIC as `unsupported`.
+    let heic = heic_prefix(arch);
+    match &heic {
+        Some(prefix) => {
+            cmd.env(
+                "PKG_CONFIG_PATH",
+                Path::new(prefix).join("lib/pkgconfig").as_os_str(),
+            )
+            .env("PKG_CONFIG_ALLOW_CROSS", "1")
+            .arg("zigbuild");
+        }
+        None => {
+            if !quiet {
+                eprintln!(
+                    "note: this local build has no HEIC input (set THUMBCTL_LIBDE265_MUSL and install cargo-zigbuild for it; see lambda-image/scripts/libde265-musl.sh); the CodeBuild image has it"
+                );
+            }
+            cmd.args(["build", "--no-default-features"]);
+        }
+    }
     cmd.current_dir(root)
-        .args([
-            "build",
-            "--locked",
-            "-p",
-            "lambda-image",
-            "--bin",
-            "lambda-image",
-        ])
+        .args(["--locked", "-p", "lambda-image", "--bin", "lambda-image"])
         .args(["--profile", &profile(), "--target", target])
         .stdin(Stdio::null())
         .stdout(Stdio::null());

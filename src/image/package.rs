@@ -48,6 +48,8 @@ const LAMBDA_FILES: &[&str] = &[
     "buildspec.yml",
     "APT_PACKAGES",
     "build.rs",
+    // The Dockerfile builds HEIC's decoder for musl with it.
+    "scripts/libde265-musl.sh",
 ];
 /// The workspace also lists thumbctl itself (the root package); cargo needs a target for it
 /// to load the workspace, so the zip carries this stub instead of thumbctl's sources.

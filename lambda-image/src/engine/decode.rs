@@ -11,6 +11,8 @@ use super::EngineError;
 use super::colour;
 use super::detect::{self, SourceFormat};
 use super::jpeg_dc;
+#[cfg(feature = "heic")]
+use super::heic;
 use super::pixels::{BoxShrink, Layout, Pixels, cmyk_to_rgb};
 
 /// Most scans a progressive JPEG may have (libjpeg-turbo's own fuzzing limit is 500).
@@ -41,6 +43,8 @@ enum Kind<'a> {
     },
     Png(Box<png::Reader<Cursor<&'a [u8]>>>),
     Image(Box<dyn ImageDecoder + 'a>),
+    #[cfg(feature = "heic")]
+    Heic(Box<heic::Source<'a>>),
 }
 
 fn check_pixels(w: u64, h: u64, max_pixels: u64) -> Result<(), EngineError> {
@@ -150,6 +154,21 @@ pub fn open(
             })
         }
         SourceFormat::Png => open_png(bytes, max_pixels),
+        #[cfg(feature = "heic")]
+        SourceFormat::Heic => {
+            let src = heic::open(bytes, max_pixels, alloc_limit(max_pixels), |w, h| {
+                check_pixels(w, h, max_pixels)
+            })?;
+            Ok(Opened {
+                format,
+                width: src.width,
+                height: src.height,
+                // libheif applies the container's transforms itself (see heic.rs).
+                orientation: 1,
+                profile: src.profile.clone(),
+                kind: Kind::Heic(Box::new(src)),
+            })
+        }
         _ => open_with_image(bytes, format, max_pixels),
     }
 }
@@ -195,7 +214,10 @@ fn open_with_image(
     let side = u32::try_from(max_pixels).unwrap_or(u32::MAX);
     limits.max_image_width = Some(side);
     limits.max_image_height = Some(side);
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
+    let image_format = format
+        .image_format()
+        .ok_or_else(|| EngineError::Unsupported(format.content_type().into()))?;
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), image_format);
     reader.limits(limits);
     let mut dec = reader.into_decoder().map_err(image_err)?;
     let (w, h) = dec.dimensions();
@@ -258,6 +280,8 @@ impl Opened<'_> {
             Kind::Image(dec) => {
                 dynamic_to_pixels(DynamicImage::from_decoder(dec).map_err(image_err)?)
             }
+            #[cfg(feature = "heic")]
+            Kind::Heic(src) => src.decode(),
         }
     }
 }

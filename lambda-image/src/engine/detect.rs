@@ -10,6 +10,8 @@ pub enum SourceFormat {
     Webp,
     Bmp,
     Tiff,
+    /// HEIC/HEIF (HEVC-coded), decoded by libheif.
+    Heic,
 }
 
 impl SourceFormat {
@@ -21,18 +23,21 @@ impl SourceFormat {
             Self::Webp => "image/webp",
             Self::Bmp => "image/bmp",
             Self::Tiff => "image/tiff",
+            Self::Heic => "image/heic",
         }
     }
 
-    pub fn image_format(self) -> image::ImageFormat {
-        match self {
+    /// The `image` crate's decoder for this format, if it has one (not HEIC).
+    pub fn image_format(self) -> Option<image::ImageFormat> {
+        Some(match self {
             Self::Jpeg => image::ImageFormat::Jpeg,
             Self::Png => image::ImageFormat::Png,
             Self::Gif => image::ImageFormat::Gif,
             Self::Webp => image::ImageFormat::WebP,
             Self::Bmp => image::ImageFormat::Bmp,
             Self::Tiff => image::ImageFormat::Tiff,
-        }
+            Self::Heic => return None,
+        })
     }
 }
 
@@ -74,8 +79,17 @@ pub fn sniff(b: &[u8]) -> Sniffed {
         if brand.starts_with(b"avi") {
             return Sniffed::Unsupported("image/avif");
         }
-        if brand.starts_with(b"hei") || brand.starts_with(b"mif") || brand.starts_with(b"hev") {
-            return Sniffed::Unsupported("image/heic");
+        if brand.starts_with(b"hei") || brand.starts_with(b"hev") {
+            return heic();
+        }
+        if brand.starts_with(b"mif") || brand.starts_with(b"msf") {
+            // The generic HEIF brands, also used by AVIF files: the compatible brands say
+            // which codec the file needs.
+            return match ftyp_codec(b) {
+                Some(FtypCodec::Av1) => Sniffed::Unsupported("image/avif"),
+                Some(FtypCodec::Hevc) => heic(),
+                None => Sniffed::Unsupported("image/heif"),
+            };
         }
         return Sniffed::NotAnImage;
     }
@@ -95,6 +109,37 @@ pub fn sniff(b: &[u8]) -> Sniffed {
         return Sniffed::Unsupported("image/x-exr");
     }
     Sniffed::NotAnImage
+}
+
+/// HEIC is decoded only in builds with libheif (the `heic` feature).
+fn heic() -> Sniffed {
+    if cfg!(feature = "heic") {
+        Sniffed::Supported(SourceFormat::Heic)
+    } else {
+        Sniffed::Unsupported("image/heic")
+    }
+}
+
+enum FtypCodec {
+    Hevc,
+    Av1,
+}
+
+/// The codec named by the compatible brands of a leading `ftyp` box, read within the box's
+/// declared size and the input.
+fn ftyp_codec(b: &[u8]) -> Option<FtypCodec> {
+    let size = usize::try_from(rd32(b, 0, false)?).ok()?.min(b.len());
+    let brands = b.get(16..size)?;
+    let mut found = None;
+    for brand in brands.chunks_exact(4) {
+        if brand.starts_with(b"avi") {
+            return Some(FtypCodec::Av1);
+        }
+        if brand.starts_with(b"hei") || brand.starts_with(b"hev") {
+            found = Some(FtypCodec::Hevc);
+        }
+    }
+    found
 }
 
 fn rd16(b: &[u8], at: usize, le: bool) -> Option<u16> {
@@ -345,9 +390,17 @@ mod tests {
     fn sniffing() {
         assert_eq!(sniff(b""), Sniffed::NotAnImage);
         assert_eq!(sniff(b"hello world, not an image"), Sniffed::NotAnImage);
+        assert_eq!(sniff(b"\0\0\0\x18ftypheic\0\0\0\0"), heic());
+        // The generic brand: the compatible brands decide between HEIC and AVIF.
+        assert_eq!(sniff(b"\0\0\0\x18ftypmif1\0\0\0\0mif1heic"), heic());
         assert_eq!(
-            sniff(b"\0\0\0\x18ftypheic\0\0\0\0"),
-            Sniffed::Unsupported("image/heic")
+            sniff(b"\0\0\0\x18ftypmif1\0\0\0\0mif1avif"),
+            Sniffed::Unsupported("image/avif")
+        );
+        // Brands past the box's declared size are not the box's.
+        assert_eq!(
+            sniff(b"\0\0\0\x14ftypmif1\0\0\0\0mif1heic"),
+            Sniffed::Unsupported("image/heif")
         );
         assert_eq!(
             sniff(b"\xff\xd8\xff\xe0"),

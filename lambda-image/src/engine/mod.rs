@@ -12,6 +12,8 @@ mod crop;
 mod decode;
 mod detect;
 mod jpeg_dc;
+#[cfg(feature = "heic")]
+mod heic;
 mod pixels;
 mod spec;
 
