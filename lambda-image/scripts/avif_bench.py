@@ -123,6 +123,7 @@ def main():
     ap.add_argument("--files", default=",".join(FILES))
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--speeds", default="", help="also: AVIF at quality 80 for each of these rav1e speeds")
+    ap.add_argument("--only-speeds", action="store_true", help="skip the equal-SSIM table")
     ap.add_argument("--json", help="append every row as a JSON line to this file")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
@@ -130,9 +131,12 @@ def main():
     print(f"load average before: {os.getloadavg()}", file=sys.stderr)
 
     rows = []
-    print("| image @ box | thumbnail | SSIM target (JPEG q80) | JPEG ms | JPEG bytes | WebP q | WebP SSIM | WebP ms | WebP bytes | AVIF q | AVIF SSIM | AVIF ms | AVIF bytes |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for size in [int(s) for s in args.sizes.split(",")]:
+    if args.only_speeds:
+        args.sizes, sizes = "", args.sizes
+    if args.sizes:
+        print("| image @ box | thumbnail | SSIM target (JPEG q80) | JPEG ms | JPEG bytes | WebP q | WebP SSIM | WebP ms | WebP bytes | AVIF q | AVIF SSIM | AVIF ms | AVIF bytes |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for size in [int(s) for s in args.sizes.split(",") if s]:
         for name in args.files.split(","):
             stem = f"{os.path.splitext(name)[0]}_{size}"
             ref_png = os.path.join(args.work, f"{stem}.ref.png")
@@ -166,6 +170,8 @@ def main():
               + f"; AVIF bytes / JPEG {geo('bytes', 'avif') / geo('bytes', 'jpeg'):.2f}, / WebP {geo('bytes', 'avif') / geo('bytes', 'webp'):.2f}"
               + f"; AVIF ms / JPEG {geo('median_ms', 'avif') / geo('median_ms', 'jpeg'):.0f}x")
 
+    if args.only_speeds:
+        args.sizes = sizes
     if args.speeds:
         print("\n| image @ box | rav1e speed | AVIF q80 ms | bytes | SSIM |")
         print("|---|---:|---:|---:|---:|")
