@@ -10,9 +10,9 @@ use image::{DynamicImage, ImageDecoder, ImageError, ImageReader, metadata::Orien
 use super::EngineError;
 use super::colour;
 use super::detect::{self, SourceFormat};
-use super::jpeg_dc;
 #[cfg(feature = "heic")]
 use super::heic;
+use super::jpeg_dc;
 use super::pixels::{BoxShrink, Layout, Pixels, cmyk_to_rgb};
 
 /// Most scans a progressive JPEG may have (libjpeg-turbo's own fuzzing limit is 500).

@@ -28,6 +28,9 @@ pub struct Source<'a> {
     lib: LibHeif,
     pub width: u32,
     pub height: u32,
+    /// The primary image's ICC profile (a `colr` box of type `prof`/`rICC`): iPhones tag
+    /// their HEICs Display P3 this way, and `colour` converts from it like from any other.
+    pub profile: Option<Vec<u8>>,
 }
 
 fn heif_err(e: HeifError) -> EngineError {
@@ -77,7 +80,9 @@ pub fn open(
     // headers declare (which may disagree with the container's `ispe`).
     limits.set_max_image_size_pixels(max_pixels);
     ctx.set_security_limits(&limits).map_err(heif_err)?;
+    let profile = handle.color_profile_raw().map(|p| p.data);
     Ok(Source {
+        profile,
         handle,
         _ctx: ctx,
         lib,

@@ -11,9 +11,9 @@ mod colour;
 mod crop;
 mod decode;
 mod detect;
-mod jpeg_dc;
 #[cfg(feature = "heic")]
 mod heic;
+mod jpeg_dc;
 mod pixels;
 mod spec;
 
