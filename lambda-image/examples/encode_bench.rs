@@ -14,6 +14,9 @@
 //!
 //! Run the release build: `cargo build --release -p lambda-image --example encode_bench`.
 
+#[path = "../tests/common/avif.rs"]
+mod avif_support;
+
 use std::time::Instant;
 
 use lambda_image::engine::{
@@ -169,53 +172,7 @@ fn decode(bytes: &[u8], format: OutputFormat) -> Result<image::RgbaImage, String
             .map(|i| i.to_rgba8())
             .map_err(|e| e.to_string());
     }
-    use avif_decode::{Decoder, Image};
-    let img = Decoder::from_avif(bytes)
-        .and_then(Decoder::to_image)
-        .map_err(|e| e.to_string())?;
-    let hi = |v: u16| (v >> 8) as u8;
-    let (w, h, px): (usize, usize, Vec<[u8; 4]>) = match img {
-        Image::Rgb8(i) => (
-            i.width(),
-            i.height(),
-            i.pixels().map(|p| [p.r, p.g, p.b, 255]).collect(),
-        ),
-        Image::Rgba8(i) => (
-            i.width(),
-            i.height(),
-            i.pixels().map(|p| [p.r, p.g, p.b, p.a]).collect(),
-        ),
-        Image::Rgb16(i) => (
-            i.width(),
-            i.height(),
-            i.pixels()
-                .map(|p| [hi(p.r), hi(p.g), hi(p.b), 255])
-                .collect(),
-        ),
-        Image::Rgba16(i) => (
-            i.width(),
-            i.height(),
-            i.pixels()
-                .map(|p| [hi(p.r), hi(p.g), hi(p.b), hi(p.a)])
-                .collect(),
-        ),
-        Image::Gray8(i) => (
-            i.width(),
-            i.height(),
-            i.pixels()
-                .map(|g| [g.value(), g.value(), g.value(), 255])
-                .collect(),
-        ),
-        Image::Gray16(i) => (
-            i.width(),
-            i.height(),
-            i.pixels()
-                .map(|g| [hi(g.value()), hi(g.value()), hi(g.value()), 255])
-                .collect(),
-        ),
-    };
-    image::RgbaImage::from_raw(w as u32, h as u32, px.concat())
-        .ok_or_else(|| "decoded buffer does not match its size".to_string())
+    avif_support::decode_avif_rgba(bytes)
 }
 
 /// Threads of this process now (Linux), or null elsewhere.

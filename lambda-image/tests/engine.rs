@@ -1,6 +1,9 @@
 //! Engine tests on generated images: every input format and variant, all EXIF orientations
 //! (checked on pixel content), alpha, 16-bit, CMYK, box fitting, hostile inputs.
 
+#[path = "common/avif.rs"]
+mod avif_support;
+
 use std::io::Cursor;
 
 use image::{DynamicImage, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
@@ -1303,53 +1306,7 @@ fn keep_copyright_without_attribution_writes_no_exif() {
 
 /// Decodes an AVIF thumbnail with libaom (not the rav1e that made it), as 8-bit RGBA.
 fn decode_avif(bytes: &[u8]) -> RgbaImage {
-    use avif_decode::{Decoder, Image};
-    let img = Decoder::from_avif(bytes)
-        .and_then(Decoder::to_image)
-        .expect("AVIF thumbnail decodes");
-    // 10-bit AV1 comes back scaled to 16 bits: the high byte is the 8-bit value.
-    let hi = |v: u16| (v >> 8) as u8;
-    let (w, h, px): (usize, usize, Vec<[u8; 4]>) = match img {
-        Image::Rgb8(i) => (
-            i.width(),
-            i.height(),
-            i.pixels().map(|p| [p.r, p.g, p.b, 255]).collect(),
-        ),
-        Image::Rgba8(i) => (
-            i.width(),
-            i.height(),
-            i.pixels().map(|p| [p.r, p.g, p.b, p.a]).collect(),
-        ),
-        Image::Rgb16(i) => (
-            i.width(),
-            i.height(),
-            i.pixels()
-                .map(|p| [hi(p.r), hi(p.g), hi(p.b), 255])
-                .collect(),
-        ),
-        Image::Rgba16(i) => (
-            i.width(),
-            i.height(),
-            i.pixels()
-                .map(|p| [hi(p.r), hi(p.g), hi(p.b), hi(p.a)])
-                .collect(),
-        ),
-        Image::Gray8(i) => (
-            i.width(),
-            i.height(),
-            i.pixels()
-                .map(|g| [g.value(), g.value(), g.value(), 255])
-                .collect(),
-        ),
-        Image::Gray16(i) => (
-            i.width(),
-            i.height(),
-            i.pixels()
-                .map(|g| [hi(g.value()), hi(g.value()), hi(g.value()), 255])
-                .collect(),
-        ),
-    };
-    RgbaImage::from_raw(w as u32, h as u32, px.concat()).expect("buffer matches the size")
+    avif_support::decode_avif_rgba(bytes).expect("AVIF thumbnail decodes")
 }
 
 fn rgb_at(img: &RgbaImage, x: u32, y: u32) -> [u8; 3] {
