@@ -36,6 +36,14 @@ exif = Image.Exif()
 exif[0x0112] = 6  # orientation: rotate 90
 save("jpeg_baseline_exif6.jpg", base(), "JPEG", quality=75, exif=exif.tobytes())
 save("jpeg_progressive.jpg", base(), "JPEG", quality=75, progressive=True)
+# More progressive variants for the DC-only decoder (engine/jpeg_dc.rs): one component,
+# 4:4:4 with a restart interval every block, and 4:2:2 on an image whose width is not a
+# multiple of the MCU (libjpeg's default script refines the DC by successive approximation).
+save("jpeg_progressive_gray.jpg", base("L"), "JPEG", quality=75, progressive=True)
+save("jpeg_progressive_444_restart.jpg", base(), "JPEG", quality=90, progressive=True,
+     subsampling=0, restart_marker_blocks=1)
+save("jpeg_progressive_422_odd.jpg", base(size=(37, 21)), "JPEG", quality=60, progressive=True,
+     subsampling=1)
 save("jpeg_gray.jpg", base("L"), "JPEG", quality=75)
 save("jpeg_cmyk.jpg", base("CMYK"), "JPEG", quality=75)
 save("jpeg_444_restart.jpg", base(), "JPEG", quality=90, subsampling=0, restart_marker_blocks=1)

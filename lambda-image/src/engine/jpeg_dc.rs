@@ -440,7 +440,9 @@ fn dc_scan(
                 }
                 c.q0 = Some(quant[c.tq]?);
             }
-            (ah, Some(al)) if ah == al && scan.al == ah - 1 => {}
+            // `ah > 0` first: a second first pass (ah 0 over a decoded component) is refused,
+            // and `ah - 1` must not be reached with ah 0 (found by the fuzzer).
+            (ah, Some(al)) if ah > 0 && ah == al && scan.al == ah - 1 => {}
             _ => return None,
         }
     }
