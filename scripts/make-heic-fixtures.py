@@ -7,7 +7,8 @@ Needs Pillow and pillow-heif (PyPI; its wheels carry libheif with the x265 encod
 
 quad.heic         64x48, four flat quadrants: red, green (top), blue, white (bottom)
 quad_irot90.heic  the same coded image with an `irot` property: 90 degrees anticlockwise
-quad_imir0.heic   the same coded image with an `imir` property on axis 0 (left-right mirror)
+quad_imir0.heic   the same coded image with an `imir` property, mode (first-edition "axis") 0:
+                  a top-to-bottom mirror (see the engine test for why)
 alpha.heic        32x32 RGBA: opaque red left half, fully transparent right half
 
 The three are also the fuzzer's HEIC seeds (lambda-image/fuzz/seeds/heic_*.heic).

@@ -1512,8 +1512,12 @@ mod heic {
         // The same coded 64x48 image as quad.heic, with an `irot` (90 degrees anticlockwise) or an
         // `imir` (axis 0) property. The expected layouts are what libheif's own decoder gives for
         // these files (pillow-heif's independent build, printed by the fixture script); for irot
-        // it is also the specification's anticlockwise turn. Were the engine to apply the
-        // orientation a second time, the quadrants would move again.
+        // it is also the specification's anticlockwise turn. For imir it is a top-to-bottom
+        // mirror: HEIF's first edition called the bit `axis` ("a vertical (0) or horizontal (1)
+        // axis"), which readers took both ways; its Amendment 2 renamed it `mode` and defined 0
+        // as the top-to-bottom mirror that libheif and iPhones had implemented, and libavif
+        // followed. Were the engine to apply the orientation a second time, the quadrants would
+        // move again.
         let t = make_thumbnails(
             &heic_fixture("quad_irot90.heic"),
             &opts(&["24x32"], OutputFormat::Png),
