@@ -116,6 +116,11 @@ pub fn rgb_to_srgb(p: Pixels, icc: &[u8]) -> Pixels {
         Layout::Rgba => CmsLayout::Rgba,
         Layout::Gray => return p,
     };
+    // The header's data colour space (ICC.1, 7.2.6) decides before a full parse: a CMYK
+    // JPEG's profile, already applied while decoding, would otherwise be parsed a second time.
+    if icc.get(16..20) != Some(b"RGB ".as_slice()) {
+        return p;
+    }
     let Some(src) = parse(icc).filter(|s| s.color_space == DataColorSpace::Rgb) else {
         return p;
     };
