@@ -310,13 +310,18 @@ fn decode_jpeg(
             }
         }
         d.set_scaling_factor(best).map_err(tj_err)?;
-        // At 1/8 a progressive file's DC scans are all a thumbnail needs (see `jpeg_dc`);
-        // anything that decoder does not take falls through to libjpeg-turbo.
-        let eighth = best.num() * 8 == best.denom();
+        // At 1/8 a progressive file's DC scans are all a thumbnail needs, at 1/4 those and its
+        // first AC scans (see `jpeg_dc`); anything that decoder does not take falls through to
+        // libjpeg-turbo.
+        let scale = match best.denom() / best.num().max(1) {
+            8 if best.num() == 1 => Some(jpeg_dc::Scale::Eighth),
+            4 if best.num() == 1 => Some(jpeg_dc::Scale::Quarter),
+            _ => None,
+        };
         let ycc_or_gray = !matches!(colorspace, Colorspace::CMYK | Colorspace::YCCK);
-        if eighth
+        if let Some(scale) = scale
             && ycc_or_gray
-            && let Some(p) = jpeg_dc::decode(bytes)
+            && let Some(p) = jpeg_dc::decode(bytes, scale)
         {
             return Ok(p);
         }
