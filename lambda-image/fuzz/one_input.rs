@@ -10,10 +10,10 @@ fn options(len: usize) -> ThumbOptions {
     let format = [OutputFormat::Jpeg, OutputFormat::Png, OutputFormat::Webp][len % 3];
     let side = 1 + (len / 3 % 300) as u32;
     if len % 4 == 1 {
-        // Tiny boxes only: even the seeds' small images then decode at 1/8, which sends
-        // progressive JPEGs through the DC-only decoder.
+        // Tiny boxes only: the seeds' small images (16-37 px) then decode at 1/8 or 1/4,
+        // which sends progressive JPEGs through the DC-only decoder or its 1/4 mode.
         return ThumbOptions {
-            sizes: vec![ThumbSpec::square(1 + (len / 4 % 3) as u32)],
+            sizes: vec![ThumbSpec::square(1 + (len / 4 % 6) as u32)],
             format,
             max_pixels: 1_000_000,
             max_bytes: 1 << 20,

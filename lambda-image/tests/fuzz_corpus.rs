@@ -62,13 +62,16 @@ fn seeds_and_saved_fuzz_inputs_hold_the_invariants() {
         if let Err(e) = make_thumbnails(&data, &opts) {
             panic!("seed {} refused: {e}", path.display());
         }
-        // And at a size that decodes at 1/8, where progressive JPEGs take the DC-only path.
-        let tiny = ThumbOptions {
-            sizes: vec![ThumbSpec::square(2)],
-            ..ThumbOptions::default()
-        };
-        if let Err(e) = make_thumbnails(&data, &tiny) {
-            panic!("seed {} refused at 2x2: {e}", path.display());
+        // And at sizes that decode at 1/8 and 1/4 (the seeds are 16-37 px), where progressive
+        // JPEGs take the DC-only path and the DC-plus-first-AC path.
+        for side in [2, 5] {
+            let tiny = ThumbOptions {
+                sizes: vec![ThumbSpec::square(side)],
+                ..ThumbOptions::default()
+            };
+            if let Err(e) = make_thumbnails(&data, &tiny) {
+                panic!("seed {} refused at {side}x{side}: {e}", path.display());
+            }
         }
     }
 }
