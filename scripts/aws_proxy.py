@@ -53,6 +53,15 @@ both that thumbctl coped and that the behaviour really happened:
                         Policy: ...", SignatureDoesNotMatch, ...); a valid form goes to moto with
                         ${filename} in its key replaced by the file's name.
 
+  credentials           a request signed with an access key id the proxy does not know (see
+                        SECRETS: AWS_ACCESS_KEY_ID of its environment, default test) is
+                        refused as AWS refuses an unknown key, by protocol: query services (STS,
+                        IAM, SNS) 403 InvalidClientTokenId "The security token included in the
+                        request is invalid." (STS API reference, Common Errors), S3 403
+                        InvalidAccessKeyId "The AWS Access Key Id you provided does not exist in
+                        our records." (S3 error responses), JSON services 400
+                        UnrecognizedClientException (DynamoDB common errors). moto accepts any key.
+
     aws_proxy.py --listen 127.0.0.1:PORT --target 127.0.0.1:MOTO --behave a,b [--settle 1.5]
 
 Prints "ready" when listening; GET /__counts answers the counts as JSON, and they are printed
@@ -698,6 +707,29 @@ def is_form_post(handler, req):
         and handler.headers.get("Content-Type", "").startswith("multipart/form-data")
 
 
+CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+
+
+def unknown_key(handler, req):
+    """The credentials behaviour: AWS's refusal of a request signed with a key it does not
+    know, or None. Presigned requests carry the key in X-Amz-Credential instead."""
+    auth = handler.headers.get("Authorization", "")
+    m = CREDENTIAL.search(auth)
+    key = m.group(1) if m else req.query.get("X-Amz-Credential", [""])[0].split("/")[0]
+    if not key or key in SECRETS:
+        return None
+    count("credentials:" + (req.service or "other"))
+    if req.service == "s3":
+        return s3_error(403, "InvalidAccessKeyId",
+                        "The AWS Access Key Id you provided does not exist in our records.")
+    if req.service == "query":
+        status, headers, body = query_error("InvalidClientTokenId",
+                                            "The security token included in the request is invalid.")
+        return 403, headers, body
+    return json_error(400, "UnrecognizedClientException",
+                      "The security token included in the request is invalid.")
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -719,7 +751,8 @@ class Handler(BaseHTTPRequestHandler):
         req = Request(self, body)
         if DEBUG:
             print(self.command, self.path, req.service, req.action, file=sys.stderr, flush=True)
-        canned = before(req)
+        canned = unknown_key(self, req) if "credentials" in BEHAVE else None
+        canned = canned or before(req)
         if canned:
             return self.answer(*canned)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection",)}

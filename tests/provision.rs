@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::aws_proxy::AwsProxy;
 use common::*;
 use serde_json::Value;
 
@@ -711,10 +712,32 @@ async fn destroy_never_touches_what_is_not_in_the_state() {
     let stack = stack_name("lookalike");
     let c = clients().await;
     ok(dir.path(), &stack, &["up", "--image-uri", IMAGE]);
-    // Look-alikes: same naming pattern and even our tags, but not in the state.
+    // Look-alikes: same naming pattern and even our tags (stack, managed-by, region: all
+    // that `status --orphans` would take as proof), but not in the state.
     let fake_bucket = format!("{stack}-src-zzzzzzzz");
     c.s3.create_bucket()
         .bucket(&fake_bucket)
+        .send()
+        .await
+        .unwrap();
+    let our_tags = [
+        ("thumbctl:stack", stack.as_str()),
+        ("thumbctl:managed-by", "thumbctl"),
+        ("thumbctl:region", "us-east-1"),
+    ];
+    let mut tagging = aws_sdk_s3::types::Tagging::builder();
+    for (k, v) in our_tags {
+        tagging = tagging.tag_set(
+            aws_sdk_s3::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .unwrap(),
+        );
+    }
+    c.s3.put_bucket_tagging()
+        .bucket(&fake_bucket)
+        .tagging(tagging.build().unwrap())
         .send()
         .await
         .unwrap();
@@ -744,9 +767,60 @@ async fn destroy_never_touches_what_is_not_in_the_state() {
                 .build()
                 .unwrap(),
         )
+        .set_tags(Some(
+            our_tags
+                .iter()
+                .map(|(k, v)| {
+                    aws_sdk_dynamodb::types::Tag::builder()
+                        .key(*k)
+                        .value(*v)
+                        .build()
+                        .unwrap()
+                })
+                .collect(),
+        ))
         .send()
         .await
         .unwrap();
+    // The look-alikes really carry the tags (read back), so the test below is about the state.
+    let bucket_tags =
+        c.s3.get_bucket_tagging()
+            .bucket(&fake_bucket)
+            .send()
+            .await
+            .unwrap();
+    assert!(
+        bucket_tags
+            .tag_set()
+            .iter()
+            .any(|t| t.key() == "thumbctl:stack" && t.value() == stack),
+        "{bucket_tags:?}"
+    );
+    let table_arn = c
+        .dynamodb
+        .describe_table()
+        .table_name(&fake_table)
+        .send()
+        .await
+        .unwrap()
+        .table()
+        .and_then(|t| t.table_arn())
+        .map(str::to_owned)
+        .unwrap();
+    let table_tags = c
+        .dynamodb
+        .list_tags_of_resource()
+        .resource_arn(&table_arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        table_tags
+            .tags()
+            .iter()
+            .any(|t| t.key() == "thumbctl:stack" && t.value() == stack),
+        "{table_tags:?}"
+    );
 
     ok(dir.path(), &stack, &["destroy", "--yes"]);
     c.s3.head_object()
@@ -882,21 +956,53 @@ fn bad_input_is_refused_clearly() {
 }
 
 #[test]
-fn unreachable_endpoint_and_bad_credentials_say_what_to_do() {
+fn an_unreachable_endpoint_says_what_to_check() {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = thumbctl_cmd(dir.path(), "unreach", &["up", "--image-uri", IMAGE]);
     cmd.env("AWS_ENDPOINT_URL", "http://127.0.0.1:9");
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
+    // Both halves of the one hint: what happened, and the region as the likely cause.
     assert!(
-        err.contains("could not be reached") || err.contains("--region"),
+        err.contains("the AWS endpoint could not be reached"),
         "{err}"
     );
+    assert!(err.contains("check --region"), "{err}");
+    assert!(!err.contains("no valid AWS credentials"), "{err}");
     assert!(
         !dir.path().join("unreach.json").exists(),
         "nothing recorded when nothing was made"
     );
+}
+
+/// Credentials that AWS does not know (a deleted or mistyped key): moto takes any key, so the
+/// proxy's `credentials` behaviour answers as STS, S3 and the JSON services do for an unknown
+/// key. The first call fails with the credentials hint, and nothing is made.
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_credentials_fail_first_and_make_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name("badkey");
+    let proxy = AwsProxy::start("credentials", 1.0);
+    let mut cmd = proxy.cmd(dir.path(), &stack, &["up", "--image-uri", IMAGE]);
+    cmd.env("AWS_ACCESS_KEY_ID", "AKIAEXAMPLEUNKNOWN01")
+        .env("AWS_SECRET_ACCESS_KEY", "not-the-secret");
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("hint: no valid AWS credentials"), "{err}");
+    assert!(err.contains("InvalidClientTokenId"), "{err}");
+    assert!(!err.contains("could not be reached"), "{err}");
+    assert!(
+        proxy.fired("credentials").await >= 1,
+        "the behaviour never fired"
+    );
+    assert!(
+        !dir.path().join(format!("{stack}.json")).exists(),
+        "nothing recorded when nothing was made"
+    );
+    let c = clients().await;
+    assert_eq!(leftovers(&c, &stack).await, Vec::<String>::new());
 }
 
 #[test]

@@ -161,6 +161,7 @@ pub struct Clients {
     pub sns: aws_sdk_sns::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub sqs: aws_sdk_sqs::Client,
+    pub cloudfront: aws_sdk_cloudfront::Client,
 }
 
 pub async fn clients() -> Clients {
@@ -179,20 +180,29 @@ pub async fn clients() -> Clients {
         sns: aws_sdk_sns::Client::new(&c),
         logs: aws_sdk_cloudwatchlogs::Client::new(&c),
         sqs: aws_sdk_sqs::Client::new(&c),
+        cloudfront: aws_sdk_cloudfront::Client::new(&c),
     }
 }
 
 /// Every resource in moto, in any service `up` uses, whose name carries the stack's prefix.
 /// Empty means nothing leaked.
+///
+/// Deliberately by name, not by the `thumbctl:stack` tag that `status --orphans` requires:
+/// a leak check must also catch what a bug left untagged. Every listing is read to its last
+/// page (a leak on page two is still a leak), and the CloudFront kinds, which have no name,
+/// are matched by what names them: the distribution's comment and the OAC's name, both of
+/// which carry the stack's `<stack>-<suffix>-cdn`.
 pub async fn leftovers(c: &Clients, stack: &str) -> Vec<String> {
     let prefix = format!("{stack}-");
     let mut left = Vec::new();
+    // ListBuckets pages only when asked to (max-buckets); without it S3 answers every bucket.
     let buckets = c.s3.list_buckets().send().await.expect("list buckets");
     for b in buckets.buckets() {
         if b.name().is_some_and(|n| n.starts_with(&prefix)) {
             left.push(format!("bucket {}", b.name().unwrap_or_default()));
         }
     }
+    // Function, batch and CodeBuild roles all carry the prefix.
     let roles: Vec<_> = c
         .iam
         .list_roles()
@@ -207,24 +217,30 @@ pub async fn leftovers(c: &Clients, stack: &str) -> Vec<String> {
             left.push(format!("role {}", r.role_name()));
         }
     }
-    let repos = c
+    let repos: Vec<_> = c
         .ecr
         .describe_repositories()
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .expect("list repositories");
-    for r in repos.repositories() {
+    for r in &repos {
         if r.repository_name().is_some_and(|n| n.starts_with(&prefix)) {
             left.push(format!("repository {:?}", r.repository_name()));
         }
     }
-    let projects = c
+    let projects: Vec<_> = c
         .codebuild
         .list_projects()
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .expect("list projects");
-    for p in projects.projects() {
+    for p in &projects {
         if p.starts_with(&prefix) {
             left.push(format!("project {p}"));
         }
@@ -243,11 +259,20 @@ pub async fn leftovers(c: &Clients, stack: &str) -> Vec<String> {
             left.push(format!("table {t}"));
         }
     }
-    let topics = c.sns.list_topics().send().await.expect("list topics");
-    for t in topics.topics() {
-        if t.topic_arn()
-            .is_some_and(|a| a.rsplit(':').next().is_some_and(|n| n.starts_with(&prefix)))
-        {
+    let topic_named = |arn: Option<&str>| {
+        arn.is_some_and(|a| a.rsplit(':').next().is_some_and(|n| n.starts_with(&prefix)))
+    };
+    let topics: Vec<_> = c
+        .sns
+        .list_topics()
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .expect("list topics");
+    for t in &topics {
+        if topic_named(t.topic_arn()) {
             left.push(format!("topic {:?}", t.topic_arn()));
         }
     }
@@ -255,14 +280,17 @@ pub async fn leftovers(c: &Clients, stack: &str) -> Vec<String> {
         format!("/aws/lambda/{prefix}"),
         format!("/aws/codebuild/{prefix}"),
     ] {
-        let groups = c
+        let groups: Vec<_> = c
             .logs
             .describe_log_groups()
             .log_group_name_prefix(&group_prefix)
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .expect("list log groups");
-        for g in groups.log_groups() {
+        for g in &groups {
             left.push(format!("log group {:?}", g.log_group_name()));
         }
     }
@@ -277,20 +305,21 @@ pub async fn leftovers(c: &Clients, stack: &str) -> Vec<String> {
         .await
         .expect("list subscriptions");
     for s in &subs {
-        if s.topic_arn()
-            .is_some_and(|a| a.rsplit(':').next().is_some_and(|n| n.starts_with(&prefix)))
-        {
+        if topic_named(s.topic_arn()) {
             left.push(format!("subscription {:?}", s.subscription_arn()));
         }
     }
-    let queues = c
+    let queues: Vec<_> = c
         .sqs
         .list_queues()
         .queue_name_prefix(&prefix)
+        .into_paginator()
+        .items()
         .send()
+        .try_collect()
         .await
         .expect("list queues");
-    for q in queues.queue_urls() {
+    for q in &queues {
         left.push(format!("queue {q}"));
     }
     let functions: Vec<_> = c
@@ -305,6 +334,64 @@ pub async fn leftovers(c: &Clients, stack: &str) -> Vec<String> {
     for f in &functions {
         if f.function_name().is_some_and(|n| n.starts_with(&prefix)) {
             left.push(format!("function {:?}", f.function_name()));
+        }
+    }
+    left.extend(cdn_leftovers(&c.cloudfront, stack).await);
+    left
+}
+
+/// The stack's CloudFront distributions (by comment) and origin access controls (by name),
+/// every page. The suffix between the stack and `-cdn` is random, so both are matched as
+/// `<stack>-…-cdn`; the comment is the one `Plan::cdn_comment` writes.
+pub async fn cdn_leftovers(cf: &aws_sdk_cloudfront::Client, stack: &str) -> Vec<String> {
+    let ours = |name: &str| {
+        name.strip_prefix(&format!("{stack}-"))
+            .is_some_and(|rest| rest.ends_with("-cdn") && !rest.contains(' '))
+    };
+    let mut left = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = cf
+            .list_distributions()
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .expect("list distributions");
+        let Some(list) = page.distribution_list() else {
+            break;
+        };
+        for d in list.items() {
+            let comment = d.comment();
+            if comment.starts_with(&format!("thumbctl stack {stack}:"))
+                || comment.rsplit(['(', ')']).any(|part| ours(part))
+            {
+                left.push(format!("distribution {} ({comment})", d.id()));
+            }
+        }
+        match list.next_marker() {
+            Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_owned()),
+            _ => break,
+        }
+    }
+    let mut marker: Option<String> = None;
+    loop {
+        let page = cf
+            .list_origin_access_controls()
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .expect("list origin access controls");
+        let Some(list) = page.origin_access_control_list() else {
+            break;
+        };
+        for o in list.items() {
+            if ours(o.name()) {
+                left.push(format!("origin access control {} ({})", o.id(), o.name()));
+            }
+        }
+        match list.next_marker() {
+            Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_owned()),
+            _ => break,
         }
     }
     left
