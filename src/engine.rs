@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 
 use crate::context::Ctx;
 use crate::error::{AwsError, Class};
+use crate::failpoint::crash_point;
 use crate::progress::Progress;
 use crate::resources::{
     self, Found, bucket, bucket_policy, build_project, distribution, function, log_group,
@@ -407,18 +408,6 @@ pub async fn drift(
         "cdn" => distribution::drift(ctx, entry).await,
         _ => Ok(Vec::new()),
     }
-}
-
-/// Crash points for the crash-resume tests (cargo feature `failpoints`): configured through
-/// the `FAILPOINTS` environment variable, e.g. `FAILPOINTS=up:created:table=return`.
-pub(crate) fn crash_point(name: &str) {
-    #[cfg(feature = "failpoints")]
-    fail::fail_point!(name, |_| {
-        eprintln!("thumbctl: crash point {name} reached; exiting as if killed");
-        std::process::exit(86)
-    });
-    #[cfg(not(feature = "failpoints"))]
-    let _ = name;
 }
 
 /// What happened to one step.

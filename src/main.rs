@@ -6,6 +6,7 @@ mod commands;
 mod context;
 mod engine;
 mod error;
+mod failpoint;
 mod image;
 mod orphans;
 mod permissions;

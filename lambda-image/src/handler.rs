@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::batch::{BatchEvent, BatchResponse, BatchResult, BatchTask, ResultCode};
 use crate::config::Config;
 use crate::engine::{self, EngineError, ThumbOptions, Thumbnail, Thumbnails};
-use crate::invocation::{Invocation, InvokeError, classify};
+use crate::invocation::{HandlerError, Invocation, InvokeError, classify};
 use crate::keys::{ContentId, decode_event_key, thumbnail_key};
 use crate::store::{
     Existing, Fetched, ObjectRecord, Status, Store, StoreError, ThumbRecord, normalize_etag,
@@ -89,15 +89,6 @@ pub struct RecordOutcome {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub deleted: Vec<String>,
     pub ms: u64,
-}
-
-/// Some records failed for a transient reason; Lambda should retry the event.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{failed} of {total} records failed transiently (Lambda will retry); first: {first}")]
-pub struct HandlerError {
-    pub failed: usize,
-    pub total: usize,
-    pub first: String,
 }
 
 /// Reasons (`EngineError::reason`) of a failed item that say nothing about the settings:

@@ -11,7 +11,6 @@ use aws_lambda_events::event::s3::S3Event;
 use serde_json::Value;
 
 use crate::batch::BatchEvent;
-use crate::handler::HandlerError;
 
 /// A payload the function understands.
 #[derive(Debug, Clone)]
@@ -30,6 +29,17 @@ pub enum Invocation {
     "unsupported event: {0}; expected an S3 event notification (Records[].eventSource \"aws:s3\") or an S3 Batch Operations request (invocationSchemaVersion and tasks)"
 )]
 pub struct UnsupportedEvent(pub String);
+
+/// Some records failed for a transient reason; Lambda should retry the event. Defined here,
+/// with the other ways an invocation fails, so that the handler depends on this module and
+/// not the reverse.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{failed} of {total} records failed transiently (Lambda will retry); first: {first}")]
+pub struct HandlerError {
+    pub failed: usize,
+    pub total: usize,
+    pub first: String,
+}
 
 /// Why an invocation failed as a whole.
 #[derive(Debug, Clone, thiserror::Error)]

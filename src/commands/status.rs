@@ -233,9 +233,19 @@ struct BucketHolding {
 /// bucket's CloudWatch metrics give exact figures for bigger ones (daily).
 const COUNT_CAP: u64 = 100_000;
 
+/// One entry's part of the [`Holdings`].
+enum Holding {
+    Bucket(BucketHolding, Option<String>),
+    Concurrency(Result<Option<i32>, String>),
+    FailedEvents(Result<Option<u64>, String>),
+    Cdn(Result<Option<distribution::Described>, String>),
+    Nothing,
+}
+
+/// Every entry's holdings read at once (each bucket's count is its own listing; waiting for
+/// one before starting the next made `status` as slow as their sum).
 async fn holdings(ctx: &Ctx, existing: &[(&String, &Entry)]) -> Holdings {
-    let mut h = Holdings::default();
-    for (id, e) in existing {
+    let read = existing.iter().map(|(id, e)| async move {
         match e.kind.as_str() {
             bucket::KIND => {
                 let (contents, rules) = tokio::join!(
@@ -257,27 +267,44 @@ async fn holdings(ctx: &Ctx, existing: &[(&String, &Entry)]) -> Holdings {
                         b.bytes = bytes;
                         b.capped = capped;
                         b.rules = bucket::describe_rules(&rules);
+                        Holding::Bucket(b, None)
                     }
                     (Err(err), _) | (_, Err(err)) => {
-                        h.errors.push(err.to_string());
                         b.error = Some(err.to_string());
+                        Holding::Bucket(b, Some(err.to_string()))
                     }
                 }
+            }
+            function::KIND => Holding::Concurrency(
+                function::concurrency(ctx, &e.name)
+                    .await
+                    .map_err(|e| e.to_string()),
+            ),
+            queue::KIND => {
+                Holding::FailedEvents(queue::depth(ctx, e).await.map_err(|e| e.to_string()))
+            }
+            distribution::KIND => Holding::Cdn(
+                distribution::describe(ctx, e)
+                    .await
+                    .map_err(|e| e.to_string()),
+            ),
+            _ => Holding::Nothing,
+        }
+    });
+    let mut h = Holdings::default();
+    for holding in join_all(read).await {
+        match holding {
+            Holding::Bucket(b, err) => {
+                h.errors.extend(err);
                 h.buckets.push(b);
             }
-            function::KIND => match function::concurrency(ctx, &e.name).await {
-                Ok(c) => h.concurrency = Some(c),
-                Err(err) => h.errors.push(err.to_string()),
-            },
-            queue::KIND => match queue::depth(ctx, e).await {
-                Ok(n) => h.failed_events = n,
-                Err(err) => h.errors.push(err.to_string()),
-            },
-            distribution::KIND => match distribution::describe(ctx, e).await {
-                Ok(d) => h.cdn = d,
-                Err(err) => h.errors.push(err.to_string()),
-            },
-            _ => {}
+            Holding::Concurrency(Ok(c)) => h.concurrency = Some(c),
+            Holding::FailedEvents(Ok(n)) => h.failed_events = n,
+            Holding::Cdn(Ok(d)) => h.cdn = d,
+            Holding::Concurrency(Err(err))
+            | Holding::FailedEvents(Err(err))
+            | Holding::Cdn(Err(err)) => h.errors.push(err),
+            Holding::Nothing => {}
         }
     }
     h

@@ -373,7 +373,7 @@ pub async fn delete(ctx: &Ctx, e: &Entry, report: &dyn Fn(&str)) -> Result<(), A
                 Ok(None) => return Ok(()),
                 Ok(Some(())) => {
                     say(format!("disabling distribution {id}"), &mut last_said);
-                    crate::engine::crash_point("destroy:disabled:cdn");
+                    crate::failpoint::crash_point("destroy:disabled:cdn");
                 }
                 Err(err) if err.code.as_deref() == Some("PreconditionFailed") => {}
                 Err(err) => return Err(err),

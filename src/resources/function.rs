@@ -102,14 +102,116 @@ async fn set_concurrency(ctx: &Ctx, plan: &Plan) -> Result<(), AwsError> {
     })
 }
 
-/// How the function differs from the plan: each difference in words (empty: none).
-fn differences(plan: &Plan, out: &GetFunctionOutput) -> Vec<String> {
+/// One way the function in AWS differs from the plan. `status` prints them and `reconcile`
+/// acts on exactly them: one comparison, so what `status` calls drift is what `up` repairs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Difference {
+    NoConfiguration,
+    Failed {
+        code: String,
+        reason: String,
+    },
+    Environment {
+        key: String,
+        have: Option<String>,
+        want: Option<String>,
+    },
+    Memory {
+        have: Option<i32>,
+        want: i32,
+    },
+    Timeout {
+        have: Option<i32>,
+        want: i32,
+    },
+    Image {
+        have: Option<String>,
+        want: String,
+    },
+    Architecture {
+        have: String,
+        want: crate::image::Arch,
+    },
+    Concurrency {
+        have: Option<i32>,
+        want: Option<i32>,
+    },
+}
+
+impl Difference {
+    /// Repaired by UpdateFunctionConfiguration.
+    fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            Difference::Environment { .. } | Difference::Memory { .. } | Difference::Timeout { .. }
+        )
+    }
+}
+
+impl std::fmt::Display for Difference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Difference::NoConfiguration => write!(f, "Lambda returned no configuration"),
+            Difference::Failed { code, reason } => {
+                write!(f, "it is in state Failed ({code}: {reason})")
+            }
+            Difference::Environment {
+                key,
+                have: Some(h),
+                want: Some(w),
+            } => {
+                write!(f, "environment {key} is `{h}`, not `{w}`")
+            }
+            Difference::Environment {
+                key,
+                have: None,
+                want: Some(w),
+            } => {
+                write!(f, "environment {key} is missing (should be `{w}`)")
+            }
+            Difference::Environment { key, .. } => write!(f, "environment {key} was added"),
+            Difference::Memory { have, want } => {
+                write!(
+                    f,
+                    "memory is {} MB, not {want} MB",
+                    have.unwrap_or_default()
+                )
+            }
+            Difference::Timeout { have, want } => {
+                write!(f, "timeout is {} s, not {want} s", have.unwrap_or_default())
+            }
+            Difference::Image { have, want } => {
+                write!(
+                    f,
+                    "image is {}, not {want}",
+                    have.as_deref().unwrap_or("none")
+                )
+            }
+            Difference::Architecture { have, want } => {
+                write!(f, "architecture is {have}, not {}", want.lambda_name())
+            }
+            Difference::Concurrency { have, want } => {
+                let show = |c: &Option<i32>| {
+                    c.map_or("unreserved".to_owned(), |n| format!("{n} reserved"))
+                };
+                write!(f, "concurrency is {}, not {}", show(have), show(want))
+            }
+        }
+    }
+}
+
+/// How the function differs from the plan (empty: not at all).
+fn differences(plan: &Plan, out: &GetFunctionOutput) -> Vec<Difference> {
     let mut diffs = Vec::new();
     let Some(conf) = out.configuration() else {
-        return vec!["Lambda returned no configuration".to_owned()];
+        return vec![Difference::NoConfiguration];
     };
     if conf.state() == Some(&State::Failed) {
-        diffs.push("it is in state Failed".to_owned());
+        let (code, reason) = reason(
+            conf.state_reason_code().map(|s| s.as_str().to_owned()),
+            conf.state_reason(),
+        );
+        diffs.push(Difference::Failed { code, reason });
     }
     let want_env: HashMap<String, String> = plan.function_environment().into_iter().collect();
     let have_env = conf
@@ -121,48 +223,57 @@ fn differences(plan: &Plan, out: &GetFunctionOutput) -> Vec<String> {
     keys.sort();
     keys.dedup();
     for k in keys {
-        match (have_env.get(k), want_env.get(k)) {
-            (Some(h), Some(w)) if h != w => {
-                diffs.push(format!("environment {k} is `{h}`, not `{w}`"))
-            }
-            (None, Some(w)) => diffs.push(format!("environment {k} is missing (should be `{w}`)")),
-            (Some(_), None) => diffs.push(format!("environment {k} was added")),
-            _ => {}
+        let (have, want) = (have_env.get(k), want_env.get(k));
+        if have != want {
+            diffs.push(Difference::Environment {
+                key: k.clone(),
+                have: have.cloned(),
+                want: want.cloned(),
+            });
         }
     }
     if conf.memory_size() != Some(plan.settings.memory_mb) {
-        diffs.push(format!(
-            "memory is {} MB, not {} MB",
-            conf.memory_size().unwrap_or_default(),
-            plan.settings.memory_mb
-        ));
+        diffs.push(Difference::Memory {
+            have: conf.memory_size(),
+            want: plan.settings.memory_mb,
+        });
     }
     if conf.timeout() != Some(plan.settings.timeout_s) {
-        diffs.push(format!(
-            "timeout is {} s, not {} s",
-            conf.timeout().unwrap_or_default(),
-            plan.settings.timeout_s
-        ));
+        diffs.push(Difference::Timeout {
+            have: conf.timeout(),
+            want: plan.settings.timeout_s,
+        });
     }
     let have_image = out.code().and_then(|c| c.image_uri());
     if let Some(want) = plan.settings.image_uri.as_deref()
         && have_image != Some(want)
     {
-        diffs.push(format!(
-            "image is {}, not {want}",
-            have_image.unwrap_or("none")
-        ));
+        diffs.push(Difference::Image {
+            have: have_image.map(str::to_owned),
+            want: want.to_owned(),
+        });
+    }
+    if let Some(want) = plan.settings.architecture
+        && conf.architectures() != [want.lambda()]
+    {
+        let have: Vec<&str> = conf.architectures().iter().map(|a| a.as_str()).collect();
+        diffs.push(Difference::Architecture {
+            have: if have.is_empty() {
+                "x86_64".to_owned()
+            } else {
+                have.join(",")
+            },
+            want,
+        });
     }
     let have_cap = out
         .concurrency()
         .and_then(|c| c.reserved_concurrent_executions());
     if have_cap != plan.settings.max_concurrency {
-        let show = |c: Option<i32>| c.map_or("unreserved".to_owned(), |n| format!("{n} reserved"));
-        diffs.push(format!(
-            "concurrency is {}, not {}",
-            show(have_cap),
-            show(plan.settings.max_concurrency)
-        ));
+        diffs.push(Difference::Concurrency {
+            have: have_cap,
+            want: plan.settings.max_concurrency,
+        });
     }
     diffs
 }
@@ -177,7 +288,10 @@ pub async fn drift(ctx: &Ctx, plan: &Plan) -> Result<Vec<String>, AwsError> {
         .send()
         .await
         .map_err(aws("look up", KIND, &name))?;
-    Ok(differences(plan, &out))
+    Ok(differences(plan, &out)
+        .iter()
+        .map(ToString::to_string)
+        .collect())
 }
 
 /// The function's reserved concurrency (`None`: unreserved), for `status`.
@@ -475,8 +589,9 @@ async fn wait_updated(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
     .map_err(|e| e.into_aws(name))
 }
 
-/// Brings an existing function in line with the plan: configuration (environment, memory,
-/// timeout) and image. Returns whether anything changed.
+/// Brings an existing function in line with the plan: whatever [`differences`] finds (the
+/// same list `status` shows as drift) is repaired, each kind by its one call. Returns whether
+/// anything changed.
 pub async fn reconcile(ctx: &Ctx, plan: &Plan) -> Result<bool, AwsError> {
     let name = plan.function();
     let out = ctx
@@ -486,66 +601,51 @@ pub async fn reconcile(ctx: &Ctx, plan: &Plan) -> Result<bool, AwsError> {
         .send()
         .await
         .map_err(aws("look up", KIND, &name))?;
-    let mut changed = false;
-    if let Some(conf) = out.configuration()
-        && conf.state() == Some(&State::Failed)
+    let diffs = differences(plan, &out);
+    if let Some(Difference::Failed { code, reason }) = diffs
+        .iter()
+        .find(|d| matches!(d, Difference::Failed { .. }))
     {
-        let (code, reason) = reason(
-            conf.state_reason_code().map(|s| s.as_str().to_owned()),
-            conf.state_reason(),
-        );
         let role_arn = plan.role_arn(&plan.lambda_role());
-        recreate(
-            ctx,
-            plan,
-            &role_arn,
-            Some(FunctionError::Failed { code, reason }),
-        )
-        .await?;
+        let failed = FunctionError::Failed {
+            code: code.clone(),
+            reason: reason.clone(),
+        };
+        recreate(ctx, plan, &role_arn, Some(failed)).await?;
         return Ok(true);
     }
-    if let Some(conf) = out.configuration() {
-        let want_env: HashMap<String, String> = plan.function_environment().into_iter().collect();
-        let have_env = conf
-            .environment()
-            .and_then(|e| e.variables())
-            .cloned()
-            .unwrap_or_default();
-        if have_env != want_env
-            || conf.memory_size() != Some(plan.settings.memory_mb)
-            || conf.timeout() != Some(plan.settings.timeout_s)
-        {
-            retry::until_settled(Patience::SETTLE, retry::busy(UPDATING), || async {
-                ctx.lambda
-                    .update_function_configuration()
-                    .function_name(&name)
-                    .memory_size(plan.settings.memory_mb)
-                    .timeout(plan.settings.timeout_s)
-                    .environment(environment(plan))
-                    .send()
-                    .await
-                    .map_err(aws("update configuration of", KIND, &name))
-            })
-            .await?;
-            wait_updated(ctx, &name).await?;
-            changed = true;
-        }
+    let mut changed = false;
+    if diffs.iter().any(Difference::is_configuration) {
+        retry::until_settled(Patience::SETTLE, retry::busy(UPDATING), || async {
+            ctx.lambda
+                .update_function_configuration()
+                .function_name(&name)
+                .memory_size(plan.settings.memory_mb)
+                .timeout(plan.settings.timeout_s)
+                .environment(environment(plan))
+                .send()
+                .await
+                .map_err(aws("update configuration of", KIND, &name))
+        })
+        .await?;
+        wait_updated(ctx, &name).await?;
+        changed = true;
     }
-    let have_cap = out
-        .concurrency()
-        .and_then(|c| c.reserved_concurrent_executions());
-    if have_cap != plan.settings.max_concurrency {
+    if diffs
+        .iter()
+        .any(|d| matches!(d, Difference::Concurrency { .. }))
+    {
         set_concurrency(ctx, plan).await?;
         changed = true;
     }
-    let have_image = out.code().and_then(|c| c.image_uri());
     // An image of another architecture needs the function switched with it, in one call.
-    let switch_arch = plan.settings.architecture.filter(|want| {
-        out.configuration()
-            .is_some_and(|c| c.architectures() != [want.lambda()])
+    let switch_arch = diffs.iter().find_map(|d| match d {
+        Difference::Architecture { want, .. } => Some(*want),
+        _ => None,
     });
+    let new_image = diffs.iter().any(|d| matches!(d, Difference::Image { .. }));
     if let Some(want) = plan.settings.image_uri.as_deref()
-        && (have_image != Some(want) || switch_arch.is_some())
+        && (new_image || switch_arch.is_some())
     {
         update_image_for(ctx, &name, want, switch_arch).await?;
         changed = true;
@@ -603,4 +703,123 @@ pub async fn delete(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
         .map_err(aws("delete", KIND, name))
         .or_not_found()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_lambda::types::{
+        Concurrency, EnvironmentResponse, FunctionCodeLocation, FunctionConfiguration,
+    };
+
+    use crate::image::Arch;
+    use crate::stack::Settings;
+
+    fn plan() -> Plan {
+        let mut settings = Settings::default();
+        settings.image_uri = Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/r:new".into());
+        settings.architecture = Some(Arch::Arm64);
+        settings.max_concurrency = Some(5);
+        Plan {
+            stack: "demo".into(),
+            suffix: "abcd1234".into(),
+            account: "123456789012".into(),
+            region: "us-east-1".into(),
+            settings,
+        }
+    }
+
+    /// The function as Lambda would answer GetFunction: the plan's, then `change`d.
+    fn answer(plan: &Plan, change: impl FnOnce(&mut FunctionConfiguration)) -> GetFunctionOutput {
+        let mut conf = FunctionConfiguration::builder()
+            .memory_size(plan.settings.memory_mb)
+            .timeout(plan.settings.timeout_s)
+            .architectures(Architecture::Arm64)
+            .environment(
+                EnvironmentResponse::builder()
+                    .set_variables(Some(plan.function_environment().into_iter().collect()))
+                    .build(),
+            )
+            .state(State::Active)
+            .build();
+        change(&mut conf);
+        GetFunctionOutput::builder()
+            .configuration(conf)
+            .code(
+                FunctionCodeLocation::builder()
+                    .image_uri(plan.settings.image_uri.clone().unwrap_or_default())
+                    .build(),
+            )
+            .concurrency(
+                Concurrency::builder()
+                    .set_reserved_concurrent_executions(plan.settings.max_concurrency)
+                    .build(),
+            )
+            .build()
+    }
+
+    #[test]
+    fn the_planned_function_has_no_differences() {
+        let p = plan();
+        assert_eq!(differences(&p, &answer(&p, |_| {})), Vec::new());
+    }
+
+    /// Each setting that `reconcile` repairs is one difference of its own kind, and `status`
+    /// shows it in words.
+    #[test]
+    fn each_setting_is_one_difference_of_its_kind() {
+        let p = plan();
+        let got = differences(
+            &p,
+            &answer(&p, |c| {
+                c.memory_size = Some(256);
+                c.timeout = Some(3);
+                c.architectures = Some(vec![Architecture::X8664]);
+                if let Some(vars) = c.environment.as_mut().and_then(|e| e.variables.as_mut()) {
+                    vars.insert("EXTRA".into(), "1".into());
+                    vars.remove("TABLE_NAME");
+                }
+            }),
+        );
+        let words: Vec<String> = got.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            words,
+            [
+                "environment EXTRA was added".to_owned(),
+                format!(
+                    "environment TABLE_NAME is missing (should be `{}`)",
+                    p.table()
+                ),
+                format!("memory is 256 MB, not {} MB", p.settings.memory_mb),
+                format!("timeout is 3 s, not {} s", p.settings.timeout_s),
+                "architecture is x86_64, not arm64".to_owned(),
+            ]
+        );
+        assert_eq!(got.iter().filter(|d| d.is_configuration()).count(), 4);
+    }
+
+    #[test]
+    fn image_concurrency_and_failure_are_differences() {
+        let p = plan();
+        let mut out = answer(&p, |c| {
+            c.state = Some(State::Failed);
+            c.state_reason = Some("no image".into());
+        });
+        out.code = Some(FunctionCodeLocation::builder().image_uri("old").build());
+        out.concurrency = None;
+        let got = differences(&p, &out);
+        assert!(
+            matches!(&got[0], Difference::Failed { reason, .. } if reason == "no image"),
+            "{got:?}"
+        );
+        assert!(got.contains(&Difference::Image {
+            have: Some("old".into()),
+            want: p.settings.image_uri.clone().unwrap_or_default(),
+        }));
+        assert!(got.contains(&Difference::Concurrency {
+            have: None,
+            want: Some(5)
+        }));
+        assert_eq!(got.iter().filter(|d| d.is_configuration()).count(), 0);
+    }
 }
