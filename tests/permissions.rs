@@ -7,9 +7,13 @@
 //! commands under the policy, because it rejects the Rust SDK's signatures on some calls
 //! (IAM CreateRole, Lambda ListFunctions) with SignatureDoesNotMatch; see the README.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
+
+use serde_json::Value;
 
 /// Actions in the policy that no `client.op()` call in `src/` shows, and why they are needed.
 const NEEDED_WITHOUT_A_CALL: &[(&str, &str)] = &[
@@ -262,4 +266,171 @@ fn the_readme_shows_the_policy_the_command_prints() {
         readme.contains(printed.trim()),
         "README's \"Permissions\" policy differs from `thumbctl --stack thumbs permissions`; paste the command's output"
     );
+}
+
+/// IAM's wildcard match of a policy's Resource: `*` is any run of characters (slashes and
+/// colons included), `?` exactly one.
+fn iam_glob(pattern: &str, s: &str) -> bool {
+    let (p, s): (Vec<char>, Vec<char>) = (pattern.chars().collect(), s.chars().collect());
+    // matched[j]: the pattern so far matches the first j characters of s.
+    let mut matched = vec![false; s.len() + 1];
+    matched[0] = true;
+    for c in &p {
+        let mut next = vec![false; s.len() + 1];
+        for j in 0..=s.len() {
+            next[j] = match c {
+                '*' => matched[j] || (j > 0 && next[j - 1]),
+                '?' => j > 0 && matched[j - 1],
+                c => j > 0 && matched[j - 1] && s[j - 1] == *c,
+            };
+        }
+        matched = next;
+    }
+    matched[s.len()]
+}
+
+#[test]
+fn iam_glob_matches_as_iam_does() {
+    assert!(iam_glob("arn:aws:s3:::demo-*", "arn:aws:s3:::demo-src-abc"));
+    assert!(iam_glob(
+        "arn:aws:s3:::demo-*/*",
+        "arn:aws:s3:::demo-src-abc/a/b.jpg"
+    ));
+    assert!(iam_glob(
+        "arn:aws:iam::*:role/demo-*",
+        "arn:aws:iam::123456789012:role/demo-x"
+    ));
+    assert!(!iam_glob("arn:aws:s3:::demo-*", "arn:aws:s3:::other-src"));
+    assert!(!iam_glob("arn:aws:s3:::demo-?", "arn:aws:s3:::demo-ab"));
+    assert!(iam_glob("*", ""));
+}
+
+/// The only statement that may name `*`, and exactly its actions: calls AWS authorises on no
+/// narrower resource (the ECR login, the listings, CreateJob whose job id AWS assigns).
+const ACCOUNT_WIDE_SID: &str = "AccountWide";
+const ACCOUNT_WIDE: &[&str] = &[
+    "cloudfront:ListDistributions",
+    "cloudfront:ListOriginAccessControls",
+    "codebuild:ListProjects",
+    "dynamodb:ListTables",
+    "ecr:GetAuthorizationToken",
+    "iam:ListRoles",
+    "lambda:ListFunctions",
+    "logs:DescribeLogGroups",
+    "s3:CreateJob",
+    "s3:ListAllMyBuckets",
+    "sns:ListTopics",
+    "sqs:ListQueues",
+];
+
+/// Statements whose resources cannot carry the stack's name, because AWS assigns their ids
+/// (a distribution's, an access control's, a batch job's): scoped to the kind, not the stack.
+const AWS_ASSIGNED_IDS: &[(&str, &[&str])] = &[
+    (
+        "Cdn",
+        &[
+            "arn:aws:cloudfront::*:distribution/*",
+            "arn:aws:cloudfront::*:origin-access-control/*",
+        ],
+    ),
+    ("BatchJobs", &["arn:aws:s3:*:*:job/*"]),
+];
+
+/// "Scoped to the stack's name prefix", proved on what `up --cdn` really made: every resource
+/// of every statement is either a pattern naming `<stack>-`, a documented AWS-assigned id, or
+/// `*` for the account-wide calls alone; every ARN that moto holds for the stack is matched by
+/// a statement; and the same ARNs of another stack are matched by none of the scoped ones.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_statement_is_scoped_to_the_stack_and_covers_what_up_made() {
+    use common::*;
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name("scope");
+    let c = clients().await;
+    ok(dir.path(), &stack, &["up", "--image-uri", IMAGE, "--cdn"]);
+    let policy: Value =
+        serde_json::from_slice(&ok(dir.path(), &stack, &["permissions"]).stdout).unwrap();
+    let statements = policy["Statement"].as_array().expect("statements");
+
+    let mut scoped: Vec<String> = Vec::new();
+    for st in statements {
+        let sid = st["Sid"].as_str().unwrap_or_default();
+        let resources: Vec<&str> = st["Resource"]
+            .as_array()
+            .expect("Resource is a list")
+            .iter()
+            .map(|r| r.as_str().unwrap_or_default())
+            .collect();
+        let actions: BTreeSet<&str> = st["Action"]
+            .as_array()
+            .expect("Action is a list")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        if resources.contains(&"*") {
+            assert_eq!(
+                sid, ACCOUNT_WIDE_SID,
+                "only {ACCOUNT_WIDE_SID} may name *: {st}"
+            );
+            assert_eq!(resources, ["*"], "{st}");
+            assert_eq!(actions, ACCOUNT_WIDE.iter().copied().collect(), "{st}");
+            continue;
+        }
+        if let Some((_, assigned)) = AWS_ASSIGNED_IDS.iter().find(|(s, _)| *s == sid) {
+            assert_eq!(resources, *assigned, "{st}");
+            continue;
+        }
+        for r in resources {
+            // arn:partition:service:region:account:resource, where the resource names the
+            // stack: `<stack>-` right after the resource type, and a wildcard only after it.
+            let parts: Vec<&str> = r.splitn(6, ':').collect();
+            assert_eq!(parts.len(), 6, "not an ARN: {r} in {st}");
+            assert_eq!(parts[..2], ["arn", "aws"], "{r}");
+            let name_at = parts[5]
+                .find(&format!("{stack}-"))
+                .unwrap_or_else(|| panic!("{r} does not name the stack `{stack}` ({sid})"));
+            let before = &parts[5][..name_at];
+            assert!(
+                !before.contains(['*', '?']) && (before.is_empty() || before.ends_with(['/', ':'])),
+                "{r}: a wildcard or a partial name before the stack's name ({sid})"
+            );
+            assert!(!parts[..5].iter().any(|p| p.contains('?')), "{r}");
+            scoped.push(r.to_owned());
+        }
+    }
+
+    let state = state_json(dir.path(), &stack);
+    let held = leftovers(&c, &stack).await;
+    let mut checked = 0;
+    for (id, e) in state["resources"].as_object().expect("resources") {
+        let Some(arn) = e["arn"].as_str() else {
+            continue;
+        };
+        let name = e["name"].as_str().unwrap_or_default();
+        // What the state says is what moto holds (by name, or by the distribution's id).
+        let id_or_name = arn.rsplit(['/', ':']).next().unwrap_or_default();
+        assert!(
+            held.iter()
+                .any(|h| h.contains(name) || h.contains(id_or_name)),
+            "{id} ({arn}) is not in moto: {held:?}"
+        );
+        let covered = statements.iter().any(|st| {
+            st["Resource"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .any(|r| r != "*" && iam_glob(r, arn))
+        });
+        assert!(covered, "no statement names {id} ({arn})");
+        let elsewhere = arn.replace(&format!("{stack}-"), "another-stack-");
+        if let Some(r) = scoped.iter().find(|r| iam_glob(r, &elsewhere)) {
+            panic!("{r} also matches another stack's {id}: {elsewhere}");
+        }
+        checked += 1;
+    }
+    // Buckets, roles, repository, project, log groups, table, topic, function, queue, CDN.
+    assert!(checked >= 14, "only {checked} ARNs in the state: {state}");
+
+    ok(dir.path(), &stack, &["destroy", "--yes"]);
+    assert_eq!(leftovers(&c, &stack).await, Vec::<String>::new());
 }
