@@ -2,7 +2,10 @@
 //! it refuses to run without credentials and against an emulator, asks before creating
 //! anything, and, driven through a fake `thumbctl` (and a fake `aws`), runs the whole sequence,
 //! prints its table, and still destroys the stack when a check fails. Nothing here talks to AWS
-//! and nothing builds thumbctl: THUMBCTL_BIN is always set.
+//! and the script builds no thumbctl: THUMBCTL_BIN is always set. The fake's JSON is held
+//! against the real thumbctl's, run against moto, so that it cannot drift from it.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -575,4 +578,180 @@ fn script_is_bash_n_and_shellcheck_clean() {
         }
         Err(e) => panic!("shellcheck: {e}"),
     }
+}
+
+/// Every key path of a JSON document, with the type found there (`[]` stands for an array's
+/// elements), so two documents can be compared by shape rather than by value.
+fn shape(
+    v: &serde_json::Value,
+    at: &str,
+    out: &mut std::collections::BTreeSet<(String, &'static str)>,
+) {
+    use serde_json::Value;
+    let kind = match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    out.insert((at.to_owned(), kind));
+    match v {
+        Value::Array(items) => items.iter().for_each(|i| shape(i, &format!("{at}[]"), out)),
+        Value::Object(m) => m
+            .iter()
+            .for_each(|(k, i)| shape(i, &format!("{at}.{k}"), out)),
+        _ => {}
+    }
+}
+
+/// What the fake prints must be what thumbctl prints: every key path (and its type) of the
+/// fake's JSON must exist in the real thumbctl's JSON for the same command, run here against
+/// moto. A field thumbctl renames or drops, and that the script reads through the fake, fails
+/// here instead of on a real account. (The fake's values, times and statuses are its own.)
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fake_prints_the_json_that_thumbctl_prints() {
+    use common::*;
+    use std::collections::BTreeSet;
+
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name("smokeshape");
+    let samples = dir.path().join("samples");
+    std::fs::create_dir(&samples).unwrap();
+    for f in std::fs::read_dir(repo().join("samples")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), samples.join(f.file_name())).unwrap();
+    }
+    let sample_dir = samples.to_str().unwrap();
+
+    let json = |out: Output| -> serde_json::Value {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+    };
+    let real = |args: &[&str]| json(ok(dir.path(), &stack, args));
+
+    // The fake, called as the script calls it (tc_ adds --stack, --state-dir and --region).
+    let sb = Sandbox::new().with_fakes(false);
+    let fake_state = sb.tmp.join("state");
+    let fake = |args: &[&str]| {
+        let out = Command::new(sb.bin.join("python3"))
+            .arg(sb.bin.join("thumbctl"))
+            .args(["--stack", "smoke-shape", "--state-dir"])
+            .arg(&fake_state)
+            .args(["--region", "eu-west-3"])
+            .args(args)
+            .env("FAKE_DIR", &sb.fake)
+            .output()
+            .expect("run the fake thumbctl");
+        json(out)
+    };
+
+    let mut compared = Vec::new();
+    let mut compare = |what: &str, fake: serde_json::Value, real: serde_json::Value| {
+        let (mut f, mut r) = (BTreeSet::new(), BTreeSet::new());
+        shape(&fake, "", &mut f);
+        shape(&real, "", &mut r);
+        let missing: Vec<_> = f.difference(&r).collect();
+        assert!(
+            missing.is_empty(),
+            "`{what}`: the fake prints {missing:?}, which thumbctl does not.\nfake: {fake}\nthumbctl: {real}"
+        );
+        compared.push(what.to_owned());
+    };
+
+    compare(
+        "up --dry-run",
+        fake(&["up", "--dry-run", "--output", "json"]),
+        real(&["up", "--dry-run", "--image-uri", IMAGE, "--output", "json"]),
+    );
+    compare(
+        "up",
+        fake(&["up", "--output", "json"]),
+        real(&["up", "--image-uri", IMAGE, "--output", "json"]),
+    );
+    compare(
+        "status",
+        fake(&["status", "--output", "json"]),
+        real(&["status", "--output", "json"]),
+    );
+    // upload --wait: moto runs no function, so the function's own handler is run here on each
+    // key while the waiting upload polls, as in tests/workflow.rs.
+    let waiter = thumbctl_cmd(
+        dir.path(),
+        &stack,
+        &[
+            "upload",
+            sample_dir,
+            "--prefix",
+            "smoke/",
+            "--wait",
+            "--timeout",
+            "60s",
+            "--output",
+            "json",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let keys: Vec<String> = std::fs::read_dir(&samples)
+        .unwrap()
+        .map(|f| format!("smoke/{}", f.unwrap().file_name().to_string_lossy()))
+        .collect();
+    let c = clients().await;
+    let src = state_json(dir.path(), &stack)["resources"]["source-bucket"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for key in &keys {
+        let mut there = false;
+        for _ in 0..300 {
+            if c.s3
+                .head_object()
+                .bucket(&src)
+                .key(key)
+                .send()
+                .await
+                .is_ok()
+            {
+                there = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(there, "upload never put {key} into {src}");
+        ok(dir.path(), &stack, &["invoke-local", key]);
+    }
+    let uploaded = json(waiter.wait_with_output().unwrap());
+    compare(
+        "upload --wait",
+        fake(&[
+            "upload", sample_dir, "--prefix", "smoke/", "--wait", "--output", "json",
+        ]),
+        uploaded,
+    );
+    compare(
+        "list",
+        fake(&["list", "--limit", "1000", "--output", "json"]),
+        real(&["list", "--limit", "1000", "--output", "json"]),
+    );
+    compare(
+        "get",
+        fake(&["get", &keys[0], "--output", "json"]),
+        real(&["get", &keys[0], "--output", "json"]),
+    );
+    ok(dir.path(), &stack, &["destroy", "--yes"]);
+    compare(
+        "status --orphans",
+        fake(&["status", "--orphans", "--output", "json"]),
+        real(&["status", "--orphans", "--output", "json"]),
+    );
+    assert_eq!(compared.len(), 7);
+    assert_eq!(leftovers(&c, &stack).await, Vec::<String>::new());
 }
