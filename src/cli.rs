@@ -163,6 +163,33 @@ user or role that runs thumbctl:\n  thumbctl --stack thumbs permissions > policy
 aws iam put-user-policy --user-name alice --policy-name thumbctl --policy-document file://policy.json"
     )]
     Permissions,
+    /// Print a shell completion script (bash, zsh, fish, elvish or powershell).
+    #[command(
+        after_help = "Examples:\n  thumbctl completions bash > ~/.local/share/bash-completion/completions/thumbctl\n  \
+thumbctl completions zsh > \"${fpath[1]}/_thumbctl\"\n  thumbctl completions fish > ~/.config/fish/completions/thumbctl.fish\n  \
+thumbctl completions powershell >> $PROFILE"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into --dir.
+    #[command(
+        after_help = "Examples:\n  thumbctl man | man -l -\n  thumbctl man --dir ~/.local/share/man/man1 && man thumbctl-up"
+    )]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write `thumbctl.1` and a `thumbctl-<command>.1` for each command here, instead of
+    /// printing `thumbctl.1`.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -130,5 +130,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reprocess(args) => commands::reprocess::run(&cli.global, args).await,
         Command::Thumbnail(args) => commands::thumbnail::run(&cli.global, args),
         Command::Permissions => commands::permissions::run(&cli.global),
+        Command::Completions(args) => commands::shell::completions(args),
+        Command::Man(args) => commands::shell::man(args),
     }
 }

@@ -94,6 +94,7 @@ const ALL: &[&str] = &[
     "chromium",
     "chromium-driver",
     "libgs-common",
+    "man-db",
 ];
 const MUSL: &str = "x86_64-unknown-linux-musl";
 

@@ -7,6 +7,7 @@ pub mod images;
 pub mod invoke_local;
 pub mod permissions;
 pub mod reprocess;
+pub mod shell;
 pub mod status;
 pub mod thumbnail;
 pub mod up;
