@@ -176,19 +176,20 @@ const NOT_PROVABLE_HERE: &[(&str, &str)] = &[
 ];
 
 /// `status --orphans` searches CloudFront, but CloudFront goes to a moto without enforcement
-/// (see `Moto::cloudfront`).
+/// (see `Enforced::_cloudfront`).
 const CLOUDFRONT_UNENFORCED: &str = "moto cannot authenticate CloudFront requests under IAM enforcement; they go to an unenforced moto";
 
 /// The story runs without `up --cdn`; tests/cdn.rs covers the CDN against moto.
 const ONLY_WITH_CDN: &str = "only with up --cdn, which the story does not use";
 
-struct Moto {
-    child: Child,
+struct Enforced {
+    /// The moto that enforces IAM (its authentication mode applies to every caller).
+    _moto: Moto,
     /// CloudFront's own moto, without IAM enforcement: under enforcement moto rejects every
     /// CloudFront request as SignatureDoesNotMatch, botocore's own included (its signature
     /// check rebuilds the REST request differently), so the proxy sends CloudFront there.
     /// The CloudFront actions' need is therefore not proved here (NOT_PROVABLE_HERE).
-    cloudfront: Child,
+    _cloudfront: Moto,
     /// The re-signing proxy in front of it; every caller goes through it.
     proxy: Child,
     url: String,
@@ -196,52 +197,21 @@ struct Moto {
     _keys_dir: tempfile::TempDir,
 }
 
-impl Drop for Moto {
+impl Drop for Enforced {
     fn drop(&mut self) {
         let _ = self.proxy.kill();
         let _ = self.proxy.wait();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = self.cloudfront.kill();
-        let _ = self.cloudfront.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn moto_server() -> PathBuf {
-    let venv = std::env::var_os("MOTO_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"));
-    venv.join("bin/moto_server")
+    common::moto::venv().join("bin/moto_server")
 }
 
-/// A moto of its own: switching IAM enforcement on affects every caller of that server.
-fn spawn_moto() -> (Child, u16) {
-    let port = free_port();
-    let child = Command::new(moto_server())
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto_server (scripts/test.sh installs it into .venv)");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(std::time::Instant::now() < deadline, "moto did not start");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    (child, port)
-}
-
-fn start_moto() -> Moto {
-    let (child, port) = spawn_moto();
-    let (cloudfront, cloudfront_port) = spawn_moto();
+fn start_moto() -> Enforced {
+    let moto = Moto::start(&[]);
+    let cloudfront = Moto::start(&[]);
+    let (port, cloudfront_port) = (moto.port, cloudfront.port);
     let keys_dir = tempfile::tempdir().unwrap();
     let keys = keys_dir.path().join("keys.json");
     std::fs::write(&keys, "{}").unwrap();
@@ -269,9 +239,9 @@ fn start_moto() -> Moto {
     )
     .unwrap();
     assert_eq!(line.trim(), "ready");
-    Moto {
-        child,
-        cloudfront,
+    Enforced {
+        _moto: moto,
+        _cloudfront: cloudfront,
         proxy,
         url: format!("http://127.0.0.1:{listen}"),
         keys,
@@ -282,7 +252,7 @@ fn start_moto() -> Moto {
 static KEYS_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Tells the re-signing proxy a new user's secret.
-fn remember(moto: &Moto, creds: &(String, String)) {
+fn remember(moto: &Enforced, creds: &(String, String)) {
     let _g = KEYS_LOCK.lock().unwrap();
     let mut keys: serde_json::Map<String, Value> =
         serde_json::from_str(&std::fs::read_to_string(&moto.keys).unwrap()).unwrap();
@@ -303,7 +273,7 @@ async fn iam_client(url: &str, key: &str, secret: &str) -> aws_sdk_iam::Client {
     aws_sdk_iam::Client::new(&conf)
 }
 
-async fn new_user(moto: &Moto, iam: &aws_sdk_iam::Client, name: &str) -> (String, String) {
+async fn new_user(moto: &Enforced, iam: &aws_sdk_iam::Client, name: &str) -> (String, String) {
     iam.create_user().user_name(name).send().await.unwrap();
     let key = iam
         .create_access_key()
@@ -365,7 +335,7 @@ fn policy_for_moto(stack: &str, without: Option<&str>) -> Value {
 }
 
 struct Run<'a> {
-    moto: &'a Moto,
+    moto: &'a Enforced,
     dir: &'a Path,
     stack: &'a str,
 }

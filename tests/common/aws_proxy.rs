@@ -14,11 +14,7 @@ pub struct AwsProxy {
 
 impl AwsProxy {
     pub fn start(behave: &str, settle: f64) -> AwsProxy {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
+        let port = super::free_port();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/aws_proxy.py");
         let mut child = Command::new("python3")
             .arg(script)

@@ -3,77 +3,29 @@
 #![allow(dead_code)]
 
 pub mod aws_proxy;
+pub mod moto;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+pub use moto::{Moto, free_port};
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 pub const ACCOUNT: &str = "123456789012";
 pub const IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/thumbs:test";
 
-struct Moto {
-    url: String,
-    // Kept so the pipe stays open: the wrapper shell kills moto when this end closes,
-    // i.e. when the test process exits, however it exits.
-    _child: Option<Child>,
-}
-
-static MOTO: OnceLock<Moto> = OnceLock::new();
-
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// The emulator's URL: `THUMBCTL_TEST_ENDPOINT`, or a moto server started for this process.
 pub fn endpoint() -> &'static str {
-    &MOTO
-        .get_or_init(|| {
-            if let Ok(url) = std::env::var("THUMBCTL_TEST_ENDPOINT") {
-                return Moto { url, _child: None };
+    static SHARED: OnceLock<(String, Option<Moto>)> = OnceLock::new();
+    &SHARED
+        .get_or_init(|| match std::env::var("THUMBCTL_TEST_ENDPOINT") {
+            Ok(url) if !url.is_empty() => (url, None),
+            _ => {
+                let moto = Moto::start(&[("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")]);
+                (moto.url.clone(), Some(moto))
             }
-            let moto = workspace_root().join(".venv/bin/moto_server");
-            assert!(
-                moto.exists(),
-                "moto is not installed: run scripts/test.sh (it creates .venv), or set THUMBCTL_TEST_ENDPOINT"
-            );
-            let port = free_port();
-            let script = format!(
-                "MOTO_IAM_LOAD_MANAGED_POLICIES=true '{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; echo started; read _; kill $pid",
-                moto.display()
-            );
-            let mut child = Command::new("sh")
-                .arg("-c")
-                .arg(script)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .spawn()
-                .expect("start moto");
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("moto wrapper");
-            let url = format!("http://127.0.0.1:{port}");
-            wait_ready(&url);
-            Moto { url, _child: Some(child) }
         })
-        .url
-}
-
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-fn wait_ready(url: &str) {
-    let addr = url.trim_start_matches("http://").to_owned();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(&addr).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("moto did not start on {url}");
+        .0
 }
 
 /// A unique stack name per test, so tests can share one moto server.

@@ -1,17 +1,12 @@
 //! Shared test fixture: one moto server per test binary, AWS clients pointed at it, resources
 //! with unique names, S3 events as AWS sends them.
 //!
-//! moto: `THUMBCTL_TEST_ENDPOINT` if set (e.g. `http://127.0.0.1:5000`), else
-//! `<workspace>/.venv/bin/moto_server` is started on a free port, once per test binary. It is
-//! started from a thread that lives as long as the test process, with `PR_SET_PDEATHSIG`, so
-//! the kernel kills it when the test process exits (even on a panic or a kill).
+//! moto: `THUMBCTL_TEST_ENDPOINT` if set (e.g. `http://127.0.0.1:5000`), else a moto server
+//! started once per test binary by the workspace's one launcher (`tests/common/moto.rs`), which
+//! stops it when the test process exits, however it exits.
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -26,91 +21,24 @@ use aws_sdk_s3::config::Credentials;
 
 pub const REGION: &str = "us-east-1";
 
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("crate lives in the workspace")
-        .to_path_buf()
-}
+// The one moto launcher, shared with thumbctl's tests.
+#[path = "../../../tests/common/moto.rs"]
+mod moto;
 
-fn http_get_ok(addr: &str, path: &str) -> bool {
-    let Ok(mut s) = TcpStream::connect(addr) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    if s.write_all(req.as_bytes()).is_err() {
-        return false;
-    }
-    let mut buf = [0u8; 16];
-    matches!(s.read(&mut buf), Ok(n) if n >= 12 && buf.starts_with(b"HTTP/1.") && &buf[9..10] == b"2")
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn start_moto() -> String {
-    let bin = workspace_root().join(".venv/bin/moto_server");
-    assert!(
-        bin.exists(),
-        "{} not found: create it with `python3 -m venv .venv && .venv/bin/pip install 'moto[server]'`, or set THUMBCTL_TEST_ENDPOINT",
-        bin.display()
-    );
-    let port = free_port();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("moto-keeper".into())
-        .spawn(move || {
-            use std::os::unix::process::CommandExt;
-            let mut cmd = Command::new(&bin);
-            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null());
-            // SAFETY: prctl is async-signal-safe; it only sets this child's death signal.
-            unsafe {
-                cmd.pre_exec(|| {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
-            let child = cmd.spawn();
-            let ok = child.is_ok();
-            let _ = tx.send(child.map(|c| c.id()).map_err(|e| e.to_string()));
-            if ok {
-                // Keep this thread (the child's parent thread) alive for the whole process.
-                loop {
-                    std::thread::park();
-                }
-            }
-        })
-        .expect("spawn moto keeper thread");
-    let pid = rx.recv().expect("moto keeper").expect("start moto_server");
-    let addr = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http_get_ok(&addr, "/moto-api/") {
-        assert!(
-            Instant::now() < deadline,
-            "moto_server (pid {pid}) not ready on {addr}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    format!("http://{addr}")
-}
+use moto::Moto;
 
 /// The moto endpoint for this test binary.
 pub fn endpoint() -> &'static str {
-    static ENDPOINT: OnceLock<String> = OnceLock::new();
-    ENDPOINT.get_or_init(|| match std::env::var("THUMBCTL_TEST_ENDPOINT") {
-        Ok(e) if !e.is_empty() => e.trim_end_matches('/').to_string(),
-        _ => start_moto(),
-    })
+    static SHARED: OnceLock<(String, Option<Moto>)> = OnceLock::new();
+    &SHARED
+        .get_or_init(|| match std::env::var("THUMBCTL_TEST_ENDPOINT") {
+            Ok(e) if !e.is_empty() => (e.trim_end_matches('/').to_string(), None),
+            _ => {
+                let moto = Moto::start(&[]);
+                (moto.url.clone(), Some(moto))
+            }
+        })
+        .0
 }
 
 pub async fn sdk_config() -> SdkConfig {
