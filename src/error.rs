@@ -531,7 +531,10 @@ mod tests {
             Class::AccountLimit
         );
         assert_eq!(
-            classify(Some("AccessDenied"), "User: arn:aws:iam::1:user/u is not authorized to perform: cloudfront:CreateDistribution"),
+            classify(
+                Some("AccessDenied"),
+                "User: arn:aws:iam::1:user/u is not authorized to perform: cloudfront:CreateDistribution"
+            ),
             Class::AccessDenied
         );
         assert_eq!(
