@@ -15,8 +15,12 @@ both that thumbctl coped and that the behaviour really happened:
                         SendMessage on SQS".
   function-states       a function is Pending for --settle seconds after CreateFunction and
                         its LastUpdateStatus InProgress after an update; calls that change it
-                        meanwhile, and for one second more, answer ResourceConflictException
-                        "An update is in progress".
+                        meanwhile, and for one second more, answer ResourceConflictException:
+                        "An update is in progress for resource" after an update, and while it
+                        is being created "The function is currently in the following state:
+                        Pending" (AddPermission, PutFunctionEventInvokeConfig) or "The resource
+                        ARN is currently in the following state: 'Pending'. StateReasonCode:
+                        'Creating'" (updates).
   function-failed       the first function created reports State Failed (ImageAccessDenied)
                         until it is deleted.
   notification-validation  the first two PutBucketNotificationConfiguration calls naming a
@@ -27,10 +31,25 @@ both that thumbctl coped and that the behaviour really happened:
   lost-answers          the first call of every create/delete action is applied by moto, and
                         the connection is then dropped before the answer, so the SDK's retry
                         meets "already exists" or "not found".
-  pending-subscription  Unsubscribe answers InvalidParameter "Cannot unsubscribe a
-                        subscription that is pending confirmation".
+  pending-subscription  a subscription whose endpoint must confirm it (email, email-json,
+                        http, https) stays unconfirmed, and Unsubscribe of it answers
+                        InvalidParameter "Invalid parameter: SubscriptionArn Reason: Cannot
+                        unsubscribe a subscription that is pending confirmation"; others
+                        (sqs, lambda) are confirmed at once and go to moto.
   table-creating        a table reports CREATING for --settle seconds after CreateTable, and
-                        DeleteTable meanwhile answers ResourceInUseException.
+                        DeleteTable meanwhile answers ResourceInUseException. Counted per
+                        table: the CREATING answers served (creating-served:TABLE), and every
+                        PutBucketNotificationConfiguration naming a function that arrived
+                        while the table was still CREATING (trigger-while-creating:TABLE).
+  new-account-cloudfront  every CloudFront create (distribution, origin access control)
+                        answers 403 AccessDenied "Your account must be verified before you can
+                        add new CloudFront resources. [...]", as for a brand-new account.
+  new-account-codebuild StartBuild answers AccountLimitExceededException "Cannot have more
+                        than 0 builds in queue for the account", as for a brand-new account.
+  new-account-concurrency  PutFunctionConcurrency answers InvalidParameterValueException
+                        "Specified ReservedConcurrentExecutions for function decreases
+                        account's UnreservedConcurrentExecution below its minimum value of
+                        [10].", as for a brand-new account (10 concurrent executions in all).
   slow-create           CreateFunction is held --settle seconds before it goes to moto (a
                         create still in flight after its caller was killed).
   cloudfront-in-progress  after an UpdateDistribution, the next round(--settle) GetDistribution
@@ -305,6 +324,11 @@ def before(req):
     """An answer to give instead of forwarding, or None."""
     a = req.action
     now = time.time()
+    refused = new_account(req)
+    if refused:
+        return refused
+    if "table-creating" in BEHAVE:
+        note_trigger_while_creating(req, now)
     if "iam-propagation" in BEHAVE:
         if a == "CreateFunction" and once("iam:function"):
             count("iam-propagation:function")
@@ -329,9 +353,12 @@ def before(req):
         with LOCK:
             # Writes conflict a little longer than reads say Pending: AWS's reads are
             # eventually consistent, so "Active" does not promise that a change will pass.
-            busy = FUNCTION_BUSY_UNTIL.get(name, (0, ""))[0] + LAG > now
+            until, why = FUNCTION_BUSY_UNTIL.get(name, (0, ""))
+            busy = until + LAG > now
+        if busy and why == "create":
+            return pending_conflict(a, name)
         if busy:
-            count("function-states:conflict")
+            count("function-states:conflict:in-progress")
             return lambda_error(409, "ResourceConflictException",
                                 "The operation cannot be performed at this time. An update is in "
                                 "progress for resource: arn:aws:lambda:us-east-1:123456789012:function:%s"
@@ -359,10 +386,9 @@ def before(req):
             count("fresh-bucket:NoSuchBucket")
             return s3_error(404, "NoSuchBucket", "The specified bucket does not exist")
     if "pending-subscription" in BEHAVE and a == "Unsubscribe":
-        count("pending-subscription")
-        return query_error("InvalidParameter",
-                           "Invalid parameter: Cannot unsubscribe a subscription that is pending "
-                           "confirmation")
+        refused = unsubscribe_pending(req)
+        if refused:
+            return refused
     if "table-creating" in BEHAVE and a == "DeleteTable":
         name = req.params.get("TableName", "")
         with LOCK:
@@ -482,8 +508,10 @@ def after(req, status, payload):
         with LOCK:
             creating = TABLE_CREATING_UNTIL.get(req.params.get("TableName", ""), 0) > now
         if creating:
-            count("table-creating:creating-served")
+            count("table-creating:creating-served:" + req.params.get("TableName", ""))
             payload = rewrite_table(payload)
+    if a == "Subscribe" and ok and "pending-subscription" in BEHAVE:
+        remember_pending(req, payload)
     return payload
 
 
@@ -509,6 +537,118 @@ def rewrite_table(payload):
         if isinstance(doc.get(key), dict):
             doc[key]["TableStatus"] = "CREATING"
     return json.dumps(doc).encode()
+
+
+# --- function-states: a function being created --------------------------------------------
+
+def pending_conflict(action, name):
+    """Lambda's answer to a change of a function it is still creating. Two texts are reported:
+    "The operation cannot be performed at this time. The function is currently in the
+    following state: Pending" (remotion-dev/remotion#1186) and "... The resource ARN is
+    currently in the following state: 'Pending'. StateReasonCode: 'Creating'"
+    (aws/serverless-application-model#2356, an UpdateFunctionConfiguration). Neither says
+    "in progress", and the code is the one "statement id already exists" has too."""
+    count("function-states:conflict:pending:" + action)
+    if action in ("UpdateFunctionConfiguration", "UpdateFunctionCode"):
+        message = ("The operation cannot be performed at this time. The resource "
+                   "arn:aws:lambda:us-east-1:123456789012:function:%s is currently in the "
+                   "following state: 'Pending'. StateReasonCode: 'Creating'" % name)
+    else:
+        message = ("The operation cannot be performed at this time. The function is currently "
+                   "in the following state: Pending")
+    return lambda_error(409, "ResourceConflictException", message)
+
+
+# --- table-creating: what reached AWS while a table was CREATING ----------------------------
+
+def note_trigger_while_creating(req, now):
+    """Counts, per table still CREATING, a bucket notification naming a function: the trigger
+    that would start writing to a table not yet ACTIVE. AWS does not refuse it (S3 does not
+    know the table), so it is recorded for the test to assert on, not answered."""
+    if req.action != "PutBucketNotificationConfiguration" or b"CloudFunction" not in req.body:
+        return
+    with LOCK:
+        creating = [t for t, until in TABLE_CREATING_UNTIL.items() if until > now]
+    for table in creating:
+        count("table-creating:trigger-while-creating:" + table)
+
+
+# --- pending-subscription: per subscription -------------------------------------------------
+
+PENDING_SUBSCRIPTIONS = set()   # ARNs of subscriptions whose endpoint never confirmed
+# Endpoints SNS asks to confirm; SQS and Lambda subscriptions of the topic owner's own account
+# are confirmed at once.
+CONFIRMED_BY_ENDPOINT = ("email", "email-json", "http", "https")
+
+
+def remember_pending(req, payload):
+    if req.params.get("Protocol", "").lower() not in CONFIRMED_BY_ENDPOINT:
+        return
+    m = re.search(rb"<SubscriptionArn>([^<]+)</SubscriptionArn>", payload)
+    if m:
+        with LOCK:
+            PENDING_SUBSCRIPTIONS.add(m.group(1).decode())
+
+
+def unsubscribe_pending(req):
+    """SNS's answer to Unsubscribe of a subscription still pending confirmation, which no API
+    can remove (it goes with its topic, or expires after three days). The text is what users
+    and tools meet: go-to-k/cdkd#1301 quotes "Invalid parameter: SubscriptionArn Reason:
+    Cannot unsubscribe a subscription that is pending confirmation", and
+    terraform-provider-aws's aws_sns_topic_subscription matches "Cannot unsubscribe a
+    subscription that is pending confirmation" (InvalidParameterException); SNS's API
+    reference lists InvalidParameter, HTTP 400, among Unsubscribe's errors."""
+    arn = req.params.get("SubscriptionArn", "")
+    with LOCK:
+        pending = arn in PENDING_SUBSCRIPTIONS
+    if not pending:
+        return None
+    count("pending-subscription:refused")
+    return query_error("InvalidParameter",
+                       "Invalid parameter: SubscriptionArn Reason: Cannot unsubscribe a "
+                       "subscription that is pending confirmation")
+
+
+# --- new-account-*: what a brand-new AWS account is refused --------------------------------
+
+CLOUDFRONT_CREATE = re.compile(r"^/2020-05-31/(distribution|origin-access-control)$")
+FUNCTION_CONCURRENCY = re.compile(r"^/2017-10-31/functions/([^/?]+)/concurrency$")
+
+
+def new_account(req):
+    """The refusals of a brand-new account, which hold until AWS changes the account (support
+    case, quota increase): every call is refused, not the first few."""
+    if "new-account-cloudfront" in BEHAVE and req.method == "POST" \
+            and CLOUDFRONT_CREATE.match(req.route):
+        # aws-samples/aws-cdk-examples#279 (Status Code: 403; Error Code: AccessDenied) and
+        # hashicorp/terraform-provider-aws#36663 (CreateDistributionWithTags, StatusCode 403),
+        # word for word. The message speaks of any new CloudFront resource, so the origin
+        # access control, which thumbctl creates first, is refused too.
+        count("new-account-cloudfront:" + req.route.rsplit("/", 1)[-1])
+        return cloudfront_error(403, "AccessDenied",
+                                "Your account must be verified before you can add new CloudFront "
+                                "resources. To verify your account, please contact AWS Support "
+                                "(https://console.aws.amazon.com/support/home#/) and include this "
+                                "error message.")
+    if "new-account-codebuild" in BEHAVE and req.action == "StartBuild" \
+            and req.service.startswith("CodeBuild"):
+        # aws-ia/terraform-aws-control_tower_account_factory#100 and #179 (boto3's StartBuild:
+        # "An error occurred (AccountLimitExceededException) when calling the StartBuild
+        # operation: Cannot have more than 0 builds in queue for the account"); HTTP 400 per
+        # aws-samples/aws-secure-environment-accelerator#982.
+        count("new-account-codebuild:StartBuild")
+        return json_error(400, "AccountLimitExceededException",
+                          "Cannot have more than 0 builds in queue for the account")
+    if "new-account-concurrency" in BEHAVE and req.method == "PUT" \
+            and FUNCTION_CONCURRENCY.match(req.route):
+        # aws-samples/alarm-context-tool#2, awslabs/fhir-works-on-aws-deployment#691 (a new
+        # account: "Full account concurrency is 10"): Status Code 400.
+        count("new-account-concurrency:PutFunctionConcurrency")
+        return lambda_error(400, "InvalidParameterValueException",
+                            "Specified ReservedConcurrentExecutions for function decreases "
+                            "account's UnreservedConcurrentExecution below its minimum value of "
+                            "[10].")
+    return None
 
 
 # --- post-policy ---------------------------------------------------------------------------

@@ -34,6 +34,11 @@ pub enum Class {
     /// The resource is still busy with an earlier change (a fresh bucket, a function update
     /// in progress, a permission S3 cannot see yet); retrying shortly helps.
     Busy,
+    /// The account itself is not allowed this yet, as brand-new accounts are not: CloudFront
+    /// until AWS has verified the account, CodeBuild with a quota of 0 running builds, Lambda
+    /// with too little concurrency to reserve any. No retry and no IAM permission helps; a
+    /// support case, a quota increase or another way of working does.
+    AccountLimit,
     /// Anything else.
     Other,
 }
@@ -184,8 +189,64 @@ impl AwsError {
                  delete it yourself or use another --stack",
                 self.name
             ),
+            Class::AccountLimit => self.account_limit_hint(),
             Class::NotFound | Class::Other => return None,
         })
+    }
+}
+
+impl AwsError {
+    /// What to do when the account is not allowed this yet, by service.
+    fn account_limit_hint(&self) -> String {
+        match self.code.as_deref() {
+            // "more than 1 builds" and up: the quota is there, other builds hold it.
+            Some("AccountLimitExceededException") if !self.message.contains("more than 0 ") => {
+                "the account's CodeBuild builds already fill its quota of concurrently running builds: \
+                 rerun when they have finished, or request a higher quota (Service Quotas, AWS CodeBuild)"
+                    .into()
+            }
+            Some("AccountLimitExceededException") => {
+                "CodeBuild will not start builds in this account: its quota of concurrently running builds is \
+                 too low (brand-new accounts start at 0). Request a higher \"Concurrently running builds for \
+                 Linux/Medium environment\" (Service Quotas, AWS CodeBuild) or open a support case; meanwhile \
+                 run `thumbctl up` on a Linux machine (x86_64 or arm64), where it ships itself as the function \
+                 and builds nothing, or build there with `thumbctl up --local`, or pass --image-uri"
+                    .into()
+            }
+            Some("InvalidParameterValueException") => {
+                "the account's Lambda concurrency leaves no room for this reservation: Lambda keeps the \
+                 minimum it names unreserved, and brand-new accounts often have only 10 in all. Request a \
+                 higher \"Concurrent executions\" quota (Service Quotas, AWS Lambda), or choose a smaller \
+                 --max-concurrency, or rerun with --max-concurrency none (no reservation: the function \
+                 shares the account's pool)"
+                    .into()
+            }
+            _ => "CloudFront will not create anything in this AWS account until AWS has verified it \
+                 (brand-new accounts are not): open a support case at \
+                 https://console.aws.amazon.com/support/home#/ quoting this message, then rerun `thumbctl up`. \
+                 Nothing else of the stack needs CloudFront: it works meanwhile with presigned links, and a \
+                 stack made without --cdn never calls CloudFront"
+                .into(),
+        }
+    }
+}
+
+/// Refusals of brand-new accounts, each reported by users many times:
+/// - CloudFront's 403 `AccessDenied` "Your account must be verified before you can add new
+///   CloudFront resources. To verify your account, please contact AWS Support [...]"
+///   (aws-samples/aws-cdk-examples#279, hashicorp/terraform-provider-aws#36663), which is not
+///   a missing IAM permission;
+/// - CodeBuild's `AccountLimitExceededException` "Cannot have more than 0 builds in queue for
+///   the account" on StartBuild (aws-ia/terraform-aws-control_tower_account_factory#100);
+/// - Lambda's `InvalidParameterValueException` "Specified ReservedConcurrentExecutions for
+///   function decreases account's UnreservedConcurrentExecution below its minimum value of
+///   [10]." on PutFunctionConcurrency (aws-samples/alarm-context-tool#2).
+fn is_account_limit(code: &str, full: &str) -> bool {
+    match code {
+        "AccessDenied" => full.contains("account must be verified"),
+        "AccountLimitExceededException" => true,
+        "InvalidParameterValueException" => full.contains("UnreservedConcurrentExecution"),
+        _ => false,
     }
 }
 
@@ -247,8 +308,12 @@ const THROTTLED: &[&str] = &[
 
 /// Answers AWS documents as "try again shortly", which moto never sends:
 /// - Lambda's `ResourceConflictException` "An update is in progress for resource" while a
-///   function is Pending or its last update is InProgress (the same code also says "the
-///   statement id already exists" or "function already exist", which are not busy);
+///   function's last update is InProgress, and "The function is currently in the following
+///   state: Pending" (remotion-dev/remotion#1186; also "The resource arn:... is currently in
+///   the following state: 'Pending'. StateReasonCode: 'Creating'",
+///   aws/serverless-application-model#2356) while it is being created. The same code also
+///   says "the statement id already exists" or "Function already exist" (see
+///   [`is_already_there`]), and names other states (Failed) that no wait cures;
 /// - S3's `OperationAborted` ("A conflicting conditional operation is currently in progress")
 ///   on settings calls right after `CreateBucket`;
 /// - S3's `InvalidArgument` "Unable to validate the following destination configurations"
@@ -259,11 +324,21 @@ const THROTTLED: &[&str] = &[
 fn is_busy(code: &str, full: &str) -> bool {
     match code {
         "DistributionNotDisabled" | "OriginAccessControlInUse" | "PreconditionFailed" => true,
-        "ResourceConflictException" => full.contains("in progress"),
+        "ResourceConflictException" => {
+            full.contains("in progress")
+                || (full.contains("currently in the following state") && full.contains("Pending"))
+        }
         "OperationAborted" => true,
         "InvalidArgument" => full.contains("Unable to validate the following destination"),
         _ => false,
     }
+}
+
+/// Lambda's `ResourceConflictException` for a name or statement id in use: "The statement id
+/// (thumbctl-s3-invoke) provided already exists. [...]", "Function already exist: NAME". Only
+/// these mean the thing is there; the code alone does not (a Pending function answers it too).
+fn is_already_there(code: &str, full: &str) -> bool {
+    code == "ResourceConflictException" && full.contains("already exist")
 }
 
 fn classify(code: Option<&str>, full: &str) -> Class {
@@ -271,8 +346,11 @@ fn classify(code: Option<&str>, full: &str) -> Class {
         if NOT_FOUND.contains(&code) {
             return Class::NotFound;
         }
-        if ALREADY_EXISTS.contains(&code) {
+        if ALREADY_EXISTS.contains(&code) || is_already_there(code, full) {
             return Class::AlreadyExists;
+        }
+        if is_account_limit(code, full) {
+            return Class::AccountLimit;
         }
         if code == "BucketAlreadyExists" {
             return Class::TakenElsewhere;
@@ -392,6 +470,37 @@ mod tests {
                 Some("ResourceConflictException"),
                 "The statement id (thumbctl-s3-invoke) provided already exists. Please provide a new statement id, or remove the existing statement."
             ),
+            Class::AlreadyExists
+        );
+        assert_eq!(
+            classify(
+                Some("ResourceConflictException"),
+                "Function already exist: thumbctl-fn"
+            ),
+            Class::AlreadyExists
+        );
+        // A function still being created: busy, not "exists" (remotion-dev/remotion#1186,
+        // aws/serverless-application-model#2356).
+        assert_eq!(
+            classify(
+                Some("ResourceConflictException"),
+                "The operation cannot be performed at this time. The function is currently in the following state: Pending"
+            ),
+            Class::Busy
+        );
+        assert_eq!(
+            classify(
+                Some("ResourceConflictException"),
+                "The operation cannot be performed at this time. The resource arn:aws:lambda:us-east-1:1:function:f is currently in the following state: 'Pending'. StateReasonCode: 'Creating'"
+            ),
+            Class::Busy
+        );
+        // A Failed function stays Failed: neither busy nor there.
+        assert_eq!(
+            classify(
+                Some("ResourceConflictException"),
+                "The operation cannot be performed at this time. The function is currently in the following state: Failed"
+            ),
             Class::Other
         );
         assert_eq!(classify(Some("OperationAborted"), ""), Class::Busy);
@@ -413,6 +522,34 @@ mod tests {
                 "Unable to validate the following destination configurations"
             ),
             Class::Busy
+        );
+        assert_eq!(
+            classify(
+                Some("AccessDenied"),
+                "Your account must be verified before you can add new CloudFront resources. To verify your account, please contact AWS Support (https://console.aws.amazon.com/support/home#/) and include this error message."
+            ),
+            Class::AccountLimit
+        );
+        assert_eq!(
+            classify(
+                Some("AccessDenied"),
+                "User: arn:aws:iam::1:user/u is not authorized to perform: cloudfront:CreateDistribution"
+            ),
+            Class::AccessDenied
+        );
+        assert_eq!(
+            classify(
+                Some("AccountLimitExceededException"),
+                "Cannot have more than 0 builds in queue for the account"
+            ),
+            Class::AccountLimit
+        );
+        assert_eq!(
+            classify(
+                Some("InvalidParameterValueException"),
+                "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [10]."
+            ),
+            Class::AccountLimit
         );
         assert_eq!(
             classify(None, "dispatch failure: io error: connection refused"),

@@ -120,9 +120,18 @@ async fn pending_and_updating_functions_are_waited_for() {
     let proxy = AwsProxy::start("function-states", 1.5);
     round_trip(&proxy, "fnstate", &[]).await;
     assert!(proxy.fired("function-states:pending-served").await >= 1);
-    // Changes still conflict for a moment after reads say Active: the permission and the
-    // retry settings met ResourceConflictException "update in progress" and waited.
-    assert!(proxy.fired("function-states:conflict").await >= 1);
+    // Changes still conflict for a moment after reads say Active: S3's permission met
+    // ResourceConflictException "The function is currently in the following state: Pending",
+    // the code Lambda also gives a statement id that exists. It was waited out, not taken for
+    // an existing statement: `round_trip` read the statement back from moto's policy.
+    assert!(
+        proxy
+            .fired("function-states:conflict:pending:AddPermission")
+            .await
+            >= 1,
+        "{}",
+        proxy.counts().await
+    );
     // A changed setting updates the function; the calls that follow meet InProgress.
     let dir = tempfile::tempdir().unwrap();
     let stack = stack_name("fnupd");
@@ -271,9 +280,36 @@ async fn destroy_after_a_kill_waits_for_a_creating_table() {
     proxy.ok(dir.path(), &stack, &["destroy", "--yes"]);
     assert!(proxy.fired("table-creating:delete-refused").await >= 1);
     assert_eq!(leftovers(&c, &stack).await, Vec::<String>::new());
-    // And `up` waits for a CREATING table before it wires the trigger.
-    round_trip(&proxy, "tblup", &[]).await;
-    assert!(proxy.fired("table-creating:creating-served").await >= 1);
+
+    // And `up` waits for a CREATING table before it wires the trigger: its own DescribeTable
+    // of this stack's table was answered CREATING, and the notification naming the function
+    // reached S3 only once the table had left CREATING (the proxy counts, per table, a
+    // trigger that arrives while the table is still CREATING).
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name("tblup");
+    proxy.ok(dir.path(), &stack, &["up", "--image-uri", IMAGE]);
+    assert_pipeline(&c, dir.path(), &stack).await;
+    let table = state_json(dir.path(), &stack)["resources"]["table"]["name"]
+        .as_str()
+        .expect("the table is recorded")
+        .to_owned();
+    let counts = proxy.counts().await;
+    assert!(
+        proxy
+            .fired(&format!("table-creating:creating-served:{table}"))
+            .await
+            >= 1,
+        "up never saw {table} CREATING: {counts}"
+    );
+    assert_eq!(
+        proxy
+            .fired(&format!("table-creating:trigger-while-creating:{table}"))
+            .await,
+        0,
+        "the trigger was wired while {table} was still CREATING: {counts}"
+    );
+    proxy.ok(dir.path(), &stack, &["destroy", "--yes"]);
+    assert_eq!(leftovers(&c, &stack).await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -309,4 +345,144 @@ async fn destroy_right_after_a_kill_catches_a_create_still_in_flight() {
     proxy.ok(dir.path(), &stack, &["destroy", "--yes"]);
     assert_eq!(proxy.fired("slow-create:applied").await, 1);
     assert_eq!(leftovers(&c, &stack).await, Vec::<String>::new());
+}
+
+/// A brand-new account: CloudFront will not create anything until AWS verifies the account,
+/// CodeBuild may run 0 builds, and Lambda has 10 concurrent executions in all. Each refusal
+/// is named for what it is (not a missing permission) with the next step, and nothing is left
+/// half-made: no CloudFront resource, no reservation, no build, and `destroy` leaves nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_brand_new_accounts_refusals_say_what_to_do_and_leave_nothing() {
+    let proxy = AwsProxy::start(
+        "new-account-cloudfront,new-account-codebuild,new-account-concurrency",
+        1.5,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name("newacct");
+    let c = clients().await;
+    let cf = aws_sdk_cloudfront::Client::new(&sdk().await);
+    let prefix = format!("{stack}-");
+
+    let out = proxy
+        .cmd(
+            dir.path(),
+            &stack,
+            &[
+                "up",
+                "--image-uri",
+                IMAGE,
+                "--cdn",
+                "--max-concurrency",
+                "5",
+            ],
+        )
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("until AWS has verified it") && err.contains("open a support case"),
+        "CloudFront's refusal is not explained: {err}"
+    );
+    assert!(
+        !err.contains("grant it that permission"),
+        "an unverified account is reported as a missing permission: {err}"
+    );
+    assert!(
+        err.contains("\"Concurrent executions\" quota") && err.contains("--max-concurrency none"),
+        "the concurrency refusal is not explained: {err}"
+    );
+    assert!(proxy.fired("new-account-cloudfront").await >= 1);
+    assert!(proxy.fired("new-account-concurrency").await >= 1);
+    // Nothing of CloudFront exists or is recorded as made.
+    let controls = cf.list_origin_access_controls().send().await.unwrap();
+    let ours: Vec<_> = controls
+        .origin_access_control_list()
+        .map(|l| l.items())
+        .unwrap_or_default()
+        .iter()
+        .filter(|o| o.name().starts_with(&prefix))
+        .map(|o| o.name().to_owned())
+        .collect();
+    assert_eq!(ours, Vec::<String>::new());
+    let dists = cf.list_distributions().send().await.unwrap();
+    let ours = dists
+        .distribution_list()
+        .map(|l| l.items())
+        .unwrap_or_default()
+        .iter()
+        .filter(|d| d.comment().contains(&format!("stack {stack}:")))
+        .count();
+    assert_eq!(ours, 0);
+    let st = state_json(dir.path(), &stack);
+    for id in ["cdn-access", "cdn"] {
+        assert_ne!(
+            st["resources"][id]["status"], "created",
+            "{id} recorded as made: {st}"
+        );
+    }
+    // The function exists without a reservation (the refused one was not half applied).
+    let function = st["resources"]["function"]["name"]
+        .as_str()
+        .expect("the function is recorded")
+        .to_owned();
+    let cap = c
+        .lambda
+        .get_function_concurrency()
+        .function_name(&function)
+        .send()
+        .await
+        .expect("the function exists");
+    assert_eq!(cap.reserved_concurrent_executions(), None);
+
+    // On macOS and Windows `up` falls back to CodeBuild; a new account cannot run a build.
+    let out = proxy
+        .cmd(dir.path(), &stack, &["build-image"])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("AccountLimitExceededException")
+            && err.contains("Concurrently running builds")
+            && err.contains("--local"),
+        "CodeBuild's refusal is not explained: {err}"
+    );
+    assert_eq!(proxy.fired("new-account-codebuild").await, 1);
+    let project = state_json(dir.path(), &stack)["resources"]["build-project"]["name"]
+        .as_str()
+        .expect("the build project is recorded")
+        .to_owned();
+    let builds = c
+        .codebuild
+        .list_builds_for_project()
+        .project_name(&project)
+        .send()
+        .await
+        .expect("list builds");
+    assert_eq!(builds.ids(), Vec::<String>::new().as_slice());
+    let image = c
+        .lambda
+        .get_function()
+        .function_name(&function)
+        .send()
+        .await
+        .expect("the function exists");
+    assert_eq!(
+        image.code().and_then(|c| c.image_uri()),
+        Some(IMAGE),
+        "the function's image changed"
+    );
+
+    proxy.ok(dir.path(), &stack, &["destroy", "--yes"]);
+    assert_eq!(leftovers(&c, &stack).await, Vec::<String>::new());
+    let controls = cf.list_origin_access_controls().send().await.unwrap();
+    assert!(
+        controls
+            .origin_access_control_list()
+            .map(|l| l.items())
+            .unwrap_or_default()
+            .iter()
+            .all(|o| !o.name().starts_with(&prefix))
+    );
 }

@@ -11,7 +11,7 @@ use aws_sdk_lambda::types::{
 
 use super::Found;
 use crate::context::Ctx;
-use crate::error::{AwsError, Class, OrNotFound, aws};
+use crate::error::{AwsError, OrNotFound, aws};
 use crate::retry::{self, Patience};
 use crate::stack::Plan;
 
@@ -64,10 +64,13 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, role_arn: &str) -> Result<Found, Aws
     Ok(Found::arn(plan.function_arn()))
 }
 
-/// Reserves (or releases) the function's concurrency as the plan says.
+/// Reserves (or releases) the function's concurrency as the plan says. Lambda keeps a floor
+/// of unreserved concurrency for the account's other functions, and new accounts often have
+/// only 10 in total: `error` classifies that refusal (`Class::AccountLimit`), and its hint
+/// says what to do.
 async fn set_concurrency(ctx: &Ctx, plan: &Plan) -> Result<(), AwsError> {
     let name = plan.function();
-    let result = match plan.settings.max_concurrency {
+    match plan.settings.max_concurrency {
         Some(n) => ctx
             .lambda
             .put_function_concurrency()
@@ -85,21 +88,7 @@ async fn set_concurrency(ctx: &Ctx, plan: &Plan) -> Result<(), AwsError> {
             .await
             .map(|_| ())
             .map_err(aws("release the reserved concurrency of", KIND, &name)),
-    };
-    result.map_err(|mut e| {
-        // Lambda keeps a floor of unreserved concurrency for the account's other functions;
-        // new accounts often have only 10 in total, so any reservation is refused there.
-        if e.message.contains("UnreservedConcurrentExecution") {
-            e.message = format!(
-                "{} Your account's concurrency quota leaves no room for a reservation of {}: \
-                 request a higher \"Concurrent executions\" quota (Service Quotas, Lambda), pick \
-                 a smaller --max-concurrency, or rerun with --max-concurrency none",
-                e.message,
-                plan.settings.max_concurrency.unwrap_or_default()
-            );
-        }
-        e
-    })
+    }
 }
 
 /// One way the function in AWS differs from the plan. `status` prints them and `reconcile`
@@ -330,17 +319,12 @@ async fn create(ctx: &Ctx, plan: &Plan, role_arn: &str) -> Result<(bool, bool), 
         .send()
         .await
         .map_err(aws("create", KIND, &name));
-    // CreateFunction says ResourceConflictException ("Function already exist") when the name
-    // exists: an earlier run made it, or the SDK retried a create whose answer was lost.
+    // CreateFunction says ResourceConflictException "Function already exist" when the name
+    // exists (an earlier run made it, or the SDK retried a create whose answer was lost):
+    // `error` classifies that message, and only that one, as already there.
     match result {
         Ok(out) => Ok((false, out.state == Some(State::Active))),
-        Err(e)
-            if e.is_already_exists()
-                || (e.code.as_deref() == Some("ResourceConflictException")
-                    && e.class != Class::Busy) =>
-        {
-            Ok((true, false))
-        }
+        Err(e) if e.is_already_exists() => Ok((true, false)),
         Err(e) => Err(e),
     }
 }

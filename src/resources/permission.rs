@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{Found, function};
 use crate::context::Ctx;
-use crate::error::{AwsError, Class, OrNotFound, aws};
+use crate::error::{AwsError, OrNotFound, aws};
 use crate::retry::{self, Patience};
 use crate::stack::{PERMISSION_SID, Plan};
 use crate::state::Entry;
@@ -30,7 +30,9 @@ fn function_of(e: &Entry) -> Result<&str, AwsError> {
 pub async fn ensure(ctx: &Ctx, plan: &Plan) -> Result<Found, AwsError> {
     let function = plan.function();
     // While the function is Pending or updating, Lambda refuses with the same code it uses
-    // for "statement exists": `Class::Busy` tells them apart, and only busy is waited out.
+    // for "statement exists": `error` tells them apart by the message (`Class::Busy` is
+    // waited out, `Class::AlreadyExists` is done), and any other conflict is an error: only
+    // a statement Lambda said exists is recorded.
     let added = retry::until_settled(
         Patience::SETTLE,
         retry::busy(function::UPDATING),
@@ -53,9 +55,7 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan) -> Result<Found, AwsError> {
         Ok(_) => {}
         // The statement id is already there: an earlier run added it, or the SDK retried an
         // AddPermission whose answer was lost.
-        Err(e)
-            if e.code.as_deref() == Some("ResourceConflictException") && e.class != Class::Busy => {
-        }
+        Err(e) if e.is_already_exists() => {}
         Err(e) => return Err(e),
     }
     Ok(Found {

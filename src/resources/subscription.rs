@@ -71,8 +71,19 @@ pub async fn delete(ctx: &Ctx, e: &Entry) -> Result<(), AwsError> {
     }
 }
 
+/// SNS's refusal of an unconfirmed subscription, as users and tools meet it (code
+/// `InvalidParameter` in SNS's query protocol, `InvalidParameterException` in the SDKs):
+/// "Invalid parameter: SubscriptionArn Reason: Cannot unsubscribe a subscription that is
+/// pending confirmation" for the ARN `ReturnSubscriptionArn` gives (go-to-k/cdkd#1301, and
+/// terraform-provider-aws matches the same text), and, for the placeholder an older Subscribe
+/// returned instead of an ARN, "Invalid parameter: SubscriptionArn Reason: pending
+/// confirmation does not start with arn" (hashicorp/terraform#2776). Either way there is
+/// nothing SNS lets us remove.
 fn is_pending_refusal(e: &AwsError) -> bool {
-    e.code.as_deref() == Some("InvalidParameter") && e.message.contains("pending confirmation")
+    matches!(
+        e.code.as_deref(),
+        Some("InvalidParameter" | "InvalidParameterException")
+    ) && e.message.contains("pending confirmation")
 }
 
 #[cfg(test)]
@@ -85,12 +96,16 @@ mod tests {
             "delete",
             KIND,
             "a@example.com",
-            "Invalid parameter: Cannot unsubscribe a subscription that is pending confirmation",
+            "Invalid parameter: SubscriptionArn Reason: Cannot unsubscribe a subscription that is pending confirmation",
         );
         assert!(!is_pending_refusal(&e));
         e.code = Some("InvalidParameter".into());
         assert!(is_pending_refusal(&e));
-        e.message = "Invalid parameter: SubscriptionArn".into();
+        e.code = Some("InvalidParameterException".into());
+        assert!(is_pending_refusal(&e));
+        e.message = "Invalid parameter: SubscriptionArn Reason: pending confirmation does not start with arn".into();
+        assert!(is_pending_refusal(&e));
+        e.message = "Invalid parameter: SubscriptionArn Reason: An ARN must have at least 6 elements, not 1".into();
         assert!(!is_pending_refusal(&e));
     }
 }
