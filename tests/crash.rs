@@ -768,8 +768,10 @@ async fn second_process_on_the_same_stack_is_refused_and_other_stacks_run_in_par
     let dir = tempfile::tempdir().unwrap();
     let stack = stack_name("lock");
     let other = stack_name("lock-other");
-    // The first `up` pauses inside a step, holding the stack's lock.
-    let first = up_stalled_at_function(dir.path(), &stack, 3000);
+    // The first `up` pauses inside a step, holding the stack's lock, for as long as the test
+    // needs (the stall never runs out here; the test ends it by quitting `up`), so the second
+    // process meets the lock whatever the machine's speed: no time window.
+    let mut first = up_stalled_at_function(dir.path(), &stack, 600_000);
     let second = thumbctl(dir.path(), &stack, &["destroy", "--yes"]);
     assert_eq!(second.status.code(), Some(1));
     let err = stderr(&second);
@@ -779,8 +781,18 @@ async fn second_process_on_the_same_stack_is_refused_and_other_stacks_run_in_par
     );
     // A different stack in the same state directory is not held up.
     ok(dir.path(), &other, &["up", "--image-uri", IMAGE]);
-    let first = first.wait_with_output().unwrap();
-    assert!(first.status.success(), "{}", stderr(&first));
+    // The first `up` is still there, holding its lock, until it is told to quit.
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first up ended early"
+    );
+    let mut err_pipe = first.stderr.take().unwrap();
+    sigint(&first);
+    read_until(&mut err_pipe, &mut Vec::new(), "press Ctrl-C again");
+    sigint(&first);
+    assert_eq!(first.wait().unwrap().code(), Some(130));
+    // Its lock went with it: the stack is usable again.
+    ok(dir.path(), &stack, &["up"]);
     for s in [&stack, &other] {
         ok(dir.path(), s, &["destroy", "--yes"]);
         assert!(leftovers(&c, s).await.is_empty());
