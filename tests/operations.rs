@@ -655,7 +655,13 @@ async fn an_adopted_bucket_keeps_its_objects_settings_and_other_notifications() 
         Vec::<String>::new(),
         "refused before anything was made"
     );
-    ok(dir.path(), &stack, &["destroy", "--yes"]);
+    // Nor recorded: there is nothing for destroy to remove.
+    let nothing = thumbctl(dir.path(), &stack, &["destroy", "--yes"]);
+    assert!(
+        stderr(&nothing).contains("nothing recorded"),
+        "{}",
+        stderr(&nothing)
+    );
 }
 
 /// Uploads `n` distinct originals straight to the bucket, 16 at a time.
