@@ -1074,8 +1074,18 @@ async fn a_batch_job_is_created_followed_and_its_tasks_run_through_the_function(
         .find(|k| k.ends_with("/manifest.csv"))
         .expect("a manifest in the destination bucket")
         .to_owned();
-    let manifest = c.s3.get_object().bucket(&dst).key(&manifest_key).send().await.unwrap();
-    let etag = manifest.e_tag().unwrap_or_default().trim_matches('"').to_owned();
+    let manifest =
+        c.s3.get_object()
+            .bucket(&dst)
+            .key(&manifest_key)
+            .send()
+            .await
+            .unwrap();
+    let etag = manifest
+        .e_tag()
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_owned();
     let body = manifest.body.collect().await.unwrap().into_bytes();
     let location = &r["Manifest"]["Location"];
     assert_eq!(
@@ -1131,7 +1141,10 @@ async fn a_batch_job_is_created_followed_and_its_tasks_run_through_the_function(
     assert_eq!(tasks.len(), keys.len());
     let mut responses = Vec::new();
     for event in tasks {
-        assert_eq!(event["tasks"][0]["s3BucketArn"], format!("arn:aws:s3:::{src}"));
+        assert_eq!(
+            event["tasks"][0]["s3BucketArn"],
+            format!("arn:aws:s3:::{src}")
+        );
         let answer = handler
             .handle_invocation(event.clone())
             .await

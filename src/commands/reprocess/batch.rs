@@ -416,7 +416,13 @@ mod tests {
         // The function's own decoder gives every key back from its manifest line, and so does
         // a decoder that keeps `+` (the User Guide's example function): no literal `+` or
         // space is ever written.
-        for key in ["my cat,1.jpg", "ü+é.png", "100% (1).jpg", "a+b %2B ü/ö.png", "x++ y"] {
+        for key in [
+            "my cat,1.jpg",
+            "ü+é.png",
+            "100% (1).jpg",
+            "a+b %2B ü/ö.png",
+            "x++ y",
+        ] {
             let line = manifest_line("b", key);
             let encoded = line
                 .trim_end()
