@@ -71,6 +71,15 @@ both that thumbctl coped and that the behaviour really happened:
                         does (EntityTooLarge, EntityTooSmall, AccessDenied "Invalid according to
                         Policy: ...", SignatureDoesNotMatch, ...); a valid form goes to moto with
                         ${filename} in its key replaced by the file's name.
+  batch-operations      S3 Control CreateJob and DescribeJob (moto has no S3 Batch Operations):
+                        each request is recorded and its manifest read from moto (ETag checked);
+                        a job goes New, Preparing, Ready (--settle seconds each), Active until
+                        the test posts the function's answers to its tasks, Completing, then
+                        Complete with their counts. GET /__batch-jobs answers every job: its
+                        request as JSON, the Lambda event of each task (shaped by the job's
+                        invocation schema, s3Key as the manifest writes it) and the status each
+                        DescribeJob was answered; POST /__batch-jobs/ID/results takes the
+                        function's responses.
 
   credentials           a request signed with an access key id the proxy does not know (see
                         SECRETS: AWS_ACCESS_KEY_ID of its environment, default test) is
@@ -320,6 +329,217 @@ LOSABLE = {
 }
 
 
+# --- batch-operations: S3 Batch Operations (S3 Control CreateJob / DescribeJob) ----------------
+# moto has no S3 Batch Operations. S3 Control is REST-XML: CreateJob is POST /v20180820/jobs with
+# a <CreateJobRequest> body, DescribeJob is GET /v20180820/jobs/{id}, both with the account in
+# the x-amz-account-id header (S3 Control API reference, CreateJob and DescribeJob). Errors are
+# wrapped, <ErrorResponse><Error><Code>..., as the SDKs' restXml error parser for S3 Control
+# reads them.
+#
+# A job goes New -> Preparing -> Ready -> Active -> Completing -> Complete (S3 User Guide,
+# "Job statuses"), each step --settle seconds, except that it stays Active until the test hands
+# back the function's answers (POST /__batch-jobs/ID/results), as Batch Operations waits for
+# its invocations. Batch Operations parses the whole manifest before it runs the job (User
+# Guide, "Specifying a manifest"): here the manifest is read from moto at CreateJob and must
+# have the ETag the request names; a job whose manifest cannot be read, or whose ETag differs,
+# goes to Failed (the failure code and reason here are the proxy's words, not AWS's).
+# CreateJob is idempotent by ClientRequestToken (API reference): the same token gets the same
+# job. Each task becomes one Lambda invocation event (one task per invocation, as the User
+# Guide's examples say Batch sends), shaped by the job's InvocationSchemaVersion: 1.0 names the
+# bucket by ARN (s3BucketArn), 2.0 by name (s3Bucket) and adds job.userArguments; s3Key is the
+# key field of the manifest line as written, that is URL-encoded (the User Guide: keys in a CSV
+# manifest must be URL-encoded, and "keys from S3 Batch Operations are URL encoded").
+BATCH_JOBS = {}           # job id -> job (see batch_create)
+BATCH_TOKENS = {}         # (account, ClientRequestToken) -> job id
+S3CONTROL_NS = "http://awss3control.amazonaws.com/doc/2018-08-20/"
+
+
+def s3control_error(status, code, message):
+    return status, {"Content-Type": "application/xml"}, (
+        '<?xml version="1.0" encoding="UTF-8"?><ErrorResponse><Error><Code>%s</Code>'
+        "<Message>%s</Message></Error><RequestId>aws-proxy</RequestId></ErrorResponse>"
+        % (code, message)).encode()
+
+
+def xml_to_json(el):
+    """A request element as JSON: text for a leaf, a list for <member> items, else a dict."""
+    children = list(el)
+    if not children:
+        return (el.text or "").strip()
+    if all(c.tag.split("}")[-1] == "member" for c in children):
+        return [xml_to_json(c) for c in children]
+    return {c.tag.split("}")[-1]: xml_to_json(c) for c in children}
+
+
+def batch_manifest_tasks(req, request):
+    """(tasks, failure): the manifest's lines as (bucket, key as written, version), read from
+    moto, or why they cannot be."""
+    import csv
+    from urllib.parse import quote
+    location = request.get("Manifest", {}).get("Location", {})
+    arn = location.get("ObjectArn", "")
+    bucket_key = arn.split(":", 5)[-1] if arn.count(":") >= 5 else ""
+    bucket, _, key = bucket_key.partition("/")
+    if not bucket or not key:
+        return None, ("InvalidManifest", "the manifest ObjectArn %r names no object" % arn)
+    status, headers, body = moto_get("/%s/%s" % (bucket, quote(key, safe="/")), req.headers)
+    if status != 200:
+        return None, ("ManifestNotFound", "reading the manifest %s answered HTTP %d"
+                      % (arn, status))
+    etag = headers.get("etag", "").strip('"')
+    if etag != location.get("ETag", "").strip('"'):
+        return None, ("ManifestETagMismatch", "the manifest's ETag is %s, the job names %s"
+                      % (etag, location.get("ETag")))
+    rows = [r for r in csv.reader(body.decode("utf-8", "replace").splitlines()) if r]
+    return [(r[0], r[1] if len(r) > 1 else "", r[2] if len(r) > 2 else None)
+            for r in rows], None
+
+
+def batch_event(job, n, bucket, key, version):
+    """The Lambda invocation event of one task, as Batch Operations sends it."""
+    lam = job["request"].get("Operation", {}).get("LambdaInvoke", {})
+    schema = lam.get("InvocationSchemaVersion") or "1.0"
+    partition = job["request"]["Manifest"]["Location"]["ObjectArn"].split(":")[1]
+    task = {"taskId": base64.b64encode(("%s-task-%d" % (job["id"], n)).encode()).decode(),
+            "s3Key": key, "s3VersionId": version}
+    body_job = {"id": job["id"]}
+    if schema == "1.0":
+        task["s3BucketArn"] = "arn:%s:s3:::%s" % (partition, bucket)
+    else:
+        task["s3Bucket"] = bucket
+        if isinstance(lam.get("UserArguments"), dict):
+            body_job["userArguments"] = lam["UserArguments"]
+    return {"invocationSchemaVersion": schema,
+            "invocationId": base64.b64encode(("%s-inv-%d" % (job["id"], n)).encode()).decode(),
+            "job": body_job, "tasks": [task]}
+
+
+def batch_create(req):
+    import uuid
+    import xml.etree.ElementTree as ET
+    account = {k.lower(): v for k, v in req.headers.items()}.get("x-amz-account-id", "")
+    try:
+        request = xml_to_json(ET.fromstring(req.body))
+    except ET.ParseError as e:
+        return s3control_error(400, "MalformedXML", "The XML you provided was not well-formed "
+                               "or did not validate against our published schema: %s" % e)
+    if not isinstance(request, dict):
+        request = {}
+    token = request.get("ClientRequestToken", "")
+    with LOCK:
+        known = BATCH_TOKENS.get((account, token))
+    if known:
+        count("batch-operations:create-repeated")
+        return 200, {"Content-Type": "application/xml"}, (
+            '<?xml version="1.0" encoding="UTF-8"?><CreateJobResult xmlns="%s"><JobId>%s'
+            "</JobId></CreateJobResult>" % (S3CONTROL_NS, known)).encode()
+    job = {"id": str(uuid.uuid4()), "account": account, "request": request,
+           "created": time.time(), "results_at": None, "results": None, "polls": [],
+           "tasks": [], "failure": None}
+    lines, failure = batch_manifest_tasks(req, request)
+    if failure:
+        job["failure"] = failure
+        count("batch-operations:manifest-unreadable")
+    else:
+        job["tasks"] = [batch_event(job, n, *line) for n, line in enumerate(lines)]
+    with LOCK:
+        BATCH_JOBS[job["id"]] = job
+        BATCH_TOKENS[(account, token)] = job["id"]
+    count("batch-operations:created")
+    return 200, {"Content-Type": "application/xml"}, (
+        '<?xml version="1.0" encoding="UTF-8"?><CreateJobResult xmlns="%s"><JobId>%s</JobId>'
+        "</CreateJobResult>" % (S3CONTROL_NS, job["id"])).encode()
+
+
+def batch_status(job, now):
+    """The job's status now, and its (succeeded, failed) task counts."""
+    age, step = now - job["created"], max(SETTLE, 0.01)
+    if job["failure"]:
+        return ("New", "Preparing", "Failed")[min(2, int(age // step))], (0, 0)
+    for i, s in enumerate(("New", "Preparing", "Ready")):
+        if age < (i + 1) * step:
+            return s, (0, 0)
+    if job["results"] is None:
+        return "Active", (0, 0)
+    ok = sum(1 for r in job["results"] if r.get("resultCode") == "Succeeded")
+    counts = (ok, len(job["results"]) - ok)
+    if now - job["results_at"] < step:
+        return "Completing", counts
+    return "Complete", counts
+
+
+def batch_describe(req, job_id):
+    from xml.sax.saxutils import escape
+    with LOCK:
+        job = BATCH_JOBS.get(job_id)
+    account = {k.lower(): v for k, v in req.headers.items()}.get("x-amz-account-id", "")
+    if not job or job["account"] != account:
+        return s3control_error(404, "NotFoundException", "The specified job does not exist.")
+    status, (ok, failed) = batch_status(job, time.time())
+    with LOCK:
+        job["polls"].append(status)
+    count("batch-operations:described")
+    r = job["request"]
+    region = os.environ.get("AWS_REGION") or "us-east-1"
+    created = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(job["created"]))
+    failure = ""
+    if status == "Failed":
+        failure = ("<FailureReasons><member><FailureCode>%s</FailureCode><FailureReason>%s"
+                   "</FailureReason></member></FailureReasons>"
+                   % (escape(job["failure"][0]), escape(job["failure"][1])))
+    return 200, {"Content-Type": "application/xml"}, (
+        '<?xml version="1.0" encoding="UTF-8"?><DescribeJobResult xmlns="%s"><Job>'
+        "<JobId>%s</JobId><ConfirmationRequired>%s</ConfirmationRequired>"
+        "<Description>%s</Description><JobArn>arn:aws:s3:%s:%s:job/%s</JobArn>"
+        "<Status>%s</Status><Priority>%s</Priority><ProgressSummary>"
+        "<TotalNumberOfTasks>%d</TotalNumberOfTasks><NumberOfTasksSucceeded>%d"
+        "</NumberOfTasksSucceeded><NumberOfTasksFailed>%d</NumberOfTasksFailed>"
+        "</ProgressSummary>%s<CreationTime>%s</CreationTime><RoleArn>%s</RoleArn>"
+        "</Job></DescribeJobResult>" % (
+            S3CONTROL_NS, job["id"], escape(r.get("ConfirmationRequired") or "false"),
+            escape(r.get("Description") or ""), region, account, job["id"], status,
+            escape(r.get("Priority") or "0"), len(job["tasks"]), ok, failed, failure, created,
+            escape(r.get("RoleArn") or ""))).encode()
+
+
+def batch_operations(req):
+    """S3 Control's job API, or None for any other request."""
+    if not req.route.startswith("/v20180820/jobs"):
+        return None
+    rest = req.route[len("/v20180820/jobs"):].strip("/")
+    if req.method == "POST" and not rest:
+        return batch_create(req)
+    if req.method == "GET" and rest and "/" not in rest:
+        return batch_describe(req, rest)
+    return s3control_error(400, "InvalidRequest", "aws_proxy.py emulates only CreateJob and "
+                           "DescribeJob of S3 Batch Operations")
+
+
+def batch_test_api(method, path, body):
+    """GET /__batch-jobs (every job: its request, task events, DescribeJob answers) and
+    POST /__batch-jobs/ID/results (the function's answers); None for other paths."""
+    if path == "/__batch-jobs" and method == "GET":
+        with LOCK:
+            now = time.time()
+            jobs = [{"id": j["id"], "account": j["account"], "request": j["request"],
+                     "tasks": j["tasks"], "polls": list(j["polls"]),
+                     "status": batch_status(j, now)[0], "failure": j["failure"]}
+                    for j in sorted(BATCH_JOBS.values(), key=lambda j: j["created"])]
+        return 200, {"Content-Type": "application/json"}, json.dumps(jobs).encode()
+    m = re.match(r"^/__batch-jobs/([^/]+)/results$", path)
+    if m and method == "POST":
+        answers = json.loads(body or b"[]")
+        with LOCK:
+            job = BATCH_JOBS.get(m.group(1))
+            if not job:
+                return 404, {"Content-Type": "text/plain"}, b"no such job"
+            job["results"] = [r for a in answers for r in a.get("results", [])]
+            job["results_at"] = time.time()
+        return 200, {"Content-Type": "application/json"}, b"{}"
+    return None
+# --- end batch-operations ----------------------------------------------------------------------
+
+
 def before(req):
     """An answer to give instead of forwarding, or None."""
     a = req.action
@@ -329,6 +549,8 @@ def before(req):
         return refused
     if "table-creating" in BEHAVE:
         note_trigger_while_creating(req, now)
+    if "batch-operations" in BEHAVE and req.route.startswith("/v20180820/jobs"):
+        return batch_operations(req)
     if "iam-propagation" in BEHAVE:
         if a == "CreateFunction" and once("iam:function"):
             count("iam-propagation:function")
@@ -883,6 +1105,9 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 payload = json.dumps(INVOCATIONS).encode()
             return self.answer(200, {"Content-Type": "application/json"}, payload)
+        if self.path.startswith("/__batch-jobs"):
+            return self.answer(*(batch_test_api(self.command, self.path, body)
+                                 or (404, {"Content-Type": "text/plain"}, b"")))
         if self.path == "/__counts":
             with LOCK:
                 payload = json.dumps(COUNTS).encode()

@@ -278,7 +278,66 @@ async fn a_cap_the_account_cannot_afford_is_refused_with_what_to_do() {
     assert!(err.contains("--max-concurrency none"), "{err}");
     // Everything else is up; a smaller cap then succeeds, and nothing is left after destroy.
     moto.ok(dir.path(), &stack, &["up", "--max-concurrency", "5"]);
+    let c = moto.clients().await;
+    let cap = c
+        .lambda
+        .get_function_concurrency()
+        .function_name(name(dir.path(), &stack, "function"))
+        .send()
+        .await
+        .expect("the function's concurrency");
+    assert_eq!(cap.reserved_concurrent_executions(), Some(5));
     moto.ok(dir.path(), &stack, &["destroy", "--yes"]);
+    assert_eq!(leftovers(&c, &stack).await, Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bucket_of_another_account_is_refused_before_anything_is_made() {
+    // moto lets every account read every bucket unless told otherwise; S3 answers 403 to
+    // HeadBucket on a bucket of another account that grants nothing.
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name("theirs");
+    let moto = OwnMoto::start(&[("MOTO_S3_ALLOW_CROSSACCOUNT_ACCESS", "false")]);
+    let theirs = format!("{stack}-theirs");
+    let foreign = |req: reqwest::RequestBuilder| req.header("x-moto-account-id", "111111111111");
+    let http = reqwest::Client::new();
+    let made = foreign(http.put(format!("{}/{theirs}", moto.url)))
+        .send()
+        .await
+        .expect("moto answers");
+    assert!(made.status().is_success(), "{:?}", made.text().await);
+
+    let out = moto
+        .cmd(
+            dir.path(),
+            &stack,
+            &["up", "--image-uri", IMAGE, "--source-bucket", &theirs],
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("it is not a bucket of account {ACCOUNT}")),
+        "{err}"
+    );
+    // Refused before anything was made: nothing of the stack in this account, and their
+    // bucket has no notification of ours.
+    let c = moto.clients().await;
+    let mut left = leftovers(&c, &stack).await;
+    left.retain(|l| !l.contains(&theirs));
+    assert_eq!(left, Vec::<String>::new());
+    let notification = foreign(http.get(format!("{}/{theirs}?notification", moto.url)))
+        .send()
+        .await
+        .expect("moto answers")
+        .text()
+        .await
+        .expect("moto's body");
+    assert!(
+        !notification.contains("CloudFunction"),
+        "their bucket was changed: {notification}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -591,7 +650,18 @@ async fn an_adopted_bucket_keeps_its_objects_settings_and_other_notifications() 
         "{}",
         stderr(&missing)
     );
-    ok(dir.path(), &stack, &["destroy", "--yes"]);
+    assert_eq!(
+        leftovers(&c, &stack).await,
+        Vec::<String>::new(),
+        "refused before anything was made"
+    );
+    // Nor recorded: there is nothing for destroy to remove.
+    let nothing = thumbctl(dir.path(), &stack, &["destroy", "--yes"]);
+    assert!(
+        stderr(&nothing).contains("nothing recorded"),
+        "{}",
+        stderr(&nothing)
+    );
 }
 
 /// Uploads `n` distinct originals straight to the bucket, 16 at a time.
@@ -609,6 +679,25 @@ async fn originals(c: &Clients, bucket: &str, keys: &[String]) {
                 .expect("put original");
         })
         .await;
+}
+
+/// The function's own handler, configured as the deployed function is (its environment).
+async fn handler_of(c: &Clients, function: &str) -> lambda_image::handler::Handler {
+    let vars = c
+        .lambda
+        .get_function_configuration()
+        .function_name(function)
+        .send()
+        .await
+        .expect("the function's configuration")
+        .environment()
+        .and_then(|e| e.variables())
+        .cloned()
+        .expect("the function's environment");
+    lambda_image::handler::Handler::new(
+        lambda_image::config::Config::from_vars(&vars).expect("the function's configuration"),
+        &sdk().await,
+    )
 }
 
 async fn item(c: &Clients, table: &str, id: &str) -> Option<Value> {
@@ -774,22 +863,7 @@ async fn reprocess_invokes_the_function_asynchronously_with_events_it_handles() 
     assert_eq!(invocations.len(), 3, "each sent once: {invocations:?}");
 
     // Each payload is an S3 event the function's own handler completes.
-    let handler = lambda_image::handler::Handler::new(
-        lambda_image::config::Config::from_vars(
-            &c.lambda
-                .get_function_configuration()
-                .function_name(&function)
-                .send()
-                .await
-                .unwrap()
-                .environment()
-                .and_then(|e| e.variables())
-                .cloned()
-                .unwrap(),
-        )
-        .unwrap(),
-        &sdk().await,
-    );
+    let handler = handler_of(&c, &function).await;
     for inv in &invocations {
         assert_eq!(inv["function"], function.as_str());
         let event: aws_lambda_events::event::s3::S3Event =
@@ -928,25 +1002,64 @@ async fn events_lambda_gave_up_on_and_failed_images_are_replayed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn batch_writes_the_manifest_and_the_role_the_job_would_use() {
+async fn a_batch_job_is_created_followed_and_its_tasks_run_through_the_function() {
     let c = clients().await;
     let dir = tempfile::tempdir().unwrap();
     let stack = stack_name("batchrp");
-    ok(dir.path(), &stack, &["up", "--image-uri", IMAGE]);
-    let (src, dst) = (
+    let proxy = AwsProxy::start("batch-operations", 0.5);
+    proxy.ok(
+        dir.path(),
+        &stack,
+        &["up", "--image-uri", IMAGE, "--sizes", "8"],
+    );
+    let (src, dst, table, function) = (
         name(dir.path(), &stack, "source-bucket"),
         name(dir.path(), &stack, "dest-bucket"),
+        name(dir.path(), &stack, "table"),
+        name(dir.path(), &stack, "function"),
     );
-    let keys: Vec<String> = vec!["a.png".into(), "b c,d.png".into(), "ü/ö.png".into()];
+    // A comma, and a key with `+`, `%`, a space and unicode: each must reach the function as
+    // the key it is.
+    let keys: Vec<String> = vec!["a.png".into(), "b c,d.png".into(), "ü/ö+ 100%.png".into()];
     originals(&c, &src, &keys).await;
 
-    // moto has no S3 Control job API: the job itself is refused there, with the reason.
-    let out = thumbctl(dir.path(), &stack, &["reprocess", "--batch"]);
-    assert!(!out.status.success());
-    let err = stderr(&out);
-    assert!(err.contains("no S3 Batch Operations"), "{err}");
+    let mut child = proxy
+        .cmd(
+            dir.path(),
+            &stack,
+            &["reprocess", "--batch", "--output", "json"],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start thumbctl");
+    // Batch Operations invokes the function once the job is Active.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let job = loop {
+        let jobs = proxy.batch_jobs().await;
+        if let Some(j) = jobs.first() {
+            assert_ne!(j["status"], "Failed", "{j}");
+            if j["status"] == "Active" {
+                break j.clone();
+            }
+        }
+        if let Some(status) = child.try_wait().expect("thumbctl's status") {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            panic!("thumbctl ended ({status}) before its job ran: {err}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no Active job: {jobs:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
 
-    // What thumbctl made for the job is in moto: the manifest and the role.
+    // The request thumbctl sent, against what moto holds.
+    assert_eq!(job["account"], ACCOUNT);
+    let r = &job["request"];
     let listed =
         c.s3.list_objects_v2()
             .bucket(&dst)
@@ -954,20 +1067,60 @@ async fn batch_writes_the_manifest_and_the_role_the_job_would_use() {
             .send()
             .await
             .unwrap();
-    let manifest_key = listed.contents()[0].key().unwrap().to_owned();
-    assert!(manifest_key.ends_with("/manifest.csv"), "{manifest_key}");
-    let body =
+    let manifest_key = listed
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .find(|k| k.ends_with("/manifest.csv"))
+        .expect("a manifest in the destination bucket")
+        .to_owned();
+    let manifest =
         c.s3.get_object()
             .bucket(&dst)
             .key(&manifest_key)
             .send()
             .await
-            .unwrap()
-            .body
-            .collect()
-            .await
-            .unwrap()
-            .into_bytes();
+            .unwrap();
+    let etag = manifest
+        .e_tag()
+        .unwrap_or_default()
+        .trim_matches('"')
+        .to_owned();
+    let body = manifest.body.collect().await.unwrap().into_bytes();
+    let location = &r["Manifest"]["Location"];
+    assert_eq!(
+        location["ObjectArn"],
+        format!("arn:aws:s3:::{dst}/{manifest_key}")
+    );
+    assert_eq!(location["ETag"], etag.as_str());
+    assert_eq!(
+        r["Manifest"]["Spec"]["Format"],
+        "S3BatchOperations_CSV_20180820"
+    );
+    assert_eq!(
+        r["Manifest"]["Spec"]["Fields"],
+        serde_json::json!(["Bucket", "Key"])
+    );
+    let report = &r["Report"];
+    assert_eq!(report["Bucket"], format!("arn:aws:s3:::{dst}"));
+    assert_eq!(
+        report["Prefix"],
+        manifest_key.trim_end_matches("/manifest.csv")
+    );
+    assert_eq!(report["ReportScope"], "FailedTasksOnly");
+    assert_eq!(report["Format"], "Report_CSV_20180820");
+    assert_eq!(report["Enabled"], "true");
+    let role = name(dir.path(), &stack, "batch-role");
+    assert_eq!(r["RoleArn"], format!("arn:aws:iam::{ACCOUNT}:role/{role}"));
+    assert_eq!(r["ConfirmationRequired"], "false");
+    let invoke = &r["Operation"]["LambdaInvoke"];
+    assert_eq!(
+        invoke["FunctionArn"],
+        format!("arn:aws:lambda:us-east-1:{ACCOUNT}:function:{function}")
+    );
+    // The schema whose event (and key encoding) the S3 User Guide documents.
+    assert_eq!(invoke["InvocationSchemaVersion"], "1.0");
+    // Keys URL-encoded, as a CSV manifest must have them; `%20`, `%2B`: never a bare `+`.
     let mut lines: Vec<String> = String::from_utf8(body.to_vec())
         .unwrap()
         .lines()
@@ -977,11 +1130,77 @@ async fn batch_writes_the_manifest_and_the_role_the_job_would_use() {
     let mut want = vec![
         format!("{src},a.png"),
         format!("{src},b%20c%2Cd.png"),
-        format!("{src},%C3%BC/%C3%B6.png"),
+        format!("{src},%C3%BC/%C3%B6%2B%20100%25.png"),
     ];
     want.sort();
     assert_eq!(lines, want);
-    let role = name(dir.path(), &stack, "batch-role");
+
+    // Batch Operations' part: each task's event, to the function's own entry point.
+    let handler = handler_of(&c, &function).await;
+    let tasks = job["tasks"].as_array().expect("task events");
+    assert_eq!(tasks.len(), keys.len());
+    let mut responses = Vec::new();
+    for event in tasks {
+        assert_eq!(
+            event["tasks"][0]["s3BucketArn"],
+            format!("arn:aws:s3:::{src}")
+        );
+        let answer = handler
+            .handle_invocation(event.clone())
+            .await
+            .expect("a Batch Operations response");
+        assert_eq!(answer["invocationId"], event["invocationId"]);
+        assert_eq!(answer["invocationSchemaVersion"], "1.0");
+        assert_eq!(answer["results"][0]["taskId"], event["tasks"][0]["taskId"]);
+        assert_eq!(
+            answer["results"][0]["resultCode"], "Succeeded",
+            "{event}: {answer}"
+        );
+        responses.push(answer);
+    }
+    proxy
+        .answer_batch_job(job["id"].as_str().expect("job id"), &responses)
+        .await;
+
+    // thumbctl follows the job to its end and reports what DescribeJob said.
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .expect("thumbctl's output");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = json_of(&out);
+    assert_eq!(out["job_id"], job["id"], "{out}");
+    assert_eq!(out["manifest_lines"], 3, "{out}");
+    assert_eq!(out["result"]["status"], "Complete", "{out}");
+    assert_eq!(out["result"]["total"], 3, "{out}");
+    assert_eq!(out["result"]["succeeded"], 3, "{out}");
+    assert_eq!(out["result"]["failed"], 0, "{out}");
+    let jobs = proxy.batch_jobs().await;
+    assert_eq!(jobs.len(), 1, "one job: {jobs:?}");
+    let polls = jobs[0]["polls"].as_array().expect("polls");
+    assert!(polls.len() >= 2, "polled until it ended: {polls:?}");
+    assert_eq!(polls.last(), Some(&Value::from("Complete")), "{polls:?}");
+
+    // What the function made is in moto, under the keys as they are.
+    for key in &keys {
+        let it = item(&c, &table, key)
+            .await
+            .unwrap_or_else(|| panic!("no item for {key}"));
+        assert_eq!(it["status"], "ok", "{it}");
+        let thumbs = it["thumbnails"].as_array().expect("thumbnails");
+        assert!(!thumbs.is_empty(), "{it}");
+        for t in thumbs {
+            let k = t["key"].as_str().expect("thumbnail key");
+            c.s3.head_object()
+                .bucket(&dst)
+                .key(k)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("thumbnail {k} of {key}: {e:?}"));
+        }
+    }
+
+    // The role the job ran as: trusted by Batch Operations, allowed what the job does.
     let trust = c.iam.get_role().role_name(&role).send().await.unwrap();
     let trust = percent_encoding::percent_decode_str(
         trust.role().unwrap().assume_role_policy_document().unwrap(),
@@ -1055,6 +1274,26 @@ impl OwnMoto {
     fn ok(&self, dir: &Path, stack: &str, args: &[&str]) {
         let out = self.cmd(dir, stack, args).output().unwrap();
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+
+    /// The tests' clients, pointed at this server.
+    async fn clients(&self) -> Clients {
+        let c = sdk().await.into_builder().endpoint_url(&self.url).build();
+        Clients {
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&c)
+                    .force_path_style(true)
+                    .build(),
+            ),
+            iam: aws_sdk_iam::Client::new(&c),
+            ecr: aws_sdk_ecr::Client::new(&c),
+            codebuild: aws_sdk_codebuild::Client::new(&c),
+            lambda: aws_sdk_lambda::Client::new(&c),
+            dynamodb: aws_sdk_dynamodb::Client::new(&c),
+            sns: aws_sdk_sns::Client::new(&c),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&c),
+            sqs: aws_sdk_sqs::Client::new(&c),
+        }
     }
 }
 

@@ -9,10 +9,18 @@
 //! `LambdaInvokeOperation.InvocationSchemaVersion` in the S3 Control API reference.
 //!
 //! Schema `1.0` names the bucket by ARN (`s3BucketArn`), schema `2.0` by name (`s3Bucket`) and
-//! adds `job.userArguments`; both are accepted. `s3Key` is the key as the manifest lists it,
-//! which is URL-encoded (a CSV manifest must encode its keys): it is decoded like an S3 event key
-//! ([`crate::keys::decode_event_key`], `+` is a space), as AWS Lambda Powertools does after
-//! testing it against Batch Operations. So a manifest must encode `+` in a key as `%2B`.
+//! adds `job.userArguments`; both are accepted. `s3Key` is the key field of the manifest line
+//! as written, and that is URL-encoded: a CSV manifest must URL-encode its keys (User Guide,
+//! "Specifying a manifest"), and "keys from S3 Batch Operations are URL encoded", to be
+//! decoded by the function ("Invoke AWS Lambda function"). That page documents schema 1.0's
+//! event, which `reprocess --batch` asks for; for 2.0 AWS names only the bucket and the user
+//! arguments as differences, so its key is read the same way.
+//!
+//! The key is decoded like an S3 event key ([`crate::keys::decode_event_key`], `+` is a
+//! space), as AWS Lambda Powertools (`S3BatchOperationTask.s3_key`) and the AWS SDK code
+//! examples' Batch Operations function do; the User Guide's example keeps a `+`. The two read
+//! a key differently only when it holds a literal `+`, which thumbctl's manifest never writes
+//! (`%2B`, and `%20` for a space).
 //!
 //! The response echoes `invocationSchemaVersion` and `invocationId`, says
 //! `treatMissingKeysAs: PermanentFailure`, and has one result per task. `TemporaryFailure` makes
@@ -50,7 +58,7 @@ pub struct BatchJob {
 #[serde(rename_all = "camelCase")]
 pub struct BatchTask {
     pub task_id: String,
-    /// URL-encoded, as in the manifest.
+    /// URL-encoded, as the manifest line writes it.
     pub s3_key: String,
     /// Ignored: the function always works on the current object, which is what its thumbnails
     /// must show.
@@ -146,6 +154,29 @@ mod tests {
             ..regional
         };
         assert_eq!(none.bucket(), None);
+    }
+
+    #[test]
+    fn keys_with_plus_percent_space_and_unicode_come_back_from_either_schema() {
+        // The manifest line thumbctl writes for `d/a+b% c ü.png` is `src,d/a%2Bb%25%20c%20%C3%BC.png`;
+        // Batch Operations passes its key field as `s3Key`.
+        for event in [
+            serde_json::json!({
+                "invocationSchemaVersion": "1.0", "invocationId": "inv", "job": {"id": "j"},
+                "tasks": [{"taskId": "t", "s3Key": "d/a%2Bb%25%20c%20%C3%BC.png",
+                           "s3VersionId": null, "s3BucketArn": "arn:aws:s3:::src"}]
+            }),
+            serde_json::json!({
+                "invocationSchemaVersion": "2.0", "invocationId": "inv",
+                "job": {"id": "j", "userArguments": {}},
+                "tasks": [{"taskId": "t", "s3Key": "d/a%2Bb%25%20c%20%C3%BC.png",
+                           "s3VersionId": null, "s3Bucket": "src"}]
+            }),
+        ] {
+            let e: BatchEvent = serde_json::from_value(event).unwrap();
+            assert_eq!(e.tasks[0].key(), "d/a+b% c ü.png");
+            assert_eq!(e.tasks[0].bucket(), Some("src"));
+        }
     }
 
     #[test]

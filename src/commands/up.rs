@@ -313,6 +313,18 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
         return dry_run(global, &plan, existing.as_ref(), &image);
     }
 
+    // A bucket to adopt is checked before anything is made or recorded: the engine runs
+    // independent steps side by side, so a missing bucket, another account's or another
+    // region's would otherwise be refused only after the rest of the stack was created.
+    if plan.source_adopted() {
+        let name = plan.source_bucket();
+        crate::resources::bucket::ensure(&ctx, &plan, &name)
+            .await
+            .with_context(|| {
+                format!("checking --source-bucket {name} before anything is made; nothing was")
+            })?;
+    }
+
     match &existing {
         None => store.init(State {
             version: STATE_VERSION,

@@ -89,6 +89,31 @@ impl AwsProxy {
             other => panic!("invocations are a list: {other}"),
         }
     }
+
+    /// The S3 Batch Operations jobs the batch-operations behaviour created, oldest first: each
+    /// with `id`, `account`, `request` (the CreateJob request as JSON), `tasks` (the Lambda
+    /// event of each manifest line), `polls` (the status each DescribeJob was answered) and
+    /// `status` (now).
+    pub async fn batch_jobs(&self) -> Vec<serde_json::Value> {
+        match self.get_json("/__batch-jobs").await {
+            serde_json::Value::Array(v) => v,
+            other => panic!("batch jobs are a list: {other}"),
+        }
+    }
+
+    /// Hands the function's responses to a job's task events back, as Batch Operations reads
+    /// them from its invocations: the job then completes with their counts.
+    pub async fn answer_batch_job(&self, job: &str, responses: &[serde_json::Value]) {
+        let status = reqwest::Client::new()
+            .post(format!("{}/__batch-jobs/{job}/results", self.url))
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(responses).expect("responses as JSON"))
+            .send()
+            .await
+            .expect("proxy answers")
+            .status();
+        assert!(status.is_success(), "results for batch job {job}: {status}");
+    }
 }
 
 impl Drop for AwsProxy {

@@ -35,8 +35,12 @@ use crate::stack::{BATCH_PREFIX, Plan};
 use crate::state::StateStore;
 use lambda_image::config::Config;
 
-/// Keys in a Batch Operations CSV manifest are URL-encoded; `%20` for a space is read the
-/// same by every decoder, where `+` is not.
+/// Keys in a Batch Operations CSV manifest must be URL-encoded (S3 User Guide, "Specifying a
+/// manifest": `Examplebucket,object%20key%20with%20spaces`), and Batch Operations hands the
+/// function the key field as written. Everything but unreserved characters and `/` is
+/// encoded: `%20` for a space and `%2B` for a `+` are read alike by both decoders AWS's
+/// examples use (with and without `+` as a space), so the function gets the key back either
+/// way; a literal `+` would not be.
 const MANIFEST_KEY: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
@@ -55,8 +59,10 @@ pub fn manifest_line(bucket: &str, key: &str) -> String {
 pub struct JobRequest {
     pub account_id: String,
     pub function_arn: String,
-    /// 2.0: the function receives the key as is (not URL-encoded) and the job's user
-    /// arguments; its answer names each task's result.
+    /// 1.0, the schema whose event the S3 User Guide documents ("Invoke AWS Lambda function":
+    /// the bucket by ARN, the key URL-encoded as in the manifest). 2.0 adds only what thumbctl
+    /// does not use (user arguments, directory buckets; the API reference names the bucket by
+    /// name as its difference) and no AWS document says how it encodes the key.
     pub invocation_schema_version: String,
     pub manifest_arn: String,
     pub manifest_etag: String,
@@ -74,7 +80,7 @@ impl JobRequest {
         JobRequest {
             account_id: plan.account.clone(),
             function_arn: plan.function_arn(),
-            invocation_schema_version: "2.0".into(),
+            invocation_schema_version: "1.0".into(),
             manifest_arn: format!("{dst}/{}", manifest_key(run)),
             manifest_etag: manifest_etag.trim_matches('"').to_owned(),
             report_bucket_arn: dst,
@@ -406,14 +412,25 @@ mod tests {
         assert_eq!(manifest_line("b", "photos/cat.jpg"), "b,photos/cat.jpg\n");
         assert_eq!(manifest_line("b", "my cat,1.jpg"), "b,my%20cat%2C1.jpg\n");
         assert_eq!(manifest_line("b", "ü+é.png"), "b,%C3%BC%2B%C3%A9.png\n");
-        // The function's decoder (schema 1.0 keys are URL-encoded) gives the key back.
-        for key in ["my cat,1.jpg", "ü+é.png", "100% (1).jpg"] {
+        assert_eq!(manifest_line("b", "a+b% c.jpg"), "b,a%2Bb%25%20c.jpg\n");
+        // The function's own decoder gives every key back from its manifest line, and so does
+        // a decoder that keeps `+` (the User Guide's example function): no literal `+` or
+        // space is ever written.
+        for key in [
+            "my cat,1.jpg",
+            "ü+é.png",
+            "100% (1).jpg",
+            "a+b %2B ü/ö.png",
+            "x++ y",
+        ] {
             let line = manifest_line("b", key);
             let encoded = line
                 .trim_end()
                 .split_once(',')
                 .map(|(_, k)| k)
                 .unwrap_or("");
+            assert!(!encoded.contains(['+', ' ']), "{encoded}");
+            assert_eq!(lambda_image::keys::decode_event_key(encoded), key);
             assert_eq!(
                 percent_encoding::percent_decode_str(encoded).decode_utf8_lossy(),
                 key
@@ -442,7 +459,7 @@ mod tests {
         );
         assert_eq!(r.manifest_etag, "abc");
         assert_eq!(r.report_prefix, ".thumbctl/batch/20261202T060000Z");
-        assert_eq!(r.invocation_schema_version, "2.0");
+        assert_eq!(r.invocation_schema_version, "1.0");
         // The role's policy allows exactly what the job does.
         let policy = plan.batch_policy().to_string();
         assert!(policy.contains(&r.function_arn));
