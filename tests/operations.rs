@@ -263,22 +263,31 @@ async fn a_cap_the_account_cannot_afford_is_refused_with_what_to_do() {
     // process: a server of its own for this test.
     let dir = tempfile::tempdir().unwrap();
     let stack = stack_name("capq");
-    let moto = OwnMoto::start(&[("MOTO_LAMBDA_CONCURRENCY_QUOTA", "110")]);
-    let out = moto
-        .cmd(
-            dir.path(),
-            &stack,
-            &["up", "--image-uri", IMAGE, "--max-concurrency", "20"],
-        )
-        .output()
-        .unwrap();
+    let moto = Moto::start(&[("MOTO_LAMBDA_CONCURRENCY_QUOTA", "110")]);
+    let out = thumbctl_at(
+        &moto.url,
+        dir.path(),
+        &stack,
+        &["up", "--image-uri", IMAGE, "--max-concurrency", "20"],
+    )
+    .output()
+    .unwrap();
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("UnreservedConcurrentExecution"), "{err}");
     assert!(err.contains("--max-concurrency none"), "{err}");
     // Everything else is up; a smaller cap then succeeds, and nothing is left after destroy.
-    moto.ok(dir.path(), &stack, &["up", "--max-concurrency", "5"]);
-    let c = moto.clients().await;
+    assert_ok(
+        thumbctl_at(
+            &moto.url,
+            dir.path(),
+            &stack,
+            &["up", "--max-concurrency", "5"],
+        )
+        .output()
+        .unwrap(),
+    );
+    let c = clients_at(&moto.url).await;
     let cap = c
         .lambda
         .get_function_concurrency()
@@ -287,7 +296,11 @@ async fn a_cap_the_account_cannot_afford_is_refused_with_what_to_do() {
         .await
         .expect("the function's concurrency");
     assert_eq!(cap.reserved_concurrent_executions(), Some(5));
-    moto.ok(dir.path(), &stack, &["destroy", "--yes"]);
+    assert_ok(
+        thumbctl_at(&moto.url, dir.path(), &stack, &["destroy", "--yes"])
+            .output()
+            .unwrap(),
+    );
     assert_eq!(leftovers(&c, &stack).await, Vec::<String>::new());
 }
 
@@ -297,7 +310,7 @@ async fn a_bucket_of_another_account_is_refused_before_anything_is_made() {
     // HeadBucket on a bucket of another account that grants nothing.
     let dir = tempfile::tempdir().unwrap();
     let stack = stack_name("theirs");
-    let moto = OwnMoto::start(&[("MOTO_S3_ALLOW_CROSSACCOUNT_ACCESS", "false")]);
+    let moto = Moto::start(&[("MOTO_S3_ALLOW_CROSSACCOUNT_ACCESS", "false")]);
     let theirs = format!("{stack}-theirs");
     let foreign = |req: reqwest::RequestBuilder| req.header("x-moto-account-id", "111111111111");
     let http = reqwest::Client::new();
@@ -307,14 +320,14 @@ async fn a_bucket_of_another_account_is_refused_before_anything_is_made() {
         .expect("moto answers");
     assert!(made.status().is_success(), "{:?}", made.text().await);
 
-    let out = moto
-        .cmd(
-            dir.path(),
-            &stack,
-            &["up", "--image-uri", IMAGE, "--source-bucket", &theirs],
-        )
-        .output()
-        .unwrap();
+    let out = thumbctl_at(
+        &moto.url,
+        dir.path(),
+        &stack,
+        &["up", "--image-uri", IMAGE, "--source-bucket", &theirs],
+    )
+    .output()
+    .unwrap();
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
@@ -323,7 +336,7 @@ async fn a_bucket_of_another_account_is_refused_before_anything_is_made() {
     );
     // Refused before anything was made: nothing of the stack in this account, and their
     // bucket has no notification of ours.
-    let c = moto.clients().await;
+    let c = clients_at(&moto.url).await;
     let mut left = leftovers(&c, &stack).await;
     left.retain(|l| !l.contains(&theirs));
     assert_eq!(left, Vec::<String>::new());
@@ -1230,76 +1243,4 @@ async fn a_batch_job_is_created_followed_and_its_tasks_run_through_the_function(
 
     ok(dir.path(), &stack, &["destroy", "--yes"]);
     assert_eq!(leftovers(&c, &stack).await, Vec::<String>::new());
-}
-
-/// A moto server of this test's own, started with extra environment.
-struct OwnMoto {
-    child: std::process::Child,
-    url: String,
-}
-
-impl OwnMoto {
-    fn start(env: &[(&str, &str)]) -> OwnMoto {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let venv = std::env::var("MOTO_VENV")
-            .unwrap_or_else(|_| format!("{}/.venv", env!("CARGO_MANIFEST_DIR")));
-        let child = std::process::Command::new(format!("{venv}/bin/moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .envs(env.iter().copied())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start moto");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "moto did not start");
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        OwnMoto {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    fn cmd(&self, dir: &Path, stack: &str, args: &[&str]) -> std::process::Command {
-        let mut cmd = thumbctl_cmd(dir, stack, args);
-        cmd.env("AWS_ENDPOINT_URL", &self.url);
-        cmd
-    }
-
-    fn ok(&self, dir: &Path, stack: &str, args: &[&str]) {
-        let out = self.cmd(dir, stack, args).output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    }
-
-    /// The tests' clients, pointed at this server.
-    async fn clients(&self) -> Clients {
-        let c = sdk().await.into_builder().endpoint_url(&self.url).build();
-        Clients {
-            s3: aws_sdk_s3::Client::from_conf(
-                aws_sdk_s3::config::Builder::from(&c)
-                    .force_path_style(true)
-                    .build(),
-            ),
-            iam: aws_sdk_iam::Client::new(&c),
-            ecr: aws_sdk_ecr::Client::new(&c),
-            codebuild: aws_sdk_codebuild::Client::new(&c),
-            lambda: aws_sdk_lambda::Client::new(&c),
-            dynamodb: aws_sdk_dynamodb::Client::new(&c),
-            sns: aws_sdk_sns::Client::new(&c),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&c),
-            sqs: aws_sdk_sqs::Client::new(&c),
-        }
-    }
-}
-
-impl Drop for OwnMoto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -62,6 +62,13 @@ pub fn thumbctl_cmd(state_dir: &Path, stack: &str, args: &[&str]) -> Command {
     cmd
 }
 
+/// [`thumbctl_cmd`] against another moto (a test's own [`Moto`]).
+pub fn thumbctl_at(url: &str, state_dir: &Path, stack: &str, args: &[&str]) -> Command {
+    let mut cmd = thumbctl_cmd(state_dir, stack, args);
+    cmd.env("AWS_ENDPOINT_URL", url);
+    cmd
+}
+
 pub fn thumbctl(state_dir: &Path, stack: &str, args: &[&str]) -> Output {
     thumbctl_cmd(state_dir, stack, args)
         .output()
@@ -70,10 +77,14 @@ pub fn thumbctl(state_dir: &Path, stack: &str, args: &[&str]) -> Output {
 
 /// Runs thumbctl and insists it succeeded, showing its output if not.
 pub fn ok(state_dir: &Path, stack: &str, args: &[&str]) -> Output {
-    let out = thumbctl(state_dir, stack, args);
+    assert_ok(thumbctl(state_dir, stack, args))
+}
+
+/// Insists that a thumbctl run succeeded, showing its output if not.
+pub fn assert_ok(out: Output) -> Output {
     assert!(
         out.status.success(),
-        "thumbctl {args:?} failed ({:?}):\nstdout: {}\nstderr: {}",
+        "thumbctl failed ({:?}):\nstdout: {}\nstderr: {}",
         out.status.code(),
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
@@ -117,7 +128,12 @@ pub struct Clients {
 }
 
 pub async fn clients() -> Clients {
-    let c = sdk().await;
+    clients_at(endpoint()).await
+}
+
+/// The tests' clients, pointed at another moto (a test's own [`Moto`]).
+pub async fn clients_at(url: &str) -> Clients {
+    let c = sdk().await.into_builder().endpoint_url(url).build();
     Clients {
         s3: aws_sdk_s3::Client::from_conf(
             aws_sdk_s3::config::Builder::from(&c)
