@@ -698,16 +698,20 @@ mod tests {
             .cloned();
         assert_eq!(
             st,
-            Some(serde_json::json!({"Sid": "DecryptSources", "Effect": "Allow",
-                "Action": ["kms:Decrypt"], "Resource": [key]}))
+            Some(
+                serde_json::json!({"Sid": "DecryptSources", "Effect": "Allow",
+                "Action": ["kms:Decrypt"], "Resource": [key]})
+            )
         );
         p.settings.source_kms_key = Some("arn:aws:kms:eu-west-1:123456789012:alias/photos".into());
         assert_eq!(
             p.decrypt_sources_statement(),
-            Some(serde_json::json!({"Sid": "DecryptSources", "Effect": "Allow",
+            Some(
+                serde_json::json!({"Sid": "DecryptSources", "Effect": "Allow",
                 "Action": ["kms:Decrypt"],
                 "Resource": ["arn:aws:kms:eu-west-1:123456789012:key/*"],
-                "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": ["alias/photos"]}}}))
+                "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": ["alias/photos"]}}})
+            )
         );
     }
 

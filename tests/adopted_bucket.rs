@@ -10,9 +10,9 @@ use std::path::Path;
 
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    Event, FilterRule, FilterRuleName, NotificationConfiguration,
-    NotificationConfigurationFilter, QueueConfiguration, S3KeyFilter, ServerSideEncryption,
-    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
+    QueueConfiguration, S3KeyFilter, ServerSideEncryption, ServerSideEncryptionByDefault,
+    ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
 };
 use common::aws_proxy::AwsProxy;
 use common::*;
@@ -235,8 +235,10 @@ async fn a_kms_encrypted_bucket_is_readable_and_expired_thumbnails_are_told() {
         .collect();
     assert_eq!(
         decrypt,
-        vec![&serde_json::json!({"Sid": "DecryptSources", "Effect": "Allow",
-            "Action": ["kms:Decrypt"], "Resource": [key_arn]})],
+        vec![
+            &serde_json::json!({"Sid": "DecryptSources", "Effect": "Allow",
+            "Action": ["kms:Decrypt"], "Resource": [key_arn]})
+        ],
         "{doc}"
     );
     assert_eq!(
@@ -302,7 +304,10 @@ async fn a_kms_encrypted_bucket_is_readable_and_expired_thumbnails_are_told() {
     assert_eq!(gone["expired"], true, "{got}");
     assert!(gone.get("url").is_none(), "no link to what is gone: {got}");
     let kept = by_key(&thumbs[1]);
-    assert!(kept.get("expired").is_none() && kept["url"].is_string(), "{got}");
+    assert!(
+        kept.get("expired").is_none() && kept["url"].is_string(),
+        "{got}"
+    );
     let text = String::from_utf8_lossy(&ok(dir.path(), &stack, &["get", key]).stdout).into_owned();
     assert!(
         text.contains("expired: S3 no longer has it") && text.contains("thumbnails=1"),

@@ -109,7 +109,10 @@ fn check_source_unchanged(previous: &Settings, args: &UpArgs) -> Result<(), Usag
 /// settings are the user's and thumbctl writes none, so the option would do nothing, silently.
 /// Refused before anything is made, with what works instead.
 fn check_expiry_applies(settings: &Settings) -> Result<(), UsageError> {
-    match (&settings.adopted_source_bucket, settings.expire_originals_days) {
+    match (
+        &settings.adopted_source_bucket,
+        settings.expire_originals_days,
+    ) {
         (Some(bucket), Some(days)) => Err(UsageError(format!(
             "--expire-days would expire originals after {days} days, but the source bucket `{bucket}` is yours: \
              thumbctl leaves its settings, lifecycle rules included, alone.\n  hint: add an expiration rule to \
@@ -343,10 +346,7 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
             .await
             .context("reading how the adopted source bucket encrypts its objects")?;
         if let Some(key) = &plan.settings.source_kms_key {
-            note(
-                global.quiet,
-                &kms_note(&plan, key),
-            );
+            note(global.quiet, &kms_note(&plan, key));
         }
     }
 

@@ -200,7 +200,12 @@ fn unvalidated(body: &str) -> Vec<(String, String)> {
         .map_while(|i| {
             let name = element(&format!("ArgumentName{i}"))?;
             // S3 writes "ARN, <something>" (", null" in the answers seen); ARNs hold no ", ".
-            let arn = name.split(", ").next().unwrap_or_default().trim().to_owned();
+            let arn = name
+                .split(", ")
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
             let why = element(&format!("ArgumentValue{i}")).unwrap_or_default();
             Some((arn, why))
         })
@@ -453,7 +458,11 @@ mod tests {
         let ours = "arn:aws:lambda:ap-northeast-1:123456789101:function:TestFunc:dev";
         let e = judge_validation(refused(), REFUSAL, Some(ours));
         assert_eq!(e.class, Class::Busy);
-        assert!(e.message.contains("Not authorized to invoke"), "{}", e.message);
+        assert!(
+            e.message.contains("Not authorized to invoke"),
+            "{}",
+            e.message
+        );
         let theirs_only = REFUSAL
             .split("<ArgumentName1>")
             .next()
@@ -467,7 +476,8 @@ mod tests {
         let e = judge_validation(refused(), &theirs_only, Some(ours));
         assert_eq!(e.class, Class::Other);
         assert!(
-            e.message.contains("arn:aws:sqs:ap-northeast-1:123456789101:gone")
+            e.message
+                .contains("arn:aws:sqs:ap-northeast-1:123456789101:gone")
                 && e.message.contains("not thumbctl's"),
             "{}",
             e.message
