@@ -116,8 +116,8 @@ async fn check_adoptable(ctx: &Ctx, plan: &Plan, name: &str) -> Result<Found, Aw
 /// S3 answers 403 AccessDenied "The ciphertext refers to a customer master key that does not
 /// exist, ...", and every upload would end in the failure queue. A bucket without a key id
 /// (SSE-S3, or SSE-KMS with the AWS managed key `aws/s3`, whose key policy lets every
-/// principal of the account use it through S3) needs nothing more. A bucket that is gone is
-/// `None` here: adopting it says so with the reason.
+/// principal of the account use it through S3) needs nothing more. A bucket that is gone or
+/// in another region is `None` here: adopting it says so with the reason.
 pub async fn source_kms_key(ctx: &Ctx, plan: &Plan) -> Result<Option<String>, AwsError> {
     let name = plan.source_bucket();
     let out = ctx
@@ -133,7 +133,16 @@ pub async fn source_kms_key(ctx: &Ctx, plan: &Plan) -> Result<Option<String>, Aw
         Err(e) if e.code.as_deref() == Some("ServerSideEncryptionConfigurationNotFoundError") => {
             return Ok(None);
         }
-        Err(e) if e.is_not_found() => return Ok(None),
+        // Gone, or in another region (S3 redirects): adopting it stops with the reason.
+        Err(e)
+            if e.is_not_found()
+                || matches!(
+                    e.code.as_deref(),
+                    Some("PermanentRedirect" | "AuthorizationHeaderMalformed" | "HTTP 301")
+                ) =>
+        {
+            return Ok(None);
+        }
         Err(e) => return Err(e),
     };
     let key = out
