@@ -25,7 +25,25 @@ both that thumbctl coped and that the behaviour really happened:
                         until it is deleted.
   notification-validation  the first two PutBucketNotificationConfiguration calls naming a
                         Lambda function answer InvalidArgument "Unable to validate the
-                        following destination configurations".
+                        following destination configurations", naming the function
+                        ("Not authorized to invoke function [ARN]") as S3 does.
+  notification-destinations  a PutBucketNotificationConfiguration without the header
+                        x-amz-skip-destination-validation: true is refused, as S3 refuses it,
+                        when a queue, topic or function it names does not exist in moto:
+                        400 InvalidArgument "Unable to validate the following destination
+                        configurations" with <ArgumentName1>ARN, null</ArgumentName1>
+                        <ArgumentValue1>reason</ArgumentValue1> per destination. An accepted
+                        validated write counts a test event per destination
+                        (notification-destinations:test-event:ARN), as S3 sends one to each;
+                        a skipped validation counts notification-destinations:skipped.
+  kms-bucket            a GetObject from a bucket whose default encryption names a KMS key
+                        (SSE-KMS with a customer managed key) is answered 403 AccessDenied "The
+                        ciphertext refers to a customer master key that does not exist, does
+                        not exist in this region, or you are not allowed to access." unless an
+                        IAM role of the account holds an inline policy allowing kms:Decrypt on
+                        that key (the proxy cannot tell who calls: it stands for the function's
+                        role, the only one in a test that reads sources). moto stores the key
+                        and decrypts nothing.
   fresh-bucket          the first two settings calls on a bucket created a moment ago answer
                         409 OperationAborted, then 404 NoSuchBucket.
   lost-answers          the first call of every create/delete action is applied by moto, and
@@ -539,6 +557,157 @@ def batch_test_api(method, path, body):
     return None
 # --- end batch-operations ----------------------------------------------------------------------
 
+# --- notification-destinations -------------------------------------------------------------
+# S3 validates every destination of a notification configuration it is given (unless the
+# request says x-amz-skip-destination-validation: true) and sends each a test event; one that
+# does not exist, or may not be written to, refuses the whole document (PutBucketNotification-
+# Configuration API reference; S3 User Guide, "Unable to validate the following destination
+# configurations"). The answer's shape, numbered ArgumentName/ArgumentValue pairs with
+# "ARN, null" as the name, is that of an S3 answer captured with `aws s3api --debug`
+# ("Not authorized to invoke function [ARN]" for a Lambda destination); the reasons for a
+# missing queue or topic are those S3-compatible emulators (LocalStack, Scality) give.
+NOTIFY_DEST = re.compile(rb"<(Queue|Topic|CloudFunction)>\s*([^<\s]+)\s*</\1>")
+
+
+def unvalidated_error(pairs):
+    extra = "".join("<ArgumentName%d>%s, null</ArgumentName%d><ArgumentValue%d>%s</ArgumentValue%d>"
+                    % (i, arn, i, i, why, i) for i, (arn, why) in enumerate(pairs, 1))
+    return 400, {"Content-Type": "application/xml"}, (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidArgument</Code><Message>'
+        "Unable to validate the following destination configurations</Message>%s"
+        "<RequestId>aws-proxy</RequestId><HostId>aws-proxy</HostId></Error>" % extra).encode()
+
+
+def moto_holds(arn):
+    """Whether moto has the queue, topic or function `arn` names, in the ARN's account."""
+    parts = arn.split(":")
+    if len(parts) < 6:
+        return False
+    service, region, account = parts[2], parts[3], parts[4]
+    # moto picks the service from the credential scope and checks no signature.
+    headers = {"Authorization": "AWS4-HMAC-SHA256 Credential=test/20240101/%s/%s/aws4_request, "
+                                "SignedHeaders=host, Signature=0" % (region, service),
+               "x-moto-account-id": account}
+    if service == "lambda":
+        name = parts[6] if len(parts) > 6 else ""
+        method, path, body = "GET", "/2015-03-31/functions/%s" % name, None
+    elif service in ("sqs", "sns"):
+        form = ("Action=GetQueueUrl&Version=2012-11-05&QueueName=%s" % parts[5]
+                if service == "sqs" else
+                "Action=GetTopicAttributes&Version=2010-03-31&TopicArn=%s" % arn)
+        method, path, body = "POST", "/", form.encode()
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    else:
+        return False
+    conn = http.client.HTTPConnection(TARGET_HOST, TARGET_PORT, timeout=60)
+    conn.request(method, path, body=body, headers=headers)
+    resp = conn.getresponse()
+    resp.read()
+    conn.close()
+    return resp.status == 200
+
+
+def check_notification_destinations(req):
+    """S3's refusal of a notification document naming a destination moto lacks, or None."""
+    skip = {k.lower(): v for k, v in req.headers.items()}.get(
+        "x-amz-skip-destination-validation", "").lower() == "true"
+    if skip:
+        count("notification-destinations:skipped")
+        return None
+    seen = []
+    for kind, arn in NOTIFY_DEST.findall(req.body):
+        pair = (kind.decode(), arn.decode())
+        if pair not in seen:
+            seen.append(pair)
+    reasons = {"Queue": "The destination queue does not exist",
+               "Topic": "The destination topic does not exist",
+               "CloudFunction": "The destination Lambda does not exist"}
+    missing = [(arn, reasons[kind]) for kind, arn in seen if not moto_holds(arn)]
+    if missing:
+        count("notification-destinations:refused")
+        return unvalidated_error(missing)
+    for _, arn in seen:
+        count("notification-destinations:test-event:" + arn)
+    return None
+# --- end notification-destinations ---------------------------------------------------------
+
+
+# --- kms-bucket ------------------------------------------------------------------------------
+# Reading an object encrypted with a KMS key needs kms:Decrypt on the key as well as
+# s3:GetObject (S3 User Guide, "Using server-side encryption with AWS KMS keys"); S3 answers
+# 403 AccessDenied with KMS's message otherwise (reported with S3's XML in
+# ministryofjustice/modernisation-platform#3468 and chadgeary/nifi#13). HEAD needs no
+# decryption and passes.
+OBJECT_SUBRESOURCES = ("tagging", "acl", "uploadId", "attributes", "retention", "legal-hold",
+                       "torrent", "uploads")
+
+
+def is_object_read(req):
+    return "/" in req.route.strip("/") and not any(q in req.query for q in OBJECT_SUBRESOURCES)
+
+
+def moto_query(service, form, account):
+    """The XML answer of a query-protocol call to moto (IAM, SQS, SNS), or b"" on an error."""
+    headers = {"Authorization": "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/%s/"
+                                "aws4_request, SignedHeaders=host, Signature=0" % service,
+               "Content-Type": "application/x-www-form-urlencoded",
+               "x-moto-account-id": account}
+    conn = http.client.HTTPConnection(TARGET_HOST, TARGET_PORT, timeout=60)
+    conn.request("POST", "/", body=form.encode(), headers=headers)
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    return body if resp.status == 200 else b""
+
+
+def role_may_decrypt(key, account):
+    """Whether an inline policy of some role of `account` allows kms:Decrypt on `key`."""
+    from urllib.parse import quote, unquote
+    roles = re.findall(rb"<RoleName>([^<]+)</RoleName>",
+                       moto_query("iam", "Action=ListRoles&Version=2010-05-08&MaxItems=1000",
+                                  account))
+    for role in roles:
+        role = role.decode()
+        names = re.findall(rb"<member>([^<]+)</member>", moto_query(
+            "iam", "Action=ListRolePolicies&Version=2010-05-08&RoleName=%s" % quote(role),
+            account))
+        for name in names:
+            doc = re.search(rb"<PolicyDocument>([^<]+)</PolicyDocument>", moto_query(
+                "iam", "Action=GetRolePolicy&Version=2010-05-08&RoleName=%s&PolicyName=%s"
+                % (quote(role), quote(name.decode())), account))
+            if not doc:
+                continue
+            try:
+                policy = json.loads(unquote(doc.group(1).decode().replace("&quot;", '"')))
+            except ValueError:
+                continue
+            statements = policy.get("Statement", [])
+            for st in statements if isinstance(statements, list) else [statements]:
+                listed = lambda v: v if isinstance(v, list) else [v]
+                if st.get("Effect") == "Allow" and "kms:Decrypt" in listed(st.get("Action")) \
+                        and any(r in (key, "*") for r in listed(st.get("Resource"))):
+                    return True
+    return False
+
+
+def check_kms_read(req):
+    status, _, body = moto_get("/%s?encryption" % req.bucket(), req.headers)
+    if status != 200 or b"aws:kms" not in body:
+        return None
+    key = re.search(rb"<KMSMasterKeyID>\s*([^<\s]+)\s*</KMSMasterKeyID>", body)
+    if not key:
+        return None   # the AWS managed key aws/s3: the account may use it through S3
+    account = {k.lower(): v for k, v in req.headers.items()}.get("x-moto-account-id",
+                                                                   "123456789012")
+    if role_may_decrypt(key.group(1).decode(), account):
+        count("kms-bucket:decrypted")
+        return None
+    count("kms-bucket:refused")
+    return s3_error(403, "AccessDenied", "The ciphertext refers to a customer master key that "
+                    "does not exist, does not exist in this region, or you are not allowed to "
+                    "access.")
+# --- end kms-bucket --------------------------------------------------------------------------
+
 
 def before(req):
     """An answer to give instead of forwarding, or None."""
@@ -591,8 +760,18 @@ def before(req):
             n = COUNTS.get("notification-validation", 0)
         if n < 2:
             count("notification-validation")
-            return s3_error(400, "InvalidArgument",
-                            "Unable to validate the following destination configurations")
+            # S3 names each destination it could not validate (see unvalidated_error).
+            fn = NOTIFY_DEST.search(req.body)
+            return unvalidated_error([(fn.group(2).decode(), "Not authorized to invoke function "
+                                       "[%s]" % fn.group(2).decode())] if fn else [])
+    if "kms-bucket" in BEHAVE and req.method == "GET" and is_object_read(req):
+        refused = check_kms_read(req)
+        if refused:
+            return refused
+    if "notification-destinations" in BEHAVE and a == "PutBucketNotificationConfiguration":
+        refused = check_notification_destinations(req)
+        if refused:
+            return refused
     if "fresh-bucket" in BEHAVE and a.startswith("PutBucket:"):
         b = req.bucket()
         with LOCK:

@@ -43,6 +43,9 @@ pub const GRANTS: &[Grant] = &[
             "s3:PutLifecycleConfiguration",
             "s3:GetLifecycleConfiguration",
             "s3:GetBucketPublicAccessBlock",
+            // up --source-bucket reads how the adopted bucket encrypts: a customer managed KMS
+            // key is granted to the function's role (kms:Decrypt, in the role's policy).
+            "s3:GetEncryptionConfiguration",
         ],
         resources: &["arn:{p}:s3:::{s}-*"],
     },

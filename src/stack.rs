@@ -139,6 +139,11 @@ pub struct Settings {
     /// reconfigured; only our notification is merged into it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adopted_source_bucket: Option<String>,
+    /// The customer managed KMS key (key or alias ARN) the adopted source bucket encrypts
+    /// with by default: the function's role may decrypt with it. Read from the bucket on
+    /// every `up`, never given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_kms_key: Option<String>,
     /// Only keys under this prefix trigger the function.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_prefix: Option<String>,
@@ -185,6 +190,7 @@ impl Default for Settings {
             expire_originals_days: None,
             expire_thumbnails_days: None,
             adopted_source_bucket: None,
+            source_kms_key: None,
             source_prefix: None,
             batch_operations: false,
             cdn: false,
@@ -358,7 +364,7 @@ impl Plan {
     /// The Lambda execution role's policy: exactly the ARNs of this stack.
     pub fn lambda_policy(&self) -> serde_json::Value {
         let log = self.log_group_arn(&self.function_log_group());
-        serde_json::json!({
+        let mut policy = serde_json::json!({
             "Version": "2012-10-17",
             "Statement": [
                 // GetObject also allows HeadObject: a removal is followed only once a HEAD
@@ -385,6 +391,30 @@ impl Plan {
                 // role, and checks this permission when the destination is configured.
                 {"Sid": "RecordFailures", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": [self.queue_arn()]}
             ]
+        });
+        if let Some(st) = self.decrypt_sources_statement()
+            && let Some(list) = policy["Statement"].as_array_mut()
+        {
+            list.push(st);
+        }
+        policy
+    }
+
+    /// An adopted bucket encrypted with a customer managed KMS key: S3 decrypts an object for
+    /// GetObject only if the caller may `kms:Decrypt` with its key. A key named by alias is
+    /// granted through the alias (IAM authorises on the key's ARN, which the alias hides).
+    pub fn decrypt_sources_statement(&self) -> Option<serde_json::Value> {
+        let key = self.settings.source_kms_key.as_deref()?;
+        Some(match key.split_once(":alias/") {
+            Some((prefix, alias)) => serde_json::json!({
+                "Sid": "DecryptSources", "Effect": "Allow", "Action": ["kms:Decrypt"],
+                "Resource": [format!("{prefix}:key/*")],
+                "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": [format!("alias/{alias}")]}}
+            }),
+            None => serde_json::json!({
+                "Sid": "DecryptSources", "Effect": "Allow", "Action": ["kms:Decrypt"],
+                "Resource": [key]
+            }),
         })
     }
 
@@ -644,6 +674,44 @@ mod tests {
         assert!(
             p.topic_arn()
                 .starts_with("arn:aws:sns:eu-west-1:123456789012:")
+        );
+    }
+
+    #[test]
+    fn an_encrypted_source_is_decryptable_by_the_function_only_with_its_key() {
+        let mut p = plan();
+        let sids = |p: &Plan| -> Vec<String> {
+            p.lambda_policy()["Statement"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s["Sid"].as_str().map(str::to_owned))
+                .collect()
+        };
+        assert!(!sids(&p).contains(&"DecryptSources".to_owned()));
+        let key = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        p.settings.source_kms_key = Some(key.into());
+        let policy = p.lambda_policy();
+        let st = policy["Statement"]
+            .as_array()
+            .and_then(|l| l.iter().find(|s| s["Sid"] == "DecryptSources"))
+            .cloned();
+        assert_eq!(
+            st,
+            Some(
+                serde_json::json!({"Sid": "DecryptSources", "Effect": "Allow",
+                "Action": ["kms:Decrypt"], "Resource": [key]})
+            )
+        );
+        p.settings.source_kms_key = Some("arn:aws:kms:eu-west-1:123456789012:alias/photos".into());
+        assert_eq!(
+            p.decrypt_sources_statement(),
+            Some(
+                serde_json::json!({"Sid": "DecryptSources", "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": ["arn:aws:kms:eu-west-1:123456789012:key/*"],
+                "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": ["alias/photos"]}}})
+            )
         );
     }
 

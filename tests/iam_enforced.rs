@@ -46,6 +46,10 @@ const NOT_PROVABLE_HERE: &[(&str, &str)] = &[
         "moto does not check tag-on-create permissions",
     ),
     (
+        "s3:GetEncryptionConfiguration",
+        "only when adopting a bucket (up --source-bucket); the story makes its own",
+    ),
+    (
         "s3:GetBucketPublicAccessBlock",
         "moto does not authorise GetPublicAccessBlock (status reads it for drift)",
     ),

@@ -81,6 +81,7 @@ fn s3_action(op: &str) -> Option<&'static str> {
         "list_multipart_uploads" => "s3:ListBucketMultipartUploads",
         "put_public_access_block" => "s3:PutBucketPublicAccessBlock",
         "put_bucket_encryption" => "s3:PutEncryptionConfiguration",
+        "get_bucket_encryption" => "s3:GetEncryptionConfiguration",
         "put_bucket_policy" => "s3:PutBucketPolicy",
         "put_bucket_tagging" => "s3:PutBucketTagging",
         "get_bucket_tagging" => "s3:GetBucketTagging",

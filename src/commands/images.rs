@@ -103,9 +103,15 @@ pub async fn presign_get(
 /// Adds a download `url` to every thumbnail of an item: through the stack's CloudFront
 /// distribution when it has one (a stable, cacheable URL), else a presigned GET valid for
 /// [`LINK_TTL`].
+/// A thumbnail S3 no longer has is marked `"expired": true` (see [`mark_expired`]) and gets
+/// no link.
 pub async fn with_links(ctx: &Ctx, d: &Deployed, mut item: Value) -> anyhow::Result<Value> {
+    mark_expired(ctx, d, &mut item).await?;
     if let Some(thumbs) = item.get_mut("thumbnails").and_then(Value::as_array_mut) {
         for t in thumbs {
+            if t.get("expired").and_then(Value::as_bool) == Some(true) {
+                continue;
+            }
             if let Some(key) = t.get("key").and_then(Value::as_str).map(str::to_owned) {
                 let url = match &d.cdn_domain {
                     Some(domain) => cdn_url(domain, &key),
@@ -116,6 +122,62 @@ pub async fn with_links(ctx: &Ctx, d: &Deployed, mut item: Value) -> anyhow::Res
         }
     }
     Ok(item)
+}
+
+/// With `up --expire-days thumbnails=N`, S3 deletes each thumbnail N days after it was
+/// written (the destination bucket's lifecycle rule), and nothing tells the item: the function
+/// hears only the source bucket's events. So the thumbnails an item names are looked up (one
+/// HEAD each, together), and each one S3 no longer has is marked `"expired": true`. Stacks
+/// without that rule make no extra call. Marking twice is harmless.
+pub async fn mark_expired(ctx: &Ctx, d: &Deployed, item: &mut Value) -> anyhow::Result<()> {
+    if d.expire_thumbnails_days.is_none() {
+        return Ok(());
+    }
+    let Some(thumbs) = item.get_mut("thumbnails").and_then(Value::as_array_mut) else {
+        return Ok(());
+    };
+    let keys: Vec<Option<String>> = thumbs
+        .iter()
+        .map(|t| t.get("key").and_then(Value::as_str).map(str::to_owned))
+        .collect();
+    let found = futures::future::try_join_all(keys.iter().map(|k| async move {
+        match k {
+            Some(k) => thumbnail_exists(ctx, &d.dest_bucket, k).await.map(Some),
+            None => Ok(None),
+        }
+    }))
+    .await?;
+    for (t, exists) in thumbs.iter_mut().zip(found) {
+        if exists == Some(false) {
+            t["expired"] = json!(true);
+        }
+    }
+    Ok(())
+}
+
+async fn thumbnail_exists(ctx: &Ctx, bucket: &str, key: &str) -> Result<bool, AwsError> {
+    match ctx
+        .s3
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(aws("look up", "thumbnail", key))
+    {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_not_found() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn expired_count(item: &Value) -> usize {
+    item.get("thumbnails")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|t| t.get("expired").and_then(Value::as_bool) == Some(true))
+        .count()
 }
 
 /// Characters a URL path segment may carry as they are (RFC 3986 unreserved); everything
@@ -154,7 +216,14 @@ fn summary_line(item: &Value) -> String {
         .and_then(Value::as_array)
         .map(Vec::len)
         .unwrap_or(0);
-    let detail = if s("status") == "ok" {
+    let expired = expired_count(item);
+    let detail = if s("status") == "ok" && expired > 0 {
+        format!(
+            "{}x{}, {thumbs} thumbnails ({expired} expired)",
+            n("width"),
+            n("height")
+        )
+    } else if s("status") == "ok" {
         format!("{}x{}, {thumbs} thumbnails", n("width"), n("height"))
     } else {
         s("error")
@@ -181,8 +250,16 @@ pub async fn list(global: &GlobalArgs, args: ListArgs) -> anyhow::Result<()> {
     if items.is_empty() {
         println!("No images yet. Upload some with: thumbctl upload <file|dir>");
     }
-    for item in &items {
-        println!("{}", summary_line(item));
+    let mut expired = 0;
+    for mut item in items {
+        mark_expired(&ctx, &d, &mut item).await?;
+        expired += expired_count(&item);
+        println!("{}", summary_line(&item));
+    }
+    if let (true, Some(days)) = (expired > 0, d.expire_thumbnails_days) {
+        println!(
+            "{expired} thumbnail(s) listed above expired: S3 no longer has them (the stack expires thumbnails {days} days after they are made: --expire-days thumbnails={days})."
+        );
     }
     Ok(())
 }
@@ -212,6 +289,15 @@ pub async fn get(global: &GlobalArgs, args: GetArgs) -> anyhow::Result<()> {
     {
         let w = t.get("width").and_then(Value::as_u64).unwrap_or(0);
         let h = t.get("height").and_then(Value::as_u64).unwrap_or(0);
+        if t.get("expired").and_then(Value::as_bool) == Some(true) {
+            println!(
+                "  {w}x{h}  {}\n    expired: S3 no longer has it (the stack expires thumbnails {} days after they are made: --expire-days thumbnails={})",
+                t["key"].as_str().unwrap_or("?"),
+                d.expire_thumbnails_days.unwrap_or_default(),
+                d.expire_thumbnails_days.unwrap_or_default()
+            );
+            continue;
+        }
         println!(
             "  {w}x{h}  {}\n    {}",
             t["key"].as_str().unwrap_or("?"),

@@ -80,6 +80,9 @@ pub struct Deployed {
     pub source_prefix: Option<String>,
     /// The CloudFront distribution's domain (`up --cdn`): thumbnails are linked through it.
     pub cdn_domain: Option<String>,
+    /// `up --expire-days thumbnails=N`: S3 deletes thumbnails after N days behind the items'
+    /// backs, so readers check that the ones an item names still exist.
+    pub expire_thumbnails_days: Option<i32>,
 }
 
 impl Deployed {
@@ -113,6 +116,7 @@ impl Deployed {
                 .get("cdn")
                 .filter(|e| e.status == crate::state::Status::Created)
                 .and_then(|e| e.extra.get("domain").cloned()),
+            expire_thumbnails_days: state.settings.expire_thumbnails_days,
         };
         let ctx = context_for(global, Some(&state)).await?;
         Ok((ctx, deployed))

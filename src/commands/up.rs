@@ -105,6 +105,42 @@ fn check_source_unchanged(previous: &Settings, args: &UpArgs) -> Result<(), Usag
     Ok(())
 }
 
+/// `--expire-days originals=N` is a lifecycle rule on the source bucket; an adopted bucket's
+/// settings are the user's and thumbctl writes none, so the option would do nothing, silently.
+/// Refused before anything is made, with what works instead.
+fn check_expiry_applies(settings: &Settings) -> Result<(), UsageError> {
+    match (
+        &settings.adopted_source_bucket,
+        settings.expire_originals_days,
+    ) {
+        (Some(bucket), Some(days)) => Err(UsageError(format!(
+            "--expire-days would expire originals after {days} days, but the source bucket `{bucket}` is yours: \
+             thumbctl leaves its settings, lifecycle rules included, alone.\n  hint: add an expiration rule to \
+             `{bucket}` yourself (its expirations reach the function as LifecycleExpiration events, which remove \
+             each original's thumbnails and item), and give `--expire-days thumbnails=N` for the thumbnails only; \
+             `--expire-days originals=off` clears an expiry recorded earlier"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// What `up` tells about an adopted bucket encrypted with a KMS key of the user's.
+fn kms_note(plan: &Plan, key: &str) -> String {
+    let mut line = format!(
+        "The source bucket {} encrypts with the KMS key {key}: the function's role may use it to decrypt (kms:Decrypt).",
+        plan.source_bucket()
+    );
+    // Another account's key answers to its own key policy as well as to the role's policy.
+    let key_account = key.split(':').nth(4).unwrap_or_default();
+    if !key_account.is_empty() && key_account != plan.account {
+        line.push_str(&format!(
+            "\n  The key belongs to account {key_account}: its key policy must also allow kms:Decrypt to role {}.",
+            plan.role_arn(&plan.lambda_role())
+        ));
+    }
+    line
+}
+
 /// How `up` gets the function's image this time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ImagePath {
@@ -293,7 +329,8 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
             .unwrap_or_default(),
         &args,
     );
-    let plan = Plan {
+    check_expiry_applies(&settings)?;
+    let mut plan = Plan {
         stack: global.stack.clone(),
         suffix: existing
             .as_ref()
@@ -303,6 +340,15 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
         region: ctx.region.clone(),
         settings,
     };
+
+    if plan.source_adopted() {
+        plan.settings.source_kms_key = crate::resources::bucket::source_kms_key(&ctx, &plan)
+            .await
+            .context("reading how the adopted source bucket encrypts its objects")?;
+        if let Some(key) = &plan.settings.source_kms_key {
+            note(global.quiet, &kms_note(&plan, key));
+        }
+    }
 
     if args.dry_run {
         let image = image_plan_line(
@@ -340,7 +386,6 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
         Some(_) => store.update(|s| s.settings = plan.settings.clone())?,
     }
 
-    let mut plan = plan;
     // The image first: creating only what making it needs, recorded like every other
     // resource; then the function gets it by digest.
     let quiet = global.quiet;

@@ -108,6 +108,81 @@ async fn check_adoptable(ctx: &Ctx, plan: &Plan, name: &str) -> Result<Found, Aw
     })
 }
 
+/// The customer managed KMS key an adopted bucket encrypts new objects with by default, as
+/// an ARN (a key's, or an alias's when the bucket names an alias), or `None`.
+///
+/// Reading an object encrypted with a KMS key needs `kms:Decrypt` on that key besides
+/// `s3:GetObject` (S3 User Guide, "Using server-side encryption with AWS KMS keys"); without it
+/// S3 answers 403 AccessDenied "The ciphertext refers to a customer master key that does not
+/// exist, ...", and every upload would end in the failure queue. A bucket without a key id
+/// (SSE-S3, or SSE-KMS with the AWS managed key `aws/s3`, whose key policy lets every
+/// principal of the account use it through S3) needs nothing more. A bucket that is gone or
+/// in another region is `None` here: adopting it says so with the reason.
+pub async fn source_kms_key(ctx: &Ctx, plan: &Plan) -> Result<Option<String>, AwsError> {
+    let name = plan.source_bucket();
+    let out = ctx
+        .s3
+        .get_bucket_encryption()
+        .bucket(&name)
+        .expected_bucket_owner(&plan.account)
+        .send()
+        .await
+        .map_err(aws("read the default encryption of", KIND, &name));
+    let out = match out {
+        Ok(o) => o,
+        Err(e) if e.code.as_deref() == Some("ServerSideEncryptionConfigurationNotFoundError") => {
+            return Ok(None);
+        }
+        // Gone, or in another region (S3 redirects): adopting it stops with the reason.
+        Err(e)
+            if e.is_not_found()
+                || matches!(
+                    e.code.as_deref(),
+                    Some("PermanentRedirect" | "AuthorizationHeaderMalformed" | "HTTP 301")
+                ) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let key = out
+        .server_side_encryption_configuration()
+        .map(|c| c.rules())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|r| r.apply_server_side_encryption_by_default())
+        .filter(|d| {
+            matches!(
+                d.sse_algorithm(),
+                ServerSideEncryption::AwsKms | ServerSideEncryption::AwsKmsDsse
+            )
+        })
+        .find_map(|d| d.kms_master_key_id())
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
+    Ok(key.map(|k| kms_key_arn(plan, k)))
+}
+
+/// S3 takes the key as a key id, key ARN, alias name or alias ARN; IAM needs an ARN.
+fn kms_key_arn(plan: &Plan, key: &str) -> String {
+    if key.starts_with("arn:") {
+        key.to_owned()
+    } else {
+        // `alias/name` or a bare key id, in the bucket's (the stack's) region and account.
+        let resource = if key.starts_with("alias/") {
+            key.to_owned()
+        } else {
+            format!("key/{key}")
+        };
+        format!(
+            "arn:{}:kms:{}:{}:{resource}",
+            plan.partition(),
+            plan.region,
+            plan.account
+        )
+    }
+}
+
 /// Marks an entry as the user's own bucket: `destroy` forgets it instead of deleting it.
 /// Recorded from the moment it is planned, so even a crash mid-`up` cannot make it deletable.
 pub fn adopted_extra() -> std::collections::BTreeMap<String, String> {
@@ -499,4 +574,30 @@ pub async fn empty(ctx: &Ctx, name: &str) -> Result<(), AwsError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kms_keys_become_arns() {
+        let plan = Plan {
+            stack: "demo".into(),
+            suffix: "abcd1234".into(),
+            account: "123456789012".into(),
+            region: "eu-west-1".into(),
+            settings: crate::stack::Settings::default(),
+        };
+        assert_eq!(
+            kms_key_arn(&plan, "1234abcd-12ab-34cd-56ef-1234567890ab"),
+            "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+        );
+        assert_eq!(
+            kms_key_arn(&plan, "alias/photos"),
+            "arn:aws:kms:eu-west-1:123456789012:alias/photos"
+        );
+        let other = "arn:aws:kms:eu-west-1:210987654321:key/k";
+        assert_eq!(kms_key_arn(&plan, other), other);
+    }
 }

@@ -10,7 +10,7 @@ use aws_sdk_s3::types::{
 
 use super::{Found, built};
 use crate::context::Ctx;
-use crate::error::{AwsError, OrNotFound, aws};
+use crate::error::{AwsError, Class, OrNotFound};
 use crate::retry::{self, Patience};
 use crate::stack::{NOTIFICATION_ID, Plan};
 use crate::state::Entry;
@@ -67,11 +67,17 @@ fn ours(plan: &Plan, function_arn: &str) -> Result<LambdaFunctionConfiguration, 
 /// A bucket the stack made holds only our notification, so its configuration is written
 /// whole: one call on the critical path. An adopted bucket's own notifications are kept:
 /// ours is merged in (read, replace ours, write), after checking S3 would accept the mix.
+///
+/// S3 validates every destination of the document it is given, and sends each a test event.
+/// Ours is worth validating: until the invoke permission added a moment ago has propagated, S3
+/// answers "Unable to validate", and waiting helps. The user's destinations are not ours to
+/// judge (one deleted queue of theirs would block the stack for ever) and their consumers
+/// should not get test events because we wrote: when the document holds any, it is written
+/// with SkipDestinationValidation. Our permission is in place by then regardless (the engine
+/// adds it before this step).
 pub async fn ensure(ctx: &Ctx, plan: &Plan, function_arn: &str) -> Result<Found, AwsError> {
     let bucket = plan.source_bucket();
     let conf = ours(plan, function_arn)?;
-    // S3 validates the destination by asking Lambda whether it may invoke it; until the
-    // permission added a moment ago has propagated, it answers "Unable to validate".
     retry::until_settled(
         Patience::SETTLE,
         retry::busy("S3 to see the function's new invoke permission"),
@@ -86,13 +92,8 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, function_arn: &str) -> Result<Found,
                     .lambda_function_configurations(conf.clone())
                     .build()
             };
-            ctx.s3
-                .put_bucket_notification_configuration()
-                .bucket(&bucket)
-                .notification_configuration(whole)
-                .send()
-                .await
-                .map_err(aws("put", KIND, &bucket))
+            let skip = holds_others(&whole, conf.id());
+            put(ctx, &bucket, whole, skip, "put", Some(function_arn)).await
         },
     )
     .await?;
@@ -100,6 +101,116 @@ pub async fn ensure(ctx: &Ctx, plan: &Plan, function_arn: &str) -> Result<Found,
         arn: None,
         extra: extra(),
     })
+}
+
+/// Whether the document names any destination besides our configuration `id`.
+fn holds_others(doc: &NotificationConfiguration, id: Option<&str>) -> bool {
+    doc.lambda_function_configurations()
+        .iter()
+        .any(|c| c.id() != id)
+        || !doc.queue_configurations().is_empty()
+        || !doc.topic_configurations().is_empty()
+}
+
+/// Writes the bucket's notification configuration. A refusal of S3's destination validation
+/// is "busy" (worth waiting for) only when it names `ours`, the destination whose permission
+/// may still be propagating; naming only other destinations, it is the user's to fix, and
+/// the error says which and why.
+async fn put(
+    ctx: &Ctx,
+    bucket: &str,
+    doc: NotificationConfiguration,
+    skip_validation: bool,
+    action: &'static str,
+    ours: Option<&str>,
+) -> Result<(), AwsError> {
+    let sent = ctx
+        .s3
+        .put_bucket_notification_configuration()
+        .bucket(bucket)
+        .notification_configuration(doc)
+        .set_skip_destination_validation(skip_validation.then_some(true))
+        .send()
+        .await;
+    match sent {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let body = e
+                .raw_response()
+                .and_then(|r| r.body().bytes())
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
+            Err(judge_validation(
+                AwsError::from_sdk(action, KIND, bucket, e),
+                &body,
+                ours,
+            ))
+        }
+    }
+}
+
+/// S3's answer when a destination fails validation (the body as S3 sends it):
+/// `<Error><Code>InvalidArgument</Code><Message>Unable to validate the following destination
+/// configurations</Message><ArgumentName1>ARN, null</ArgumentName1><ArgumentValue1>Not
+/// authorized to invoke function [ARN]</ArgumentValue1>...</Error>`, one numbered pair per
+/// destination. The SDK keeps only the code and message, so the pairs are read here.
+fn judge_validation(mut err: AwsError, body: &str, ours: Option<&str>) -> AwsError {
+    if err.code.as_deref() != Some("InvalidArgument") || !body.contains("Unable to validate") {
+        return err;
+    }
+    let named = unvalidated(body);
+    // Nothing named (an answer in another shape): keep the classification by message.
+    if named.is_empty() {
+        return err;
+    }
+    let list = named
+        .iter()
+        .map(|(arn, why)| format!("{arn} ({why})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if ours.is_some_and(|o| named.iter().any(|(arn, _)| arn == o)) {
+        err.message = format!("{}: {list}", err.message);
+        return err;
+    }
+    err.class = Class::Other;
+    err.message = format!(
+        "S3 could not validate destinations of this bucket that are not thumbctl's: {list}. \
+         S3 refuses the whole configuration while one of them fails: remove or repair them in \
+         the bucket's event notifications (S3 console, Properties), then rerun"
+    );
+    err
+}
+
+/// The (ARN, reason) pairs of S3's "Unable to validate" answer, in order.
+fn unvalidated(body: &str) -> Vec<(String, String)> {
+    let element = |name: &str| -> Option<String> {
+        let open = format!("<{name}>");
+        let start = body.find(&open)? + open.len();
+        let end = body[start..].find(&format!("</{name}>"))? + start;
+        Some(
+            body[start..end]
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&"),
+        )
+    };
+    (1..)
+        .map_while(|i| {
+            let name = element(&format!("ArgumentName{i}"))?;
+            // S3 writes "ARN, <something>" (", null" in the answers seen); ARNs hold no ", ".
+            let arn = name
+                .split(", ")
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
+            let why = element(&format!("ArgumentValue{i}")).unwrap_or_default();
+            Some((arn, why))
+        })
+        .filter(|(arn, _)| !arn.is_empty())
+        .collect()
 }
 
 /// The bucket's configuration with ours in place of any earlier ours; refused (with the
@@ -292,13 +403,10 @@ pub async fn delete(ctx: &Ctx, e: &Entry) -> Result<(), AwsError> {
         .set_topic_configurations(Some(current.topic_configurations().to_vec()))
         .set_event_bridge_configuration(current.event_bridge_configuration().cloned())
         .build();
-    ctx.s3
-        .put_bucket_notification_configuration()
-        .bucket(&e.name)
-        .notification_configuration(conf)
-        .send()
+    // What remains is the user's alone: nothing of ours to validate, and a stale destination
+    // of theirs must not keep ours on their bucket (nor their consumers get test events).
+    put(ctx, &e.name, conf, true, "delete", None)
         .await
-        .map_err(aws("delete", KIND, &e.name))
         .or_not_found()?;
     Ok(())
 }
@@ -306,6 +414,102 @@ pub async fn delete(ctx: &Ctx, e: &Entry) -> Result<(), AwsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An answer of S3's as it was captured (aws s3api --debug), plus a second destination.
+    const REFUSAL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InvalidArgument</Code>\
+        <Message>Unable to validate the following destination configurations</Message>\
+        <ArgumentName1>arn:aws:lambda:ap-northeast-1:123456789101:function:TestFunc:dev, null</ArgumentName1>\
+        <ArgumentValue1>Not authorized to invoke function [arn:aws:lambda:ap-northeast-1:123456789101:function:TestFunc:dev]</ArgumentValue1>\
+        <ArgumentName2>arn:aws:sqs:ap-northeast-1:123456789101:gone, null</ArgumentName2>\
+        <ArgumentValue2>The destination queue does not exist</ArgumentValue2>\
+        <RequestId>2B8705F2FD8848F2</RequestId></Error>";
+
+    fn refused() -> AwsError {
+        AwsError {
+            action: "put",
+            kind: KIND,
+            name: "b".into(),
+            code: Some("InvalidArgument".into()),
+            message: "Unable to validate the following destination configurations".into(),
+            class: Class::Busy,
+        }
+    }
+
+    #[test]
+    fn reads_the_destinations_s3_could_not_validate() {
+        assert_eq!(
+            unvalidated(REFUSAL),
+            vec![
+                (
+                    "arn:aws:lambda:ap-northeast-1:123456789101:function:TestFunc:dev".to_owned(),
+                    "Not authorized to invoke function [arn:aws:lambda:ap-northeast-1:123456789101:function:TestFunc:dev]".to_owned()
+                ),
+                (
+                    "arn:aws:sqs:ap-northeast-1:123456789101:gone".to_owned(),
+                    "The destination queue does not exist".to_owned()
+                ),
+            ]
+        );
+        assert!(unvalidated("<Error><Code>InvalidArgument</Code></Error>").is_empty());
+    }
+
+    #[test]
+    fn waits_only_when_ours_is_unvalidated() {
+        let ours = "arn:aws:lambda:ap-northeast-1:123456789101:function:TestFunc:dev";
+        let e = judge_validation(refused(), REFUSAL, Some(ours));
+        assert_eq!(e.class, Class::Busy);
+        assert!(
+            e.message.contains("Not authorized to invoke"),
+            "{}",
+            e.message
+        );
+        let theirs_only = REFUSAL
+            .split("<ArgumentName1>")
+            .next()
+            .map(|head| {
+                format!(
+                    "{head}<ArgumentName1>arn:aws:sqs:ap-northeast-1:123456789101:gone, null</ArgumentName1>\
+                     <ArgumentValue1>The destination queue does not exist</ArgumentValue1></Error>"
+                )
+            })
+            .unwrap_or_default();
+        let e = judge_validation(refused(), &theirs_only, Some(ours));
+        assert_eq!(e.class, Class::Other);
+        assert!(
+            e.message
+                .contains("arn:aws:sqs:ap-northeast-1:123456789101:gone")
+                && e.message.contains("not thumbctl's"),
+            "{}",
+            e.message
+        );
+        // No ARNs in the answer: the message alone decides, as before.
+        let e = judge_validation(refused(), "<Error>Unable to validate</Error>", Some(ours));
+        assert_eq!(e.class, Class::Busy);
+    }
+
+    #[test]
+    fn only_a_document_of_ours_alone_is_validated() {
+        let mine = LambdaFunctionConfiguration::builder()
+            .id(NOTIFICATION_ID)
+            .lambda_function_arn("arn:aws:lambda:us-east-1:1:function:f")
+            .events(Event::from("s3:ObjectCreated:*"))
+            .build()
+            .expect("valid");
+        let alone = NotificationConfiguration::builder()
+            .lambda_function_configurations(mine.clone())
+            .build();
+        assert!(!holds_others(&alone, Some(NOTIFICATION_ID)));
+        let queue = aws_sdk_s3::types::QueueConfiguration::builder()
+            .queue_arn("arn:aws:sqs:us-east-1:1:theirs")
+            .events(Event::from("s3:ObjectCreated:*"))
+            .build()
+            .expect("valid");
+        let mixed = NotificationConfiguration::builder()
+            .lambda_function_configurations(mine)
+            .queue_configurations(queue)
+            .build();
+        assert!(holds_others(&mixed, Some(NOTIFICATION_ID)));
+    }
 
     #[test]
     fn overlapping_event_types() {
