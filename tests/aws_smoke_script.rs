@@ -705,10 +705,7 @@ async fn the_fake_prints_the_json_that_thumbctl_prints() {
         .map(|f| format!("smoke/{}", f.unwrap().file_name().to_string_lossy()))
         .collect();
     let c = clients().await;
-    let src = state_json(dir.path(), &stack)["resources"]["source-bucket"]["name"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let src = resource_name(dir.path(), &stack, "source-bucket");
     for key in &keys {
         let mut there = false;
         for _ in 0..300 {

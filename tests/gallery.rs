@@ -329,10 +329,7 @@ async fn gallery_refuses_foreign_pages_and_bad_uploads() {
         &stack,
         &["up", "--image-uri", IMAGE, "--sizes", "64"],
     );
-    let source = state_json(dir.path(), &stack)["resources"]["source-bucket"]["name"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let source = resource_name(dir.path(), &stack, "source-bucket");
     let aws = clients().await;
     let http = reqwest::Client::new();
 

@@ -11,23 +11,6 @@ use common::aws_proxy::AwsProxy;
 use common::*;
 use serde_json::Value;
 
-fn json_of(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            stderr(out)
-        )
-    })
-}
-
-fn name(dir: &Path, stack: &str, id: &str) -> String {
-    state_json(dir, stack)["resources"][id]["name"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no {id} recorded"))
-        .to_owned()
-}
-
 /// A small PNG whose pixels depend on `seed` (so every original is a distinct image).
 fn png(seed: u32) -> Vec<u8> {
     let mut img = image::RgbImage::new(24, 16);
@@ -80,10 +63,10 @@ async fn failures_concurrency_and_costs_at_rest_are_set_and_changed() {
             "thumbnails=30",
         ],
     );
-    let function = name(dir.path(), &stack, "function");
+    let function = resource_name(dir.path(), &stack, "function");
     let (src, dst) = (
-        name(dir.path(), &stack, "source-bucket"),
-        name(dir.path(), &stack, "dest-bucket"),
+        resource_name(dir.path(), &stack, "source-bucket"),
+        resource_name(dir.path(), &stack, "dest-bucket"),
     );
 
     // Failed events go to the stack's queue, which keeps them two weeks.
@@ -130,7 +113,7 @@ async fn failures_concurrency_and_costs_at_rest_are_set_and_changed() {
     let policy = c
         .iam
         .get_role_policy()
-        .role_name(name(dir.path(), &stack, "lambda-role"))
+        .role_name(resource_name(dir.path(), &stack, "lambda-role"))
         .policy_name("thumbctl")
         .send()
         .await
@@ -165,7 +148,7 @@ async fn failures_concurrency_and_costs_at_rest_are_set_and_changed() {
     let repo_policy = c
         .ecr
         .get_lifecycle_policy()
-        .repository_name(name(dir.path(), &stack, "repository"))
+        .repository_name(resource_name(dir.path(), &stack, "repository"))
         .send()
         .await
         .unwrap();
@@ -291,7 +274,7 @@ async fn a_cap_the_account_cannot_afford_is_refused_with_what_to_do() {
     let cap = c
         .lambda
         .get_function_concurrency()
-        .function_name(name(dir.path(), &stack, "function"))
+        .function_name(resource_name(dir.path(), &stack, "function"))
         .send()
         .await
         .expect("the function's concurrency");
@@ -359,12 +342,12 @@ async fn drift_is_listed_by_status_and_repaired_by_up() {
     let dir = tempfile::tempdir().unwrap();
     let stack = stack_name("drift");
     ok(dir.path(), &stack, &["up", "--image-uri", IMAGE]);
-    let function = name(dir.path(), &stack, "function");
+    let function = resource_name(dir.path(), &stack, "function");
     let (src, dst) = (
-        name(dir.path(), &stack, "source-bucket"),
-        name(dir.path(), &stack, "dest-bucket"),
+        resource_name(dir.path(), &stack, "source-bucket"),
+        resource_name(dir.path(), &stack, "dest-bucket"),
     );
-    let role = name(dir.path(), &stack, "lambda-role");
+    let role = resource_name(dir.path(), &stack, "lambda-role");
 
     // Someone changes things in the console.
     c.lambda
@@ -591,7 +574,7 @@ async fn an_adopted_bucket_keeps_its_objects_settings_and_other_notifications() 
     let policy = c
         .iam
         .get_role_policy()
-        .role_name(name(dir.path(), &stack, "lambda-role"))
+        .role_name(resource_name(dir.path(), &stack, "lambda-role"))
         .policy_name("thumbctl")
         .send()
         .await
@@ -750,9 +733,9 @@ async fn a_thousand_originals_are_backfilled_and_a_rerun_finds_them_done() {
         &["up", "--image-uri", IMAGE, "--sizes", "8"],
     );
     let (src, dst, table) = (
-        name(dir.path(), &stack, "source-bucket"),
-        name(dir.path(), &stack, "dest-bucket"),
-        name(dir.path(), &stack, "table"),
+        resource_name(dir.path(), &stack, "source-bucket"),
+        resource_name(dir.path(), &stack, "dest-bucket"),
+        resource_name(dir.path(), &stack, "table"),
     );
     let keys: Vec<String> = (0..1000)
         .map(|i| match i % 3 {
@@ -843,9 +826,9 @@ async fn reprocess_invokes_the_function_asynchronously_with_events_it_handles() 
         &["up", "--image-uri", IMAGE, "--sizes", "8"],
     );
     let (src, table, function) = (
-        name(dir.path(), &stack, "source-bucket"),
-        name(dir.path(), &stack, "table"),
-        name(dir.path(), &stack, "function"),
+        resource_name(dir.path(), &stack, "source-bucket"),
+        resource_name(dir.path(), &stack, "table"),
+        resource_name(dir.path(), &stack, "function"),
     );
     let keys: Vec<String> = ["plain.png", "with space.png", "ünï+plus.png", "d/é è.png"]
         .iter()
@@ -908,8 +891,8 @@ async fn events_lambda_gave_up_on_and_failed_images_are_replayed() {
         &["up", "--image-uri", IMAGE, "--sizes", "8"],
     );
     let (src, table) = (
-        name(dir.path(), &stack, "source-bucket"),
-        name(dir.path(), &stack, "table"),
+        resource_name(dir.path(), &stack, "source-bucket"),
+        resource_name(dir.path(), &stack, "table"),
     );
     let keys: Vec<String> = vec!["timed out.png".into(), "was-bad.png".into()];
     originals(&c, &src, &keys).await;
@@ -1026,10 +1009,10 @@ async fn a_batch_job_is_created_followed_and_its_tasks_run_through_the_function(
         &["up", "--image-uri", IMAGE, "--sizes", "8"],
     );
     let (src, dst, table, function) = (
-        name(dir.path(), &stack, "source-bucket"),
-        name(dir.path(), &stack, "dest-bucket"),
-        name(dir.path(), &stack, "table"),
-        name(dir.path(), &stack, "function"),
+        resource_name(dir.path(), &stack, "source-bucket"),
+        resource_name(dir.path(), &stack, "dest-bucket"),
+        resource_name(dir.path(), &stack, "table"),
+        resource_name(dir.path(), &stack, "function"),
     );
     // A comma, and a key with `+`, `%`, a space and unicode: each must reach the function as
     // the key it is.
@@ -1123,7 +1106,7 @@ async fn a_batch_job_is_created_followed_and_its_tasks_run_through_the_function(
     assert_eq!(report["ReportScope"], "FailedTasksOnly");
     assert_eq!(report["Format"], "Report_CSV_20180820");
     assert_eq!(report["Enabled"], "true");
-    let role = name(dir.path(), &stack, "batch-role");
+    let role = resource_name(dir.path(), &stack, "batch-role");
     assert_eq!(r["RoleArn"], format!("arn:aws:iam::{ACCOUNT}:role/{role}"));
     assert_eq!(r["ConfirmationRequired"], "false");
     let invoke = &r["Operation"]["LambdaInvoke"];

@@ -102,6 +102,25 @@ pub fn state_json(state_dir: &Path, stack: &str) -> serde_json::Value {
     serde_json::from_str(&text).expect("state file is JSON")
 }
 
+/// The name the state records for resource `id` (`source-bucket`, `function`, ...).
+pub fn resource_name(state_dir: &Path, stack: &str, id: &str) -> String {
+    state_json(state_dir, stack)["resources"][id]["name"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the state of {stack} records no {id}"))
+        .to_owned()
+}
+
+/// A command's stdout as the one JSON document `--output json` promises.
+pub fn json_of(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            stderr(out)
+        )
+    })
+}
+
 pub async fn sdk() -> aws_config::SdkConfig {
     // The same variables thumbctl gets, set explicitly on the loader rather than in the
     // process environment, which other tests' threads share.
