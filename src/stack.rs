@@ -152,6 +152,11 @@ pub struct Settings {
     /// `up --keep-copyright`: thumbnails carry the original's EXIF Artist and Copyright.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep_copyright: bool,
+    /// The id CloudFront gave the `--cdn` distribution: the function invalidates there what
+    /// it deletes. Not chosen and not recorded here (the state's `cdn` entry is its one
+    /// record): whoever makes a plan from a state fills it in ([`Settings::with_cdn_id`]).
+    #[serde(skip)]
+    pub cdn_distribution_id: Option<String>,
 }
 
 /// Where the function's image came from.
@@ -189,7 +194,17 @@ impl Default for Settings {
             batch_operations: false,
             cdn: false,
             keep_copyright: false,
+            cdn_distribution_id: None,
         }
+    }
+}
+
+impl Settings {
+    /// These settings with the distribution id a state's `cdn` entry records (`None` without
+    /// a CDN, or before the distribution exists).
+    pub fn with_cdn_id(mut self, recorded: Option<&String>) -> Settings {
+        self.cdn_distribution_id = recorded.filter(|_| self.cdn).cloned();
+        self
     }
 }
 
@@ -352,13 +367,24 @@ impl Plan {
         if self.settings.keep_copyright {
             env.push(("THUMB_KEEP_COPYRIGHT".into(), "true".into()));
         }
+        if let Some(id) = self.cdn_distribution_id() {
+            env.push(("CDN_DISTRIBUTION_ID".into(), id.to_owned()));
+        }
         env
+    }
+
+    /// The CDN's distribution id, when the stack has one and it exists.
+    fn cdn_distribution_id(&self) -> Option<&str> {
+        self.settings
+            .cdn_distribution_id
+            .as_deref()
+            .filter(|_| self.settings.cdn)
     }
 
     /// The Lambda execution role's policy: exactly the ARNs of this stack.
     pub fn lambda_policy(&self) -> serde_json::Value {
         let log = self.log_group_arn(&self.function_log_group());
-        serde_json::json!({
+        let mut policy = serde_json::json!({
             "Version": "2012-10-17",
             "Statement": [
                 // GetObject also allows HeadObject: a removal is followed only once a HEAD
@@ -385,7 +411,19 @@ impl Plan {
                 // role, and checks this permission when the destination is configured.
                 {"Sid": "RecordFailures", "Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": [self.queue_arn()]}
             ]
-        })
+        });
+        // `up --cdn`: what the function deletes must also leave CloudFront's cache, where it
+        // would stay public for up to a year. Only on this distribution.
+        if let (Some(id), Some(statements)) =
+            (self.cdn_distribution_id(), policy["Statement"].as_array_mut())
+        {
+            statements.push(serde_json::json!(
+                {"Sid": "ForgetDeletedThumbnails", "Effect": "Allow",
+                 "Action": ["cloudfront:CreateInvalidation"],
+                 "Resource": [self.distribution_arn(id)]}
+            ));
+        }
+        policy
     }
 
     /// The lifecycle rules of one of the stack's buckets: unfinished multipart uploads are
@@ -644,6 +682,40 @@ mod tests {
         assert!(
             p.topic_arn()
                 .starts_with("arn:aws:sns:eu-west-1:123456789012:")
+        );
+    }
+
+    #[test]
+    fn with_a_cdn_the_function_may_invalidate_exactly_its_distribution() {
+        let cdn_statements = |p: &Plan| -> Vec<serde_json::Value> {
+            p.lambda_policy()["Statement"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|s| s.to_string().contains("cloudfront"))
+                .cloned()
+                .collect()
+        };
+        let env_id = |p: &Plan| {
+            p.function_environment()
+                .into_iter()
+                .find(|(k, _)| k == "CDN_DISTRIBUTION_ID")
+                .map(|(_, v)| v)
+        };
+        let mut p = plan();
+        assert!(cdn_statements(&p).is_empty() && env_id(&p).is_none());
+        // An id without --cdn (never recorded so) changes nothing.
+        p.settings = p.settings.with_cdn_id(Some(&"E1".to_owned()));
+        assert!(cdn_statements(&p).is_empty() && env_id(&p).is_none());
+        p.settings.cdn = true;
+        assert!(env_id(&p).is_none(), "--cdn before the distribution exists");
+        p.settings = p.settings.with_cdn_id(Some(&"E1".to_owned()));
+        assert_eq!(env_id(&p).as_deref(), Some("E1"));
+        assert_eq!(
+            cdn_statements(&p),
+            [serde_json::json!({"Sid": "ForgetDeletedThumbnails", "Effect": "Allow",
+                "Action": ["cloudfront:CreateInvalidation"],
+                "Resource": ["arn:aws:cloudfront::123456789012:distribution/E1"]})]
         );
     }
 

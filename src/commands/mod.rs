@@ -79,6 +79,8 @@ pub struct Deployed {
     pub source_prefix: Option<String>,
     /// The CloudFront distribution's domain (`up --cdn`): thumbnails are linked through it.
     pub cdn_domain: Option<String>,
+    /// The distribution's id: what `delete` removes is invalidated there.
+    pub cdn_id: Option<String>,
 }
 
 impl Deployed {
@@ -112,6 +114,11 @@ impl Deployed {
                 .get("cdn")
                 .filter(|e| e.status == crate::state::Status::Created)
                 .and_then(|e| e.extra.get("domain").cloned()),
+            cdn_id: state
+                .resources
+                .get("cdn")
+                .filter(|e| e.status == crate::state::Status::Created)
+                .and_then(|e| e.extra.get("id").cloned()),
         };
         let ctx = context_for(global, Some(&state)).await?;
         Ok((ctx, deployed))
