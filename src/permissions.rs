@@ -369,7 +369,10 @@ mod tests {
             .filter(|st| st.to_string().contains("cloudfront:CreateInvalidation"))
             .collect();
         assert_eq!(granting.len(), 1);
-        assert_eq!(granting[0]["Action"], json!(["cloudfront:CreateInvalidation"]));
+        assert_eq!(
+            granting[0]["Action"],
+            json!(["cloudfront:CreateInvalidation"])
+        );
         assert_eq!(
             granting[0]["Resource"],
             json!(["arn:aws:cloudfront::*:distribution/*"])

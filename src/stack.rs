@@ -414,9 +414,10 @@ impl Plan {
         });
         // `up --cdn`: what the function deletes must also leave CloudFront's cache, where it
         // would stay public for up to a year. Only on this distribution.
-        if let (Some(id), Some(statements)) =
-            (self.cdn_distribution_id(), policy["Statement"].as_array_mut())
-        {
+        if let (Some(id), Some(statements)) = (
+            self.cdn_distribution_id(),
+            policy["Statement"].as_array_mut(),
+        ) {
             statements.push(serde_json::json!(
                 {"Sid": "ForgetDeletedThumbnails", "Effect": "Allow",
                  "Action": ["cloudfront:CreateInvalidation"],
@@ -713,9 +714,11 @@ mod tests {
         assert_eq!(env_id(&p).as_deref(), Some("E1"));
         assert_eq!(
             cdn_statements(&p),
-            [serde_json::json!({"Sid": "ForgetDeletedThumbnails", "Effect": "Allow",
+            [
+                serde_json::json!({"Sid": "ForgetDeletedThumbnails", "Effect": "Allow",
                 "Action": ["cloudfront:CreateInvalidation"],
-                "Resource": ["arn:aws:cloudfront::123456789012:distribution/E1"]})]
+                "Resource": ["arn:aws:cloudfront::123456789012:distribution/E1"]})
+            ]
         );
     }
 

@@ -102,7 +102,12 @@ fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
 
 /// Every key of the bucket, sorted.
 async fn dest_keys(c: &Clients, bucket: &str) -> Vec<String> {
-    let out = c.s3.list_objects_v2().bucket(bucket).send().await.expect("list");
+    let out =
+        c.s3.list_objects_v2()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("list");
     let mut keys: Vec<String> = out
         .contents()
         .iter()
@@ -122,7 +127,11 @@ async fn invalidated(cf: &aws_sdk_cloudfront::Client, id: &str) -> Vec<Vec<Strin
         .await
         .expect("list invalidations");
     let mut all = Vec::new();
-    for summary in list.invalidation_list().map(|l| l.items()).unwrap_or_default() {
+    for summary in list
+        .invalidation_list()
+        .map(|l| l.items())
+        .unwrap_or_default()
+    {
         let got = cf
             .get_invalidation()
             .distribution_id(id)
@@ -246,7 +255,11 @@ async fn up_cdn_serves_thumbnails_through_cloudfront_and_destroy_waits_for_the_d
     let conf = c
         .lambda
         .get_function_configuration()
-        .function_name(entry(dir.path(), &stack, "function")["name"].as_str().unwrap())
+        .function_name(
+            entry(dir.path(), &stack, "function")["name"]
+                .as_str()
+                .unwrap(),
+        )
         .send()
         .await
         .expect("function");
@@ -264,7 +277,11 @@ async fn up_cdn_serves_thumbnails_through_cloudfront_and_destroy_waits_for_the_d
         .iam
         .get_role_policy()
         .role_name(&role)
-        .policy_name(entry(dir.path(), &stack, "lambda-role-policy")["name"].as_str().unwrap())
+        .policy_name(
+            entry(dir.path(), &stack, "lambda-role-policy")["name"]
+                .as_str()
+                .unwrap(),
+        )
         .send()
         .await
         .expect("role policy");
@@ -279,7 +296,10 @@ async fn up_cdn_serves_thumbnails_through_cloudfront_and_destroy_waits_for_the_d
         .filter(|st| st.to_string().contains("cloudfront:"))
         .collect();
     assert_eq!(cloudfront.len(), 1, "{doc}");
-    assert_eq!(cloudfront[0]["Action"], serde_json::json!(["cloudfront:CreateInvalidation"]));
+    assert_eq!(
+        cloudfront[0]["Action"],
+        serde_json::json!(["cloudfront:CreateInvalidation"])
+    );
     assert_eq!(cloudfront[0]["Resource"], serde_json::json!([arn.as_str()]));
 
     // The origin access control.
@@ -409,7 +429,10 @@ async fn up_cdn_serves_thumbnails_through_cloudfront_and_destroy_waits_for_the_d
         "exactly the rewritten thumbnail is invalidated"
     );
     let refused = proxy.fired("invalidations-in-progress:refused").await;
-    assert!(refused >= 1, "the function waited and sent the same batch again");
+    assert!(
+        refused >= 1,
+        "the function waited and sent the same batch again"
+    );
 
     // delete: the original, the thumbnail, and the thumbnail at the CDN.
     proxy.ok(dir.path(), &stack, &["delete", key, "--yes"]);
@@ -424,7 +447,9 @@ async fn up_cdn_serves_thumbnails_through_cloudfront_and_destroy_waits_for_the_d
         "delete waited and sent the same batch again"
     );
     assert_eq!(
-        proxy.fired("invalidations-in-progress:reference-refused").await,
+        proxy
+            .fired("invalidations-in-progress:reference-refused")
+            .await,
         0
     );
 

@@ -142,10 +142,7 @@ pub fn is_current(item: &Existing, opts: &ThumbOptions) -> bool {
             item.keep_copyright == opts.keep_copyright
                 && item.thumbnails.len() == opts.sizes.len()
                 && opts.sizes.iter().all(|spec| {
-                    let (size, key) = (
-                        spec.to_string(),
-                        thumbnail_key(spec, &item.id, &id, opts),
-                    );
+                    let (size, key) = (spec.to_string(), thumbnail_key(spec, &item.id, &id, opts));
                     item.thumbnails.iter().any(|t| {
                         t.size == size
                             && t.key == key
@@ -814,7 +811,10 @@ mod tests {
         let suffix = crate::keys::settings_suffix(OutputFormat::Jpeg, 80, true);
         let kept = Existing {
             keep_copyright: true,
-            ..ok_item("a.jpg", &[("64", &format!("64/a.e{suffix}.jpg"), "image/jpeg")])
+            ..ok_item(
+                "a.jpg",
+                &[("64", &format!("64/a.e{suffix}.jpg"), "image/jpeg")],
+            )
         };
         assert!(is_current(&item, &plain) && is_current(&kept, &keep));
         let same_keys = Existing {
@@ -867,7 +867,13 @@ mod tests {
         let png = ok_item("a.png", &[("64", "64/a.e.png", "image/png")]);
         let png_opts = opts(&[s64], OutputFormat::Png);
         assert!(
-            is_current(&png, &ThumbOptions { quality: 50, ..png_opts }),
+            is_current(
+                &png,
+                &ThumbOptions {
+                    quality: 50,
+                    ..png_opts
+                }
+            ),
             "PNG ignores the quality: nothing to redo"
         );
         let no_etag = Existing {

@@ -180,7 +180,11 @@ pub fn invalidation_batches<'a>(keys: impl IntoIterator<Item = &'a str>) -> Vec<
 /// keeps a later removal of the same keys (a re-upload of the same bytes, deleted again)
 /// from being taken for that earlier one, which would then invalidate nothing.
 pub fn invalidation_reference(paths: &[String], unix_ms: u128) -> String {
-    let h = fnv1a(paths.iter().flat_map(|p| p.bytes().chain(std::iter::once(b'\n'))));
+    let h = fnv1a(
+        paths
+            .iter()
+            .flat_map(|p| p.bytes().chain(std::iter::once(b'\n'))),
+    );
     format!("thumbctl-{unix_ms}-{h:016x}")
 }
 
@@ -284,12 +288,12 @@ mod tests {
                 assert_ne!(a, b, "other settings, other key");
             }
         }
-        assert_eq!(q50, key(&opts(j, 50, false)), "the same settings, the same key");
         assert_eq!(
-            q50.len(),
-            base.len() + 9,
-            "a dash and 8 hex digits: {q50}"
+            q50,
+            key(&opts(j, 50, false)),
+            "the same settings, the same key"
         );
+        assert_eq!(q50.len(), base.len() + 9, "a dash and 8 hex digits: {q50}");
         assert!(q50.starts_with("256/photos/cat.0123456789abcdef-") && q50.ends_with(".jpg"));
         for lossy in [OutputFormat::Webp, OutputFormat::Avif] {
             assert_ne!(
@@ -335,7 +339,11 @@ mod tests {
         assert_eq!(batches[0][0], "/8/k0000.jpg");
         assert!(invalidation_batches(Vec::<&str>::new()).is_empty());
         let a = invalidation_reference(&batches[0], 7);
-        assert_eq!(a, invalidation_reference(&batches[0], 7), "a retry reuses it");
+        assert_eq!(
+            a,
+            invalidation_reference(&batches[0], 7),
+            "a retry reuses it"
+        );
         assert_ne!(a, invalidation_reference(&batches[1], 7), "other paths");
         assert_ne!(a, invalidation_reference(&batches[0], 8), "a later removal");
         assert!(a.starts_with("thumbctl-7-") && a.len() <= 128, "{a}");

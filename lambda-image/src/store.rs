@@ -345,7 +345,11 @@ impl Store {
     /// which the SDK does not retry) it waits and asks again, up to
     /// [`INVALIDATION_PATIENCE`]; then, and on any other error, the event fails and Lambda
     /// retries it (the handler invalidates before it drops the item that lists the keys).
-    pub async fn invalidate(&self, distribution_id: &str, keys: &[String]) -> Result<(), StoreError> {
+    pub async fn invalidate(
+        &self,
+        distribution_id: &str,
+        keys: &[String],
+    ) -> Result<(), StoreError> {
         use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
         let started = std::time::Instant::now();
         for paths in crate::keys::invalidation_batches(keys.iter().map(String::as_str)) {
@@ -381,7 +385,10 @@ impl Store {
                             .is_some_and(|se| se.is_too_many_invalidations_in_progress())
                             && started.elapsed() + delay < INVALIDATION_PATIENCE =>
                     {
-                        tracing::info!(distribution_id, "CloudFront has too many invalidations in progress; waiting");
+                        tracing::info!(
+                            distribution_id,
+                            "CloudFront has too many invalidations in progress; waiting"
+                        );
                         tokio::time::sleep(delay).await;
                         delay = (delay * 2).min(std::time::Duration::from_secs(10));
                     }

@@ -262,7 +262,8 @@ async fn changed_settings_redo_the_object_and_delete_what_they_no_longer_make() 
     );
     let out = d.handle_event(ev).await.unwrap();
     assert_eq!(out[0].outcome, Outcome::Ok, "{:?}", out[0]);
-    let q30 = lambda_image::keys::settings_suffix(lambda_image::engine::OutputFormat::Webp, 30, false);
+    let q30 =
+        lambda_image::keys::settings_suffix(lambda_image::engine::OutputFormat::Webp, 30, false);
     assert!(!q30.is_empty());
     let redone = vec![
         format!("256/{key}.{id}{q30}.webp"),
@@ -738,7 +739,13 @@ async fn distribution(env: &Env, name: &str) -> (aws_sdk_cloudfront::Client, Str
         .caller_reference(name)
         .comment(name)
         .enabled(true)
-        .origins(Origins::builder().quantity(1).items(origin).build().unwrap())
+        .origins(
+            Origins::builder()
+                .quantity(1)
+                .items(origin)
+                .build()
+                .unwrap(),
+        )
         .default_cache_behavior(
             DefaultCacheBehavior::builder()
                 .target_origin_id("o")
@@ -768,7 +775,11 @@ async fn invalidated(cf: &aws_sdk_cloudfront::Client, id: &str) -> Vec<Vec<Strin
         .await
         .expect("invalidations");
     let mut all = Vec::new();
-    for s in list.invalidation_list().map(|l| l.items()).unwrap_or_default() {
+    for s in list
+        .invalidation_list()
+        .map(|l| l.items())
+        .unwrap_or_default()
+    {
         let got = cf
             .get_invalidation()
             .distribution_id(id)
@@ -792,7 +803,10 @@ async fn invalidated(cf: &aws_sdk_cloudfront::Client, id: &str) -> Vec<Vec<Strin
 async fn what_the_function_deletes_is_invalidated_at_the_cdn() {
     let env = Env::new("ecdn").await;
     let (cf, dist) = distribution(&env, "ecdn").await;
-    let h = handler(&env, &[("THUMB_SIZES", "64,128"), ("CDN_DISTRIBUTION_ID", &dist)]);
+    let h = handler(
+        &env,
+        &[("THUMB_SIZES", "64,128"), ("CDN_DISTRIBUTION_ID", &dist)],
+    );
     let key = "a/été+1*.png";
     let created = |etag: &str, size: usize| {
         event(vec![record_json(
@@ -807,7 +821,10 @@ async fn what_the_function_deletes_is_invalidated_at_the_cdn() {
     let etag = env.put(key, png.clone()).await;
     let out = h.handle_event(created(&etag, png.len())).await.unwrap();
     assert_eq!(out[0].outcome, Outcome::Ok, "{:?}", out[0]);
-    assert!(invalidated(&cf, &dist).await.is_empty(), "nothing deleted yet");
+    assert!(
+        invalidated(&cf, &dist).await.is_empty(),
+        "nothing deleted yet"
+    );
     // Each segment percent-encoded as the links are; `*` too, which would be a wildcard.
     let paths = |id: &str| {
         vec![
