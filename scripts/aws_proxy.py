@@ -76,6 +76,19 @@ both that thumbctl coped and that the behaviour really happened:
                         DeleteDistribution answers 409 DistributionNotDisabled while the
                         distribution is enabled or a change is still InProgress, and 412
                         PreconditionFailed when its If-Match is not the current ETag.
+  invalidations-in-progress  each new invalidation batch (CallerReference) is answered 400
+                        TooManyInvalidationsInProgress for --settle seconds from its first
+                        attempt, as AWS answers while 3,000 paths are in progress on the
+                        distribution (CloudFront Developer Guide, "Concurrent invalidation
+                        request maximum"; the message is the API reference's): a caller must
+                        wait and send the same batch again (one that makes a new reference
+                        for every attempt is refused for ever). And, as AWS does and moto not,
+                        a CallerReference sent again with the same paths is answered with
+                        the invalidation it made (no second one), and with other paths
+                        400 InvalidArgument "Your request contains a caller reference that
+                        was used for a previous invalidation batch for the same
+                        distribution." (the answer reported in drupal.org issue 3304477; the
+                        API reference calls it InvalidationBatchAlreadyExists).
   async-invoke          an asynchronous Invoke (InvocationType Event) is answered 202 and its
                         payload kept (GET /__invocations), as AWS queues it; the first two are
                         throttled (429 TooManyRequestsException). moto would answer 500.
@@ -111,7 +124,10 @@ both that thumbctl coped and that the behaviour really happened:
     aws_proxy.py --listen 127.0.0.1:PORT --target 127.0.0.1:MOTO --behave a,b [--settle 1.5]
 
 Prints "ready" when listening; GET /__counts answers the counts as JSON, and they are printed
-on SIGTERM/SIGINT.
+on SIGTERM/SIGINT. Whatever the behaviours, GET /__cloudfront answers the CloudFront changes
+moto accepted, in order, as JSON [{"action", "distribution", "body"}] (CreateDistribution,
+UpdateDistribution, CreateInvalidation; body as sent): moto drops parts of a distribution's
+configuration (an origin's OriginAccessControlId), so a test reads what thumbctl sent here.
 """
 import argparse
 import base64
@@ -146,6 +162,10 @@ FIRST = set()
 CF_IN_PROGRESS = {}   # distribution id -> InProgress answers still to give
 CF_DISTRIBUTION = re.compile(r"^/2020-05-31/distribution/([^/?]+)(/config)?$")
 INVOCATIONS = []   # asynchronous invocations accepted by async-invoke, for GET /__invocations
+CF_CHANGES = []    # CloudFront changes moto accepted, for GET /__cloudfront
+CF_INVALIDATION = re.compile(r"^/2020-05-31/distribution/([^/?]+)/invalidation$")
+CF_INVALIDATING_SINCE = {}   # (distribution id, caller reference) -> time of its first attempt
+CF_REFERENCES = {}   # (distribution id, caller reference) -> (paths, status, headers, body)
 # The secret of each access key id, to verify POST policy signatures as S3 does.
 SECRETS = {os.environ.get("AWS_ACCESS_KEY_ID") or "test":
            os.environ.get("AWS_SECRET_ACCESS_KEY") or "test"}
@@ -289,6 +309,8 @@ class Request:
         }.get((m, rest), "")
 
     def cloudfront_action(self):
+        if CF_INVALIDATION.match(self.route):
+            return {"POST": "CreateInvalidation", "GET": "ListInvalidations"}.get(self.method, "")
         m = CF_DISTRIBUTION.match(self.route)
         if not m:
             if self.route == "/2020-05-31/distribution":
@@ -303,7 +325,7 @@ class Request:
         }.get((self.method, m.group(2) or ""), "")
 
     def distribution_id(self):
-        m = CF_DISTRIBUTION.match(self.route)
+        m = CF_DISTRIBUTION.match(self.route) or CF_INVALIDATION.match(self.route)
         return m.group(1) if m else ""
 
     def function_name(self):
@@ -826,6 +848,25 @@ def before(req):
                 return cloudfront_error(412, "PreconditionFailed", "The precondition given in "
                                         "one or more of the request-header fields evaluated to "
                                         "false.")
+    if "invalidations-in-progress" in BEHAVE and a == "CreateInvalidation":
+        dist = req.distribution_id()
+        reference, paths = invalidation_batch(req.body)
+        with LOCK:
+            since = CF_INVALIDATING_SINCE.setdefault((dist, reference), now)
+            earlier = CF_REFERENCES.get((dist, reference))
+        if earlier is not None:
+            if earlier[0] == paths:
+                count("invalidations-in-progress:reference-replayed")
+                return earlier[1:]
+            count("invalidations-in-progress:reference-refused")
+            return cloudfront_error(400, "InvalidArgument", "Your request contains a caller "
+                                    "reference that was used for a previous invalidation batch "
+                                    "for the same distribution.")
+        if now < since + SETTLE:
+            count("invalidations-in-progress:refused")
+            return cloudfront_error(400, "TooManyInvalidationsInProgress", "You have exceeded "
+                                    "the maximum number of allowable InProgress invalidation "
+                                    "batch requests, or invalidation objects.")
     if "async-invoke" in BEHAVE and a == "Invoke" and req.invocation_type == "Event":
         # moto runs no function without Docker (it answers 500); AWS queues an asynchronous
         # invocation and answers 202 at once, or 429 when the account's invoke rate is
@@ -843,11 +884,29 @@ def before(req):
     return None
 
 
-def after(req, status, payload):
+def invalidation_batch(body):
+    """(CallerReference, [paths]) of a CreateInvalidation body."""
+    ref = re.search(rb"<CallerReference>(.*?)</CallerReference>", body or b"", re.S)
+    paths = re.findall(rb"<Path>(.*?)</Path>", body or b"", re.S)
+    return (ref.group(1) if ref else b""), paths
+
+
+def after(req, status, payload, headers=None):
     """Rewrites moto's answer, and remembers what was created; returns the payload."""
     a = req.action
     now = time.time()
     ok = 200 <= status < 300
+    if ok and a in ("CreateDistribution", "UpdateDistribution", "CreateInvalidation"):
+        with LOCK:
+            CF_CHANGES.append({"action": a, "distribution": req.distribution_id(),
+                               "body": req.body.decode("utf-8", "replace")})
+    if ok and a == "CreateInvalidation" and "invalidations-in-progress" in BEHAVE:
+        reference, paths = invalidation_batch(req.body)
+        kept = {k: v for k, v in (headers or {}).items()
+                if k.lower() not in ("transfer-encoding", "connection", "content-length")}
+        with LOCK:
+            CF_REFERENCES.setdefault((req.distribution_id(), reference),
+                                     (paths, status, kept, payload))
     if "cloudfront-in-progress" in BEHAVE and ok and a == "UpdateDistribution":
         with LOCK:
             CF_IN_PROGRESS[req.distribution_id()] = max(1, int(round(SETTLE)))
@@ -1287,6 +1346,10 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.startswith("/__batch-jobs"):
             return self.answer(*(batch_test_api(self.command, self.path, body)
                                  or (404, {"Content-Type": "text/plain"}, b"")))
+        if self.path == "/__cloudfront":
+            with LOCK:
+                payload = json.dumps(CF_CHANGES).encode()
+            return self.answer(200, {"Content-Type": "application/json"}, payload)
         if self.path == "/__counts":
             with LOCK:
                 payload = json.dumps(COUNTS).encode()
@@ -1327,7 +1390,7 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
-        payload = after(req, resp.status, payload)
+        payload = after(req, resp.status, payload, dict(resp.getheaders()))
         out = {k: v for k, v in resp.getheaders()
                if k.lower() not in ("transfer-encoding", "connection", "content-length")}
         self.answer(resp.status, out, payload, head=self.command == "HEAD",

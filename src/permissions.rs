@@ -240,6 +240,15 @@ pub const GRANTS: &[Grant] = &[
             "arn:{p}:cloudfront::*:origin-access-control/*",
         ],
     },
+    // delete (and the function's handler run here by invoke-local and reprocess --local)
+    // invalidates the thumbnails it deletes, which the CDN would serve for up to a year.
+    // Only this action; on distributions, the narrowest pattern a policy written before
+    // CloudFront generates the id can name (the function's role gets the exact ARN).
+    Grant {
+        sid: "CdnInvalidation",
+        actions: &["cloudfront:CreateInvalidation"],
+        resources: &["arn:{p}:cloudfront::*:distribution/*"],
+    },
     // reprocess --batch follows its S3 Batch Operations job. Jobs have generated ids, so the
     // pattern is any job of the account (CreateJob itself is authorised only on "*").
     Grant {
@@ -336,7 +345,8 @@ mod tests {
                     r == "*" && st["Sid"] == "AccountWide"
                         || r.contains("demo-")
                         || st["Sid"] == "BatchJobs" && r.ends_with(":job/*")
-                        || st["Sid"] == "Cdn" && r.ends_with("/*"),
+                        || st["Sid"] == "Cdn" && r.ends_with("/*")
+                        || st["Sid"] == "CdnInvalidation" && r.ends_with(":distribution/*"),
                     "{r} in {st}"
                 );
             }
@@ -350,5 +360,25 @@ mod tests {
         assert!(full.contains("arn:aws-cn:lambda:*:*:function:demo-*"));
         assert!(!less.to_string().contains("iam:PassRole"));
         assert!(less.to_string().contains("iam:CreateRole"));
+    }
+
+    #[test]
+    fn deletes_may_invalidate_distributions_and_nothing_else() {
+        let p = user_policy("demo", "aws");
+        let granting: Vec<&Value> = p["Statement"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|st| st.to_string().contains("cloudfront:CreateInvalidation"))
+            .collect();
+        assert_eq!(granting.len(), 1);
+        assert_eq!(
+            granting[0]["Action"],
+            json!(["cloudfront:CreateInvalidation"])
+        );
+        assert_eq!(
+            granting[0]["Resource"],
+            json!(["arn:aws:cloudfront::*:distribution/*"])
+        );
     }
 }

@@ -157,6 +157,11 @@ pub struct Settings {
     /// `up --keep-copyright`: thumbnails carry the original's EXIF Artist and Copyright.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub keep_copyright: bool,
+    /// The id CloudFront gave the `--cdn` distribution: the function invalidates there what
+    /// it deletes. Not chosen and not recorded here (the state's `cdn` entry is its one
+    /// record): whoever makes a plan from a state fills it in ([`Settings::with_cdn_id`]).
+    #[serde(skip)]
+    pub cdn_distribution_id: Option<String>,
 }
 
 /// Where the function's image came from.
@@ -195,7 +200,17 @@ impl Default for Settings {
             batch_operations: false,
             cdn: false,
             keep_copyright: false,
+            cdn_distribution_id: None,
         }
+    }
+}
+
+impl Settings {
+    /// These settings with the distribution id a state's `cdn` entry records (`None` without
+    /// a CDN, or before the distribution exists).
+    pub fn with_cdn_id(mut self, recorded: Option<&String>) -> Settings {
+        self.cdn_distribution_id = recorded.filter(|_| self.cdn).cloned();
+        self
     }
 }
 
@@ -358,7 +373,18 @@ impl Plan {
         if self.settings.keep_copyright {
             env.push(("THUMB_KEEP_COPYRIGHT".into(), "true".into()));
         }
+        if let Some(id) = self.cdn_distribution_id() {
+            env.push(("CDN_DISTRIBUTION_ID".into(), id.to_owned()));
+        }
         env
+    }
+
+    /// The CDN's distribution id, when the stack has one and it exists.
+    fn cdn_distribution_id(&self) -> Option<&str> {
+        self.settings
+            .cdn_distribution_id
+            .as_deref()
+            .filter(|_| self.settings.cdn)
     }
 
     /// The Lambda execution role's policy: exactly the ARNs of this stack.
@@ -396,6 +422,18 @@ impl Plan {
             && let Some(list) = policy["Statement"].as_array_mut()
         {
             list.push(st);
+        }
+        // `up --cdn`: what the function deletes must also leave CloudFront's cache, where it
+        // would stay public for up to a year. Only on this distribution.
+        if let (Some(id), Some(statements)) = (
+            self.cdn_distribution_id(),
+            policy["Statement"].as_array_mut(),
+        ) {
+            statements.push(serde_json::json!(
+                {"Sid": "ForgetDeletedThumbnails", "Effect": "Allow",
+                 "Action": ["cloudfront:CreateInvalidation"],
+                 "Resource": [self.distribution_arn(id)]}
+            ));
         }
         policy
     }
@@ -712,6 +750,42 @@ mod tests {
                 "Resource": ["arn:aws:kms:eu-west-1:123456789012:key/*"],
                 "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": ["alias/photos"]}}})
             )
+        );
+    }
+
+    #[test]
+    fn with_a_cdn_the_function_may_invalidate_exactly_its_distribution() {
+        let cdn_statements = |p: &Plan| -> Vec<serde_json::Value> {
+            p.lambda_policy()["Statement"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|s| s.to_string().contains("cloudfront"))
+                .cloned()
+                .collect()
+        };
+        let env_id = |p: &Plan| {
+            p.function_environment()
+                .into_iter()
+                .find(|(k, _)| k == "CDN_DISTRIBUTION_ID")
+                .map(|(_, v)| v)
+        };
+        let mut p = plan();
+        assert!(cdn_statements(&p).is_empty() && env_id(&p).is_none());
+        // An id without --cdn (never recorded so) changes nothing.
+        p.settings = p.settings.with_cdn_id(Some(&"E1".to_owned()));
+        assert!(cdn_statements(&p).is_empty() && env_id(&p).is_none());
+        p.settings.cdn = true;
+        assert!(env_id(&p).is_none(), "--cdn before the distribution exists");
+        p.settings = p.settings.with_cdn_id(Some(&"E1".to_owned()));
+        assert_eq!(env_id(&p).as_deref(), Some("E1"));
+        assert_eq!(
+            cdn_statements(&p),
+            [
+                serde_json::json!({"Sid": "ForgetDeletedThumbnails", "Effect": "Allow",
+                "Action": ["cloudfront:CreateInvalidation"],
+                "Resource": ["arn:aws:cloudfront::123456789012:distribution/E1"]})
+            ]
         );
     }
 

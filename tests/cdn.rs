@@ -6,6 +6,11 @@
 //! moto says a distribution is Deployed at once and deletes an enabled one; the AWS-behaviour
 //! proxy (`cloudfront-in-progress`) answers InProgress for a few polls after each change and
 //! refuses a delete as AWS does, so a destroy that does not wait fails here.
+//!
+//! moto keeps no origin's OriginAccessControlId, so the origin access control is checked in
+//! the CreateDistribution request thumbctl sent, as the proxy recorded it. Invalidations are
+//! read back from moto (it keeps their paths); the proxy (`invalidations-in-progress`)
+//! refuses each new batch for a while first, as AWS does with too many paths in progress.
 
 mod common;
 
@@ -74,14 +79,107 @@ async fn distributions_of(cf: &aws_sdk_cloudfront::Client, stack: &str) -> usize
         .unwrap_or(0)
 }
 
+/// The CloudFront changes moto accepted through the proxy, as sent.
+async fn cloudfront_changes(proxy: &AwsProxy) -> Vec<Value> {
+    let text = reqwest::get(format!("{}/__cloudfront", proxy.url))
+        .await
+        .expect("proxy answers")
+        .text()
+        .await
+        .expect("proxy body");
+    serde_json::from_str(&text).expect("a JSON list")
+}
+
+/// The text inside the first `<name>...</name>` (or `""` for `<name/>`) of an XML document.
+fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    if xml.contains(&format!("<{name}/>")) {
+        return Some("");
+    }
+    let start = xml.find(&format!("<{name}>"))? + name.len() + 2;
+    let end = start + xml[start..].find(&format!("</{name}>"))?;
+    Some(&xml[start..end])
+}
+
+/// Every key of the bucket, sorted.
+async fn dest_keys(c: &Clients, bucket: &str) -> Vec<String> {
+    let out =
+        c.s3.list_objects_v2()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("list");
+    let mut keys: Vec<String> = out
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// The paths of every invalidation moto holds for the distribution, each sorted, oldest
+/// first (moto lists them in the order they were made).
+async fn invalidated(cf: &aws_sdk_cloudfront::Client, id: &str) -> Vec<Vec<String>> {
+    let list = cf
+        .list_invalidations()
+        .distribution_id(id)
+        .send()
+        .await
+        .expect("list invalidations");
+    let mut all = Vec::new();
+    for summary in list
+        .invalidation_list()
+        .map(|l| l.items())
+        .unwrap_or_default()
+    {
+        let got = cf
+            .get_invalidation()
+            .distribution_id(id)
+            .id(summary.id())
+            .send()
+            .await
+            .expect("invalidation");
+        let mut paths: Vec<String> = got
+            .invalidation()
+            .and_then(|i| i.invalidation_batch())
+            .and_then(|b| b.paths())
+            .map(|p| p.items().to_vec())
+            .unwrap_or_default();
+        paths.sort();
+        all.push(paths);
+    }
+    all
+}
+
+/// The URL paths of keys as the CDN serves them: each segment percent-encoded.
+fn cdn_paths(keys: &[String]) -> Vec<String> {
+    let mut paths: Vec<String> = keys
+        .iter()
+        .map(|k| {
+            k.split('/')
+                .map(|seg| {
+                    percent_encoding::utf8_percent_encode(seg, percent_encoding::NON_ALPHANUMERIC)
+                        .to_string()
+                        .replace("%2E", ".")
+                        .replace("%2D", "-")
+                        .replace("%5F", "_")
+                        .replace("%7E", "~")
+                })
+                .fold(String::new(), |p, seg| p + "/" + &seg)
+        })
+        .collect();
+    paths.sort();
+    paths
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn up_cdn_serves_thumbnails_through_cloudfront_and_destroy_waits_for_the_disable() {
     let c = clients().await;
     let cf = cloudfront().await;
     let dir = tempfile::tempdir().unwrap();
     let stack = stack_name("cdn");
-    // Three InProgress answers after each change.
-    let proxy = AwsProxy::start("cloudfront-in-progress", 3.0);
+    // Three InProgress answers after each change; invalidations refused for 3 s.
+    let proxy = AwsProxy::start("cloudfront-in-progress,invalidations-in-progress", 3.0);
     proxy.ok(
         dir.path(),
         &stack,
@@ -131,10 +229,78 @@ async fn up_cdn_serves_thumbnails_through_cloudfront_and_destroy_waits_for_the_d
         behavior.cache_policy_id.as_deref(),
         Some("658327ea-f89d-4fab-a63d-7e88639e58f6")
     );
-    // moto keeps no OriginAccessControlId on an origin; where it does, it must be ours.
-    if let Some(on_origin) = &origins.items[0].origin_access_control_id {
-        assert_eq!(on_origin, &oac);
-    }
+    // moto keeps no OriginAccessControlId on an origin: what thumbctl sent must carry it, or
+    // S3 answers every CloudFront request 403.
+    let sent = cloudfront_changes(&proxy).await;
+    let creates: Vec<&str> = sent
+        .iter()
+        .filter(|c| c["action"] == "CreateDistribution")
+        .filter_map(|c| c["body"].as_str())
+        .collect();
+    assert_eq!(creates.len(), 1, "{sent:?}");
+    let origin = element(creates[0], "Origin").expect("an origin was sent");
+    assert_eq!(
+        element(origin, "OriginAccessControlId"),
+        Some(oac.as_str()),
+        "the origin is signed by the stack's access control: {origin}"
+    );
+    assert_eq!(
+        element(origin, "OriginAccessIdentity"),
+        Some(""),
+        "and not by a legacy identity: {origin}"
+    );
+
+    // The function invalidates what it deletes: its environment names the distribution, and
+    // its role may invalidate exactly that one.
+    let conf = c
+        .lambda
+        .get_function_configuration()
+        .function_name(
+            entry(dir.path(), &stack, "function")["name"]
+                .as_str()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("function");
+    let env = conf
+        .environment()
+        .and_then(|e| e.variables())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(env.get("CDN_DISTRIBUTION_ID"), Some(&id));
+    let role = entry(dir.path(), &stack, "lambda-role")["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let doc = c
+        .iam
+        .get_role_policy()
+        .role_name(&role)
+        .policy_name(
+            entry(dir.path(), &stack, "lambda-role-policy")["name"]
+                .as_str()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("role policy");
+    let doc: Value = serde_json::from_str(
+        &percent_encoding::percent_decode_str(doc.policy_document()).decode_utf8_lossy(),
+    )
+    .expect("policy JSON");
+    let cloudfront: Vec<&Value> = doc["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .filter(|st| st.to_string().contains("cloudfront:"))
+        .collect();
+    assert_eq!(cloudfront.len(), 1, "{doc}");
+    assert_eq!(
+        cloudfront[0]["Action"],
+        serde_json::json!(["cloudfront:CreateInvalidation"])
+    );
+    assert_eq!(cloudfront[0]["Resource"], serde_json::json!([arn.as_str()]));
 
     // The origin access control.
     let got = cf
@@ -245,6 +411,47 @@ async fn up_cdn_serves_thumbnails_through_cloudfront_and_destroy_waits_for_the_d
     let status = json_of(&ok(dir.path(), &stack, &["status", "--output", "json"]));
     assert_eq!(status["cdn"]["domain"], domain.as_str());
     assert_eq!(status["cdn"]["enabled"], true);
+
+    // A new quality rewrites the thumbnails under new keys; the old ones are deleted and
+    // invalidated (by the function's handler, here run by reprocess --local), the CDN being
+    // refused for a while first (too many invalidations in progress).
+    let before = dest_keys(&c, &dst).await;
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert!(invalidated(&cf, &id).await.is_empty());
+    proxy.ok(dir.path(), &stack, &["up", "--quality", "50"]);
+    proxy.ok(dir.path(), &stack, &["reprocess", "--local"]);
+    let after = dest_keys(&c, &dst).await;
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_ne!(after, before, "a new quality, a new key");
+    assert_eq!(
+        invalidated(&cf, &id).await,
+        vec![cdn_paths(&before)],
+        "exactly the rewritten thumbnail is invalidated"
+    );
+    let refused = proxy.fired("invalidations-in-progress:refused").await;
+    assert!(
+        refused >= 1,
+        "the function waited and sent the same batch again"
+    );
+
+    // delete: the original, the thumbnail, and the thumbnail at the CDN.
+    proxy.ok(dir.path(), &stack, &["delete", key, "--yes"]);
+    assert!(dest_keys(&c, &dst).await.is_empty());
+    assert_eq!(
+        invalidated(&cf, &id).await,
+        vec![cdn_paths(&before), cdn_paths(&after)],
+        "delete invalidates exactly what it deleted"
+    );
+    assert!(
+        proxy.fired("invalidations-in-progress:refused").await > refused,
+        "delete waited and sent the same batch again"
+    );
+    assert_eq!(
+        proxy
+            .fired("invalidations-in-progress:reference-refused")
+            .await,
+        0
+    );
 
     // destroy: disable, wait out three InProgress answers, delete; then the rest.
     let out = proxy

@@ -175,6 +175,7 @@ const NOT_PROVABLE_HERE: &[(&str, &str)] = &[
     ("cloudfront:CreateOriginAccessControl", ONLY_WITH_CDN),
     ("cloudfront:GetOriginAccessControl", ONLY_WITH_CDN),
     ("cloudfront:DeleteOriginAccessControl", ONLY_WITH_CDN),
+    ("cloudfront:CreateInvalidation", ONLY_WITH_CDN),
     ("cloudfront:ListDistributions", CLOUDFRONT_UNENFORCED),
     ("cloudfront:ListOriginAccessControls", CLOUDFRONT_UNENFORCED),
 ];

@@ -23,6 +23,9 @@ pub struct Config {
     pub source_bucket: Option<String>,
     /// `THUMB_SIZES`, `THUMB_FORMAT`, `THUMB_QUALITY`, `MAX_PIXELS`, `MAX_BYTES`.
     pub thumb: ThumbOptions,
+    /// `CDN_DISTRIBUTION_ID` (optional, `up --cdn`): the CloudFront distribution serving the
+    /// thumbnails; every thumbnail the function deletes is invalidated there.
+    pub cdn_distribution_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,6 +72,7 @@ impl Config {
         let table_name = required("TABLE_NAME")?;
         let topic_arn = required("TOPIC_ARN")?;
         let source_bucket = get("SOURCE_BUCKET").map(str::to_string);
+        let cdn_distribution_id = get("CDN_DISTRIBUTION_ID").map(str::to_string);
 
         let sizes_raw = get("THUMB_SIZES").unwrap_or(DEFAULT_SIZES);
         let mut sizes: Vec<ThumbSpec> = Vec::new();
@@ -135,6 +139,7 @@ impl Config {
                 max_bytes,
                 keep_copyright,
             },
+            cdn_distribution_id,
         })
     }
 }

@@ -106,9 +106,10 @@ const SETTINGS_INDEPENDENT_FAILURES: [&str; 5] = [
 /// (and `reprocess --only-missing`) also require the item's ETag to be the object's.
 ///
 /// - `ok`: one thumbnail per configured size, no other, each at the key
-///   [`thumbnail_key`] gives for the item's ETag and the configured format, and with that
-///   format's content type. Items written before keys carried a content id are therefore not
-///   current: their thumbnails are redone under new keys (and the old ones deleted).
+///   [`thumbnail_key`] gives for the item's ETag and the configured format, quality and
+///   copyright setting, and with that format's content type. Items written before keys
+///   carried a content id are therefore not current: their thumbnails are redone under new
+///   keys (and the old ones deleted).
 /// - `failed`: current when the refusal would happen again with `opts`. Refusals of the bytes
 ///   themselves (not an image, corrupt, empty, unsupported, encode failed) always would.
 ///   "too many bytes" and "too many pixels" are redone only when the recorded size (or
@@ -118,8 +119,8 @@ const SETTINGS_INDEPENDENT_FAILURES: [&str; 5] = [
 /// - anything else (an unknown status), or an item whose SNS message was not sent: not
 ///   current.
 ///
-/// Quality is not recorded in the item, so a change of `THUMB_QUALITY` alone does not make an
-/// item stale.
+/// Quality is not recorded in the item, but it is in the keys (unless the format is PNG,
+/// which ignores it), so a change of `THUMB_QUALITY` makes an `ok` item stale.
 pub fn is_current(item: &Existing, opts: &ThumbOptions) -> bool {
     if item.unpublished {
         return false;
@@ -132,10 +133,7 @@ pub fn is_current(item: &Existing, opts: &ThumbOptions) -> bool {
             item.keep_copyright == opts.keep_copyright
                 && item.thumbnails.len() == opts.sizes.len()
                 && opts.sizes.iter().all(|spec| {
-                    let (size, key) = (
-                        spec.to_string(),
-                        thumbnail_key(spec, &item.id, &id, opts.format),
-                    );
+                    let (size, key) = (spec.to_string(), thumbnail_key(spec, &item.id, &id, opts));
                     item.thumbnails.iter().any(|t| {
                         t.size == size
                             && t.key == key
@@ -405,7 +403,7 @@ impl Handler {
             let id = ContentId::from_etag(&e.etag);
             cfg.thumb.sizes.iter().filter_map(move |spec| {
                 id.as_ref()
-                    .map(|id| thumbnail_key(spec, key, id, cfg.thumb.format))
+                    .map(|id| thumbnail_key(spec, key, id, &cfg.thumb))
             })
         });
         let keys: BTreeSet<String> = existing
@@ -420,7 +418,8 @@ impl Handler {
             .chain(current_keys)
             .collect();
         let mut keys: Vec<String> = keys.into_iter().collect();
-        self.store.delete_objects(&cfg.dest_bucket, &keys).await?;
+        // Before the item goes: a retry after a failed invalidation still finds the keys.
+        self.forget(&keys).await?;
         let item_removed = match &existing {
             Some(ex) => {
                 self.store
@@ -444,7 +443,7 @@ impl Handler {
                     .chain(now.superseded.iter().cloned())
                     .filter(|k| !k.is_empty() && !keys.contains(k))
                     .collect();
-                self.store.delete_objects(&cfg.dest_bucket, &listed).await?;
+                self.forget(&listed).await?;
                 keys.extend(listed);
                 self.store
                     .delete_record_if(&cfg.table_name, key, &now.etag)
@@ -493,9 +492,7 @@ impl Handler {
         let skipped = async |ex: &Existing, etag: String| {
             // A delivery whose deletes failed after its item was written left them listed.
             if !ex.superseded.is_empty() {
-                self.store
-                    .delete_objects(&cfg.dest_bucket, &ex.superseded)
-                    .await?;
+                self.forget(&ex.superseded).await?;
             }
             let mut o = self.done(
                 bucket,
@@ -677,9 +674,9 @@ impl Handler {
         }
         let superseded = std::mem::take(&mut rec.superseded);
         if !superseded.is_empty() {
-            self.store
-                .delete_objects(&cfg.dest_bucket, &superseded)
-                .await?;
+            // Still listed in the item until just below: a failed invalidation fails the
+            // event, and the retry deletes and invalidates them again.
+            self.forget(&superseded).await?;
             // Only tidies the item: keys still listed are deleted again (a no-op) by the next
             // run or the removal, so a failure here need not make Lambda retry the event.
             if let Err(e) = self.store.rewrite_record(&cfg.table_name, &rec).await {
@@ -693,6 +690,17 @@ impl Handler {
         Ok(o)
     }
 
+    /// Deletes thumbnails from the destination bucket and, with a CDN, invalidates them
+    /// there: a deleted thumbnail must not stay public in CloudFront's cache for a year.
+    async fn forget(&self, keys: &[String]) -> Result<(), StoreError> {
+        let cfg = &self.config;
+        self.store.delete_objects(&cfg.dest_bucket, keys).await?;
+        if let Some(distribution) = &cfg.cdn_distribution_id {
+            self.store.invalidate(distribution, keys).await?;
+        }
+        Ok(())
+    }
+
     async fn put_thumbnails(
         &self,
         key: &str,
@@ -704,7 +712,7 @@ impl Handler {
             .iter()
             .map(|t| ThumbRecord {
                 size: t.spec.to_string(),
-                key: thumbnail_key(&t.spec, key, id, cfg.thumb.format),
+                key: thumbnail_key(&t.spec, key, id, &cfg.thumb),
                 width: t.width,
                 height: t.height,
                 bytes: t.bytes.len() as u64,
@@ -791,11 +799,23 @@ mod tests {
             ..plain.clone()
         };
         let item = ok_item("a.jpg", &[("64", "64/a.e.jpg", "image/jpeg")]);
+        let suffix = crate::keys::settings_suffix(OutputFormat::Jpeg, 80, true);
         let kept = Existing {
+            keep_copyright: true,
+            ..ok_item(
+                "a.jpg",
+                &[("64", &format!("64/a.e{suffix}.jpg"), "image/jpeg")],
+            )
+        };
+        assert!(is_current(&item, &plain) && is_current(&kept, &keep));
+        let same_keys = Existing {
             keep_copyright: true,
             ..item.clone()
         };
-        assert!(is_current(&item, &plain) && is_current(&kept, &keep));
+        assert!(
+            !is_current(&same_keys, &keep),
+            "the copyright is in the key: the CDN must never serve old bytes under it"
+        );
         assert!(
             !is_current(&item, &keep),
             "turned on: the thumbnails lack the fields"
@@ -827,6 +847,26 @@ mod tests {
         assert!(!is_current(&other_content, &jpeg), "keys of another ETag");
         let before_ids = ok_item("a.jpg", &[("64", "64/a.jpg", "image/jpeg")]);
         assert!(!is_current(&before_ids, &jpeg), "key without a content id");
+        let q50 = ThumbOptions {
+            quality: 50,
+            ..jpeg.clone()
+        };
+        assert!(
+            !is_current(&item, &q50),
+            "another quality, other keys: redone, so that the CDN serves the new bytes"
+        );
+        let png = ok_item("a.png", &[("64", "64/a.e.png", "image/png")]);
+        let png_opts = opts(&[s64], OutputFormat::Png);
+        assert!(
+            is_current(
+                &png,
+                &ThumbOptions {
+                    quality: 50,
+                    ..png_opts
+                }
+            ),
+            "PNG ignores the quality: nothing to redo"
+        );
         let no_etag = Existing {
             etag: String::new(),
             ..item.clone()

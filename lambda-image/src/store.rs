@@ -278,8 +278,10 @@ pub enum Fetched {
 }
 
 /// The `Cache-Control` of every thumbnail. A thumbnail's key carries its original's content id
-/// ([`crate::keys::thumbnail_key`]), so the bytes under a key never change and a CDN and
-/// browsers may keep them for a year without asking again.
+/// and the output settings ([`crate::keys::thumbnail_key`]), so the bytes under a key never
+/// change and a CDN and browsers may keep them for a year without asking again. What is
+/// deleted is invalidated at the CDN ([`Store::invalidate`]); browsers that already hold a
+/// copy keep it.
 pub const THUMBNAIL_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 
 /// S3 ETags come quoted from the API and unquoted in events.
@@ -302,12 +304,19 @@ pub fn now_rfc3339() -> String {
     )
 }
 
-/// The three AWS clients.
+/// How long [`Store::invalidate`] keeps asking while CloudFront answers
+/// `TooManyInvalidationsInProgress` (3,000 paths in progress per distribution): an
+/// invalidation usually completes within a minute or two, and the function's own timeout
+/// bounds the wait anyway; what is left then fails the event, and Lambda retries it.
+const INVALIDATION_PATIENCE: std::time::Duration = std::time::Duration::from_secs(40);
+
+/// The AWS clients.
 #[derive(Debug, Clone)]
 pub struct Store {
     s3: aws_sdk_s3::Client,
     ddb: aws_sdk_dynamodb::Client,
     sns: aws_sdk_sns::Client,
+    cloudfront: aws_sdk_cloudfront::Client,
 }
 
 impl Store {
@@ -324,7 +333,70 @@ impl Store {
             s3: aws_sdk_s3::Client::from_conf(s3_conf),
             ddb: aws_sdk_dynamodb::Client::new(sdk),
             sns: aws_sdk_sns::Client::new(sdk),
+            cloudfront: aws_sdk_cloudfront::Client::new(sdk),
         }
+    }
+
+    /// Makes CloudFront forget `keys` of the destination bucket (deleted thumbnails, which it
+    /// would otherwise serve for up to a year): batches of individual paths
+    /// ([`crate::keys::invalidation_batches`]), each with its own caller reference kept across
+    /// retries, so that an answer lost on the way does not make a second invalidation. While
+    /// CloudFront has too many paths in progress (`TooManyInvalidationsInProgress`, HTTP 400,
+    /// which the SDK does not retry) it waits and asks again, up to
+    /// [`INVALIDATION_PATIENCE`]; then, and on any other error, the event fails and Lambda
+    /// retries it (the handler invalidates before it drops the item that lists the keys).
+    pub async fn invalidate(
+        &self,
+        distribution_id: &str,
+        keys: &[String],
+    ) -> Result<(), StoreError> {
+        use aws_sdk_cloudfront::types::{InvalidationBatch, Paths};
+        let started = std::time::Instant::now();
+        for paths in crate::keys::invalidation_batches(keys.iter().map(String::as_str)) {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or_default();
+            let reference = crate::keys::invalidation_reference(&paths, now_ms);
+            let batch = InvalidationBatch::builder()
+                .caller_reference(&reference)
+                .paths(
+                    Paths::builder()
+                        .quantity(paths.len() as i32)
+                        .set_items(Some(paths))
+                        .build()
+                        .map_err(store_err("cloudfront create_invalidation"))?,
+                )
+                .build()
+                .map_err(store_err("cloudfront create_invalidation"))?;
+            let mut delay = std::time::Duration::from_millis(500);
+            loop {
+                let sent = self
+                    .cloudfront
+                    .create_invalidation()
+                    .distribution_id(distribution_id)
+                    .invalidation_batch(batch.clone())
+                    .send()
+                    .await;
+                match sent {
+                    Ok(_) => break,
+                    Err(e)
+                        if e.as_service_error()
+                            .is_some_and(|se| se.is_too_many_invalidations_in_progress())
+                            && started.elapsed() + delay < INVALIDATION_PATIENCE =>
+                    {
+                        tracing::info!(
+                            distribution_id,
+                            "CloudFront has too many invalidations in progress; waiting"
+                        );
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(std::time::Duration::from_secs(10));
+                    }
+                    Err(e) => return Err(store_err("cloudfront create_invalidation")(e)),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The item of `id`, read consistently.

@@ -250,7 +250,8 @@ async fn changed_settings_redo_the_object_and_delete_what_they_no_longer_make() 
     }
     assert_eq!(env.item(key).await.as_ref(), Some(&second), "not rewritten");
 
-    // A quality change alone is not recorded, so it does not redo (documented on is_current).
+    // A quality change is in the keys: redone under new keys (a CDN caches a key's bytes for
+    // a year), the old ones deleted.
     let d = handler(
         &env,
         &[
@@ -259,10 +260,17 @@ async fn changed_settings_redo_the_object_and_delete_what_they_no_longer_make() 
             ("THUMB_QUALITY", "30"),
         ],
     );
-    assert_eq!(
-        d.handle_event(ev).await.unwrap()[0].outcome,
-        Outcome::Skipped
-    );
+    let out = d.handle_event(ev).await.unwrap();
+    assert_eq!(out[0].outcome, Outcome::Ok, "{:?}", out[0]);
+    let q30 =
+        lambda_image::keys::settings_suffix(lambda_image::engine::OutputFormat::Webp, 30, false);
+    assert!(!q30.is_empty());
+    let redone = vec![
+        format!("256/{key}.{id}{q30}.webp"),
+        format!("64/{key}.{id}{q30}.webp"),
+    ];
+    assert_eq!(env.dest_keys().await, redone, "new keys, old ones deleted");
+    assert_eq!(sorted(out[0].deleted.clone()), want);
 
     // A new version that is no image: its failed item lists nothing, so every thumbnail of the
     // old one goes.
@@ -711,4 +719,157 @@ async fn superseded_thumbnails_are_listed_until_deleted_and_a_failed_publish_kee
     assert_eq!(out[0].outcome, Outcome::Deleted, "{:?}", out[0]);
     assert!(env.dest_keys().await.is_empty());
     assert!(env.item(key).await.is_none());
+}
+
+/// A distribution in moto for the function to invalidate on (moto keeps invalidations and
+/// their paths).
+async fn distribution(env: &Env, name: &str) -> (aws_sdk_cloudfront::Client, String) {
+    use aws_sdk_cloudfront::types::{
+        DefaultCacheBehavior, DistributionConfig, Origin, Origins, S3OriginConfig,
+        ViewerProtocolPolicy,
+    };
+    let cf = aws_sdk_cloudfront::Client::new(&env.sdk);
+    let origin = Origin::builder()
+        .id("o")
+        .domain_name(format!("{}.s3.us-east-1.amazonaws.com", env.dest))
+        .s3_origin_config(S3OriginConfig::builder().origin_access_identity("").build())
+        .build()
+        .unwrap();
+    let config = DistributionConfig::builder()
+        .caller_reference(name)
+        .comment(name)
+        .enabled(true)
+        .origins(
+            Origins::builder()
+                .quantity(1)
+                .items(origin)
+                .build()
+                .unwrap(),
+        )
+        .default_cache_behavior(
+            DefaultCacheBehavior::builder()
+                .target_origin_id("o")
+                .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                .cache_policy_id("658327ea-f89d-4fab-a63d-7e88639e58f6")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let out = cf
+        .create_distribution()
+        .distribution_config(config)
+        .send()
+        .await
+        .expect("a distribution in moto");
+    let id = out.distribution().expect("distribution").id().to_owned();
+    (cf, id)
+}
+
+/// The paths of each invalidation moto holds for `id`, each sorted, oldest first.
+async fn invalidated(cf: &aws_sdk_cloudfront::Client, id: &str) -> Vec<Vec<String>> {
+    let list = cf
+        .list_invalidations()
+        .distribution_id(id)
+        .send()
+        .await
+        .expect("invalidations");
+    let mut all = Vec::new();
+    for s in list
+        .invalidation_list()
+        .map(|l| l.items())
+        .unwrap_or_default()
+    {
+        let got = cf
+            .get_invalidation()
+            .distribution_id(id)
+            .id(s.id())
+            .send()
+            .await
+            .expect("invalidation");
+        let mut paths = got
+            .invalidation()
+            .and_then(|i| i.invalidation_batch())
+            .and_then(|b| b.paths())
+            .map(|p| p.items().to_vec())
+            .unwrap_or_default();
+        paths.sort();
+        all.push(paths);
+    }
+    all
+}
+
+#[tokio::test]
+async fn what_the_function_deletes_is_invalidated_at_the_cdn() {
+    let env = Env::new("ecdn").await;
+    let (cf, dist) = distribution(&env, "ecdn").await;
+    let h = handler(
+        &env,
+        &[("THUMB_SIZES", "64,128"), ("CDN_DISTRIBUTION_ID", &dist)],
+    );
+    let key = "a/été+1*.png";
+    let created = |etag: &str, size: usize| {
+        event(vec![record_json(
+            "ObjectCreated:Put",
+            &env.src,
+            &encode_event_key(key),
+            size as u64,
+            etag,
+        )])
+    };
+    let png = small_png(300, 150);
+    let etag = env.put(key, png.clone()).await;
+    let out = h.handle_event(created(&etag, png.len())).await.unwrap();
+    assert_eq!(out[0].outcome, Outcome::Ok, "{:?}", out[0]);
+    assert!(
+        invalidated(&cf, &dist).await.is_empty(),
+        "nothing deleted yet"
+    );
+    // Each segment percent-encoded as the links are; `*` too, which would be a wildcard.
+    let paths = |id: &str| {
+        vec![
+            format!("/128/a/%C3%A9t%C3%A9%2B1%2A.png.{id}.jpg"),
+            format!("/64/a/%C3%A9t%C3%A9%2B1%2A.png.{id}.jpg"),
+        ]
+    };
+
+    // A re-upload: the first version's thumbnails are deleted, and invalidated.
+    let png2 = small_png(200, 150);
+    let etag2 = env.put(key, png2.clone()).await;
+    let out = h.handle_event(created(&etag2, png2.len())).await.unwrap();
+    assert_eq!(out[0].outcome, Outcome::Ok, "{:?}", out[0]);
+    assert_eq!(invalidated(&cf, &dist).await, [paths(&cid(&etag))]);
+
+    // The original removed: its thumbnails go, at the CDN too.
+    delete_src(&env, key).await;
+    let out = h
+        .handle_event(event(vec![record_json(
+            "ObjectRemoved:Delete",
+            &env.src,
+            &encode_event_key(key),
+            0,
+            "",
+        )]))
+        .await
+        .unwrap();
+    assert_eq!(out[0].outcome, Outcome::Deleted, "{:?}", out[0]);
+    assert!(env.dest_keys().await.is_empty());
+    assert_eq!(
+        invalidated(&cf, &dist).await,
+        [paths(&cid(&etag)), paths(&cid(&etag2))]
+    );
+
+    // Nothing recorded, nothing deleted: no invalidation.
+    let again = h
+        .handle_event(event(vec![record_json(
+            "ObjectRemoved:Delete",
+            &env.src,
+            &encode_event_key(key),
+            0,
+            "",
+        )]))
+        .await
+        .unwrap();
+    assert_eq!(again[0].outcome, Outcome::Ignored);
+    assert_eq!(invalidated(&cf, &dist).await.len(), 2);
 }

@@ -418,7 +418,7 @@ async fn delete(
     };
     let source_key = item["source_key"].as_str().unwrap_or(&req.id).to_owned();
     let thumbs = images::thumbnail_keys(&item);
-    images::delete_image(&app.ctx, &app.d, &req.id, &source_key, &thumbs)
+    images::delete_image(&app.ctx, &app.d, &req.id, &source_key, &thumbs, false)
         .await
         .map_err(failed)?;
     Ok(axum::Json(

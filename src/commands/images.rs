@@ -180,22 +180,11 @@ fn expired_count(item: &Value) -> usize {
         .count()
 }
 
-/// Characters a URL path segment may carry as they are (RFC 3986 unreserved); everything
-/// else is percent-encoded as UTF-8. `+` too: S3 reads a `+` in a path as a space.
-const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
 /// `https://<domain>/<key>`, each `/`-separated segment of the key percent-encoded, so that
-/// CloudFront asks S3 for exactly that key.
+/// CloudFront asks S3 for exactly that key (`lambda_image::keys::cdn_path`, the spelling
+/// invalidations use too).
 pub fn cdn_url(domain: &str, key: &str) -> String {
-    let path: Vec<String> = key
-        .split('/')
-        .map(|seg| percent_encoding::utf8_percent_encode(seg, SEGMENT).to_string())
-        .collect();
-    format!("https://{domain}/{}", path.join("/"))
+    format!("https://{domain}{}", lambda_image::keys::cdn_path(key))
 }
 
 fn summary_line(item: &Value) -> String {
@@ -343,7 +332,7 @@ pub async fn delete(global: &GlobalArgs, args: DeleteArgs) -> anyhow::Result<()>
     }
     let mut report = Vec::new();
     for (id, source_key, thumbs) in plans {
-        delete_image(&ctx, &d, &id, &source_key, &thumbs).await?;
+        delete_image(&ctx, &d, &id, &source_key, &thumbs, global.quiet).await?;
         if global.output == OutputMode::Text {
             println!("deleted {id} (original and {} thumbnails)", thumbs.len());
         }
@@ -378,15 +367,18 @@ pub fn thumbnail_keys(item: &Value) -> Vec<String> {
         .collect()
 }
 
-/// Deletes one image: its original, the thumbnails its item lists, then the item. Objects
-/// first, item last: if this stops half-way, the item still lists what is left, and a rerun
-/// finishes (deleting what is already gone succeeds).
+/// Deletes one image: its original, the thumbnails its item lists, their copies in the CDN's
+/// cache (`up --cdn`: cached for up to a year, they would stay public), then the item.
+/// Objects first, item last: if this stops half-way, the item still lists what is left, and
+/// a rerun finishes (deleting what is already gone succeeds, and invalidating again is
+/// harmless).
 pub async fn delete_image(
     ctx: &Ctx,
     d: &Deployed,
     id: &str,
     source_key: &str,
     thumbs: &[String],
+    quiet: bool,
 ) -> anyhow::Result<()> {
     ctx.s3
         .delete_object()
@@ -403,6 +395,22 @@ pub async fn delete_image(
             .send()
             .await
             .map_err(aws("delete", "object", key))?;
+    }
+    if let Some(cdn) = &d.cdn_id {
+        let say = |line: &str| {
+            if !quiet {
+                eprintln!("{line}");
+            }
+        };
+        crate::resources::distribution::invalidate(ctx, cdn, cdn, thumbs, &say)
+            .await
+            .with_context(|| {
+                format!(
+                    "the thumbnails of `{id}` are deleted from the bucket, but CloudFront may \
+                     still serve them from its cache; its item is kept, so rerun \
+                     `thumbctl delete {id}` to invalidate them"
+                )
+            })?;
     }
     ctx.dynamodb
         .delete_item()

@@ -83,6 +83,8 @@ pub struct Deployed {
     /// `up --expire-days thumbnails=N`: S3 deletes thumbnails after N days behind the items'
     /// backs, so readers check that the ones an item names still exist.
     pub expire_thumbnails_days: Option<i32>,
+    /// The distribution's id: what `delete` removes is invalidated there.
+    pub cdn_id: Option<String>,
 }
 
 impl Deployed {
@@ -117,6 +119,11 @@ impl Deployed {
                 .filter(|e| e.status == crate::state::Status::Created)
                 .and_then(|e| e.extra.get("domain").cloned()),
             expire_thumbnails_days: state.settings.expire_thumbnails_days,
+            cdn_id: state
+                .resources
+                .get("cdn")
+                .filter(|e| e.status == crate::state::Status::Created)
+                .and_then(|e| e.extra.get("id").cloned()),
         };
         let ctx = context_for(global, Some(&state)).await?;
         Ok((ctx, deployed))

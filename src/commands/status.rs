@@ -32,7 +32,10 @@ pub async fn run(global: &GlobalArgs, args: StatusArgs) -> anyhow::Result<()> {
         suffix: state.suffix.clone(),
         account: state.account.clone(),
         region: state.region.clone(),
-        settings: state.settings.clone(),
+        settings: state
+            .settings
+            .clone()
+            .with_cdn_id(state.resources.get("cdn").and_then(|e| e.extra.get("id"))),
     };
     let existing: Vec<(&String, &Entry)> = rows
         .iter()

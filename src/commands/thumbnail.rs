@@ -56,7 +56,7 @@ pub fn run(global: &GlobalArgs, args: ThumbnailArgs) -> anyhow::Result<()> {
             Ok(made) => {
                 let mut outs = Vec::new();
                 for t in &made.thumbnails {
-                    let rel = thumbnail_key(&t.spec, &name, &id, format);
+                    let rel = thumbnail_key(&t.spec, &name, &id, &opts);
                     let path = args.out.join(&rel);
                     write(&path, &t.bytes)?;
                     outs.push(json!({"size": t.spec.to_string(), "file": path, "width": t.width, "height": t.height, "bytes": t.bytes.len()}));
