@@ -6,13 +6,12 @@ answers is documented by AWS or reported many times in the SDKs' and Terraform's
 Each behaviour is switched on by name and counted every time it fires, so a test can assert
 both that thumbctl coped and that the behaviour really happened:
 
-  iam-propagation       for --propagation seconds after a role was created (CreateRole) or,
-                        for the queue, its policy written (PutRolePolicy, AttachRolePolicy),
-                        per role, as seen through this proxy: CreateFunction with that role
-                        answers
-                        InvalidParameterValueException "The role defined for the function
-                        cannot be assumed by Lambda."; CreateProject with it as service role
-                        answers InvalidInputException "CodeBuild is not authorized to perform:
+  iam-propagation       for --propagation seconds after a role was created (CreateRole) or, for
+                        the queue, its policy written (PutRolePolicy, AttachRolePolicy), per
+                        role, as seen through this proxy: CreateFunction with that role answers
+                        InvalidParameterValueException "The role defined for the function cannot
+                        be assumed by Lambda."; CreateProject with it as service role answers
+                        InvalidInputException "CodeBuild is not authorized to perform:
                         sts:AssumeRole on ARN"; an event-invoke config naming an on-failure
                         queue, of a function with that role, answers
                         InvalidParameterValueException "The provided execution role does not
@@ -27,9 +26,14 @@ both that thumbctl coped and that the behaviour really happened:
                         is being created "The function is currently in the following state:
                         Pending" (AddPermission, PutFunctionEventInvokeConfig) or "The resource
                         ARN is currently in the following state: 'Pending'. StateReasonCode:
-                        'Creating'" (updates).
+                        'Creating'" (updates). Reproduces AWS Compute Blog "Tracking the state
+                        of Lambda functions" / "Expansion of AWS Lambda states to all
+                        functions" (calls refused while Pending or InProgress); the texts as
+                        quoted in claudiajs/claudia#226, rackerlabs/lambda-uploader#169 and
+                        pending_conflict's references.
   function-failed       the first function created reports State Failed (ImageAccessDenied)
-                        until it is deleted.
+                        until it is deleted (Lambda API reference, FunctionConfiguration:
+                        State Failed, StateReasonCode ImageAccessDenied).
   notification-validation  PutBucketNotificationConfiguration naming a Lambda function is
                         refused, as S3 validates it, while the function's resource policy (read
                         from moto) has no Allow for s3.amazonaws.com to lambda:InvokeFunction
@@ -40,7 +44,11 @@ both that thumbctl coped and that the behaviour really happened:
                         function [ARN]" (awslabs/aws-lambda-redshift-loader#219). Counted as
                         notification-validation:no-permission and :propagating.
   fresh-bucket          the first two settings calls on a bucket created a moment ago answer
-                        409 OperationAborted, then 404 NoSuchBucket.
+                        409 OperationAborted, then 404 NoSuchBucket (S3 error responses:
+                        OperationAborted "A conflicting conditional operation is currently in
+                        progress against this resource. Please try again."; met on settings
+                        calls after CreateBucket in hashicorp/terraform-provider-aws#11789 and
+                        ansible/ansible#67811).
   lost-answers          the first call of every create, delete and settings write that `up`
                         and `destroy` make (LOSABLE: IAM, SNS, SQS, S3 incl. policy, lifecycle
                         and object deletes, Lambda incl. permission, event-invoke config and
@@ -62,6 +70,8 @@ both that thumbctl coped and that the behaviour really happened:
                         table: the CREATING answers served (creating-served:TABLE), and every
                         PutBucketNotificationConfiguration naming a function that arrived
                         while the table was still CREATING (trigger-while-creating:TABLE).
+                        DynamoDB API reference, DeleteTable: "If table is in CREATING or
+                        UPDATING states, then DynamoDB returns a ResourceInUseException".
   new-account-cloudfront  every CloudFront create (distribution, origin access control)
                         answers 403 AccessDenied "Your account must be verified before you can
                         add new CloudFront resources. [...]", as for a brand-new account.
@@ -72,7 +82,8 @@ both that thumbctl coped and that the behaviour really happened:
                         account's UnreservedConcurrentExecution below its minimum value of
                         [10].", as for a brand-new account (10 concurrent executions in all).
   slow-create           CreateFunction is held --settle seconds before it goes to moto (a
-                        create still in flight after its caller was killed).
+                        create still in flight after its caller was killed). Not an AWS answer:
+                        a timing any network can give.
   cloudfront-in-progress  for --settle seconds after each UpdateDistribution, per
                         distribution, GetDistribution says Status InProgress (moto says
                         Deployed at once; AWS takes minutes to deploy a change), however often
@@ -86,6 +97,8 @@ both that thumbctl coped and that the behaviour really happened:
   async-invoke          an asynchronous Invoke (InvocationType Event) is answered 202 and its
                         payload kept (GET /__invocations), as AWS queues it; the first two are
                         throttled (429 TooManyRequestsException). moto would answer 500.
+                        Lambda API reference, Invoke: "202 for asynchronous invocation";
+                        TooManyRequestsException, HTTP 429.
   post-policy           a browser-form upload (multipart/form-data POST to a bucket) is checked
                         as S3 checks it, which moto does not: the SigV4 signature of the policy
                         (with the secret of AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in this
@@ -95,7 +108,8 @@ both that thumbctl coped and that the behaviour really happened:
                         after `file` are ignored, as S3 does. A violation is answered as S3
                         does (EntityTooLarge, EntityTooSmall, AccessDenied "Invalid according to
                         Policy: ...", SignatureDoesNotMatch, ...); a valid form goes to moto with
-                        ${filename} in its key replaced by the file's name.
+                        ${filename} in its key replaced by the file's name. S3 API reference,
+                        "Browser-based uploads using POST" and "Creating a POST policy".
 
   credentials           a request signed with an access key id the proxy does not know (see
                         SECRETS: AWS_ACCESS_KEY_ID of its environment, default test) is
