@@ -40,7 +40,7 @@ both that thumbctl coped and that the behaviour really happened:
                         with the bucket as SourceArn (forever, as AWS), and for --propagation
                         seconds after an AddPermission to it: 400 InvalidArgument "Unable to
                         validate the following destination configurations" with
-                        ArgumentName1 "ARN, ID" and ArgumentValue1 "Not authorized to invoke
+                        ArgumentName1 "ARN, null" and ArgumentValue1 "Not authorized to invoke
                         function [ARN]" (awslabs/aws-lambda-redshift-loader#219). Counted as
                         notification-validation:no-permission and :propagating.
   fresh-bucket          the first two settings calls on a bucket created a moment ago answer
@@ -781,15 +781,18 @@ def unvalidated_destinations(req, now):
         [FUNCTION-ARN]".
     Decided from state: the policy is read from moto, so a missing AddPermission is refused
     on every call, as AWS does. A statement added less than --propagation seconds ago is not
-    seen yet (Lambda's policy is eventually consistent, aws/aws-sdk-js#632)."""
+    seen yet (Lambda's policy is eventually consistent, aws/aws-sdk-js#632). A write with
+    x-amz-skip-destination-validation: true is not validated (PutBucketNotificationConfiguration
+    API reference, SkipDestinationValidation)."""
+    headers = {k.lower(): v for k, v in req.headers.items()}
+    if headers.get("x-amz-skip-destination-validation", "").lower() == "true":
+        return None
     refused = []
     for conf in CLOUD_FUNCTION_CONF.findall(req.body):
         m = re.search(rb"<CloudFunction>([^<]+)</CloudFunction>", conf)
         if not m:
             continue
         arn = m.group(1).decode()
-        conf_id = re.search(rb"<Id>([^<]*)</Id>", conf)
-        conf_id = conf_id.group(1).decode() if conf_id else "null"
         parts = arn.split(":")
         name = parts[6] if len(parts) > 6 else arn
         status, _, body = moto_get_as("lambda", "/2015-03-31/functions/%s/policy" % name,
@@ -802,15 +805,16 @@ def unvalidated_destinations(req, now):
             added = PERMISSION_ADDED.get(name)
         if not s3_may_invoke(policy, req.bucket()):
             count("notification-validation:no-permission")
-            refused.append((arn, conf_id))
+            refused.append(arn)
         elif added is not None and now < added + PROPAGATION:
             count("notification-validation:propagating")
-            refused.append((arn, conf_id))
+            refused.append(arn)
     if not refused:
         return None
-    args = "".join("<ArgumentName%d>%s, %s</ArgumentName%d><ArgumentValue%d>Not authorized to "
-                   "invoke function [%s]</ArgumentValue%d>" % (i, arn, cid, i, i, arn, i)
-                   for i, (arn, cid) in enumerate(refused, 1))
+    # ", null" as in every answer reported.
+    args = "".join("<ArgumentName%d>%s, null</ArgumentName%d><ArgumentValue%d>Not authorized to "
+                   "invoke function [%s]</ArgumentValue%d>" % (i, arn, i, i, arn, i)
+                   for i, arn in enumerate(refused, 1))
     return 400, {"Content-Type": "application/xml"}, (
         '<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidArgument</Code><Message>'
         "Unable to validate the following destination configurations</Message>%s"
