@@ -701,8 +701,8 @@ def iam_not_propagated(req, now):
     - PutFunctionEventInvokeConfig naming an on-failure queue, while the function's role's
       policy (which grants sqs:SendMessage) propagates: InvalidParameterValueException "The
       provided execution role does not have permissions to call SendMessage on SQS"
-      (serverless/serverless#7627 and terraform-provider-aws's aws_lambda_function_event_invoke_config
-      retry on it)."""
+      (serverless/serverless#7627; terraform-provider-aws's
+      aws_lambda_function_event_invoke_config retries on it)."""
     a = req.action
     # Assuming the role needs its trust policy, which came with CreateRole; sending to the
     # queue needs its permissions, which came with the last policy change.
