@@ -12,8 +12,8 @@ both that thumbctl coped and that the behaviour really happened:
                         InvalidParameterValueException "The role defined for the function cannot
                         be assumed by Lambda."; CreateProject with it as service role answers
                         InvalidInputException "CodeBuild is not authorized to perform:
-                        sts:AssumeRole on ARN"; an event-invoke config naming an on-failure
-                        queue, of a function with that role, answers
+                        sts:AssumeRole on service role. [...]"; an event-invoke config naming an
+                        on-failure queue, of a function with that role, answers
                         InvalidParameterValueException "The provided execution role does not
                         have permissions to call SendMessage on SQS". Every call in the window
                         is refused, so a retry must wait, not just try twice (IAM User Guide,
@@ -694,15 +694,16 @@ def iam_not_propagated(req, now):
     services (IAM User Guide, "Troubleshooting IAM": changes that I make are not always
     immediately visible); the answers are:
     - CreateFunction: InvalidParameterValueException "The role defined for the function cannot
-      be assumed by Lambda." (Lambda API reference, CreateFunction errors; aws/aws-cdk#9258,
-      hashicorp/terraform-provider-aws#2152 quote it word for word);
+      be assumed by Lambda." right after the role was created (epam/aws-syndicate#63,
+      convox/rack#1120, apex/up#189, word for word);
     - CreateProject: InvalidInputException "CodeBuild is not authorized to perform:
-      sts:AssumeRole on ROLE-ARN" (hashicorp/terraform-provider-aws#5026, aws/aws-cdk#17766);
+      sts:AssumeRole on service role. Please verify that: [...]" (an aws-cli CreateProject
+      log quotes it whole; SDK users' retry deciders match its first words, "CodeBuild is not
+      authorized to perform: sts:AssumeRole");
     - PutFunctionEventInvokeConfig naming an on-failure queue, while the function's role's
-      policy (which grants sqs:SendMessage) propagates: InvalidParameterValueException "The
-      provided execution role does not have permissions to call SendMessage on SQS"
-      (serverless/serverless#7627; terraform-provider-aws's
-      aws_lambda_function_event_invoke_config retries on it)."""
+      policy (which grants sqs:SendMessage) propagates: InvalidParameterValueException (HTTP
+      400) "The provided execution role does not have permissions to call SendMessage on
+      SQS" (aws-samples/aws-serverless-ecommerce-platform#41, elastic/beats#13963)."""
     a = req.action
     # Assuming the role needs its trust policy, which came with CreateRole; sending to the
     # queue needs its permissions, which came with the last policy change.
@@ -720,7 +721,10 @@ def iam_not_propagated(req, now):
         if propagating(ROLE_CREATED, role_name(arn), now):
             count("iam-propagation:project")
             return json_error(400, "InvalidInputException",
-                              "CodeBuild is not authorized to perform: sts:AssumeRole on %s" % arn)
+                              "CodeBuild is not authorized to perform: sts:AssumeRole on service "
+                              "role. Please verify that: 1) The provided service role exists, 2) "
+                              "The role name is case-sensitive and matches exactly, and 3) The "
+                              "role has the necessary trust policy configured.")
     if a == "PutFunctionEventInvokeConfig" and b"OnFailure" in req.body:
         status, _, body = moto_get_as("lambda", "/2015-03-31/functions/%s/configuration"
                                       % req.function_name(), req.headers)
