@@ -70,8 +70,8 @@ both that thumbctl coped and that the behaviour really happened:
                         table: the CREATING answers served (creating-served:TABLE), and every
                         PutBucketNotificationConfiguration naming a function that arrived
                         while the table was still CREATING (trigger-while-creating:TABLE).
-                        DynamoDB API reference, DeleteTable: "If table is in CREATING or
-                        UPDATING states, then DynamoDB returns a ResourceInUseException".
+                        DynamoDB API reference, DeleteTable: ResourceInUseException for a
+                        table in the CREATING or UPDATING state.
   new-account-cloudfront  every CloudFront create (distribution, origin access control)
                         answers 403 AccessDenied "Your account must be verified before you can
                         add new CloudFront resources. [...]", as for a brand-new account.
@@ -97,8 +97,8 @@ both that thumbctl coped and that the behaviour really happened:
   async-invoke          an asynchronous Invoke (InvocationType Event) is answered 202 and its
                         payload kept (GET /__invocations), as AWS queues it; the first two are
                         throttled (429 TooManyRequestsException). moto would answer 500.
-                        Lambda API reference, Invoke: "202 for asynchronous invocation";
-                        TooManyRequestsException, HTTP 429.
+                        Lambda API reference, Invoke: status 202 for the Event invocation
+                        type; TooManyRequestsException, HTTP 429.
   post-policy           a browser-form upload (multipart/form-data POST to a bucket) is checked
                         as S3 checks it, which moto does not: the SigV4 signature of the policy
                         (with the secret of AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in this
@@ -630,8 +630,8 @@ def cloudfront_refusal(req, now):
       given in one or more of the request-header fields evaluated to false.";
     - a delete while the distribution is enabled or its last change is still InProgress:
       409 DistributionNotDisabled "The distribution you are trying to delete has not been
-      disabled." ("you must [...] wait until the Status is Deployed", Developer Guide,
-      "Delete a distribution")."""
+      disabled." (CloudFront Developer Guide, deleting a distribution: disable it, wait until
+      its status is Deployed, then delete)."""
     dist = req.distribution_id()
     if_match = {k.lower(): v for k, v in req.headers.items()}.get("if-match")
     if not if_match:
@@ -775,19 +775,20 @@ def s3_may_invoke(policy, bucket):
 
 
 def unvalidated_destinations(req, now):
-    """S3 validates each Lambda destination when the configuration is written, by checking
-    that the function's resource policy lets s3.amazonaws.com invoke it for this bucket, and
-    refuses the whole configuration otherwise (S3 User Guide, "Granting permissions to invoke
-    an AWS Lambda function": "Amazon S3 [...] must have permission to invoke your function";
-    the refusal, word for word, in awslabs/aws-lambda-redshift-loader#219):
+    """S3 validates each Lambda destination when the configuration is written: the function's
+    resource policy must let the S3 principal invoke it for this bucket (S3 User Guide,
+    "Granting permissions to publish event notification messages to a destination": "You
+    must grant the Amazon S3 principal the necessary permissions to call the relevant API
+    [...]"), and the whole configuration is refused otherwise, with the body reported word
+    for word in awslabs/aws-lambda-redshift-loader#219:
         400 InvalidArgument "Unable to validate the following destination configurations",
-        ArgumentName1 "FUNCTION-ARN, ID", ArgumentValue1 "Not authorized to invoke function
+        ArgumentName1 "FUNCTION-ARN, null", ArgumentValue1 "Not authorized to invoke function
         [FUNCTION-ARN]".
     Decided from state: the policy is read from moto, so a missing AddPermission is refused
     on every call, as AWS does. A statement added less than --propagation seconds ago is not
-    seen yet (Lambda's policy is eventually consistent, aws/aws-sdk-js#632). A write with
-    x-amz-skip-destination-validation: true is not validated (PutBucketNotificationConfiguration
-    API reference, SkipDestinationValidation)."""
+    seen yet: Lambda's policy, like IAM, is eventually consistent (the length is the proxy's
+    choice; AWS gives none). A write with x-amz-skip-destination-validation: true is not
+    validated (PutBucketNotificationConfiguration API reference, SkipDestinationValidation)."""
     headers = {k.lower(): v for k, v in req.headers.items()}
     if headers.get("x-amz-skip-destination-validation", "").lower() == "true":
         return None
