@@ -6,13 +6,19 @@ answers is documented by AWS or reported many times in the SDKs' and Terraform's
 Each behaviour is switched on by name and counted every time it fires, so a test can assert
 both that thumbctl coped and that the behaviour really happened:
 
-  iam-propagation       the first CreateFunction answers InvalidParameterValueException "The
-                        role defined for the function cannot be assumed by Lambda."; the first
-                        CreateProject answers InvalidInputException "CodeBuild is not
-                        authorized to perform: sts:AssumeRole"; the first event-invoke config
-                        naming an on-failure queue answers InvalidParameterValueException "The
-                        provided execution role does not have permissions to call
-                        SendMessage on SQS".
+  iam-propagation       for --propagation seconds after a role was created (CreateRole) or, for
+                        the queue, its policy written (PutRolePolicy, AttachRolePolicy), per
+                        role, as seen through this proxy: CreateFunction with that role answers
+                        InvalidParameterValueException "The role defined for the function cannot
+                        be assumed by Lambda."; CreateProject with it as service role answers
+                        InvalidInputException "CodeBuild is not authorized to perform:
+                        sts:AssumeRole on service role. [...]"; an event-invoke config naming an
+                        on-failure queue, of a function with that role, answers
+                        InvalidParameterValueException "The provided execution role does not
+                        have permissions to call SendMessage on SQS". Every call in the window
+                        is refused, so a retry must wait, not just try twice (IAM User Guide,
+                        troubleshooting: changes are eventually consistent; see
+                        iam_not_propagated for the issues quoting each text).
   function-states       a function is Pending for --settle seconds after CreateFunction and
                         its LastUpdateStatus InProgress after an update; calls that change it
                         meanwhile, and for one second more, answer ResourceConflictException:
@@ -20,13 +26,23 @@ both that thumbctl coped and that the behaviour really happened:
                         is being created "The function is currently in the following state:
                         Pending" (AddPermission, PutFunctionEventInvokeConfig) or "The resource
                         ARN is currently in the following state: 'Pending'. StateReasonCode:
-                        'Creating'" (updates).
+                        'Creating'" (updates). Reproduces AWS Compute Blog "Tracking the state
+                        of Lambda functions" / "Expansion of AWS Lambda states to all
+                        functions" (calls refused while Pending or InProgress); the texts as
+                        quoted in claudiajs/claudia#226, rackerlabs/lambda-uploader#169 and
+                        pending_conflict's references.
   function-failed       the first function created reports State Failed (ImageAccessDenied)
-                        until it is deleted.
-  notification-validation  the first two PutBucketNotificationConfiguration calls naming a
-                        Lambda function answer InvalidArgument "Unable to validate the
-                        following destination configurations", naming the function
-                        ("Not authorized to invoke function [ARN]") as S3 does.
+                        until it is deleted (Lambda API reference, FunctionConfiguration:
+                        State Failed, StateReasonCode ImageAccessDenied).
+  notification-validation  PutBucketNotificationConfiguration naming a Lambda function is
+                        refused, as S3 validates it, while the function's resource policy (read
+                        from moto) has no Allow for s3.amazonaws.com to lambda:InvokeFunction
+                        with the bucket as SourceArn (forever, as AWS), and for --propagation
+                        seconds after an AddPermission to it: 400 InvalidArgument "Unable to
+                        validate the following destination configurations" with
+                        ArgumentName1 "ARN, null" and ArgumentValue1 "Not authorized to invoke
+                        function [ARN]" (awslabs/aws-lambda-redshift-loader#219). Counted as
+                        notification-validation:no-permission and :propagating.
   notification-destinations  a PutBucketNotificationConfiguration without the header
                         x-amz-skip-destination-validation: true is refused, as S3 refuses it,
                         when a queue, topic or function it names does not exist in moto:
@@ -45,10 +61,22 @@ both that thumbctl coped and that the behaviour really happened:
                         role, the only one in a test that reads sources). moto stores the key
                         and decrypts nothing.
   fresh-bucket          the first two settings calls on a bucket created a moment ago answer
-                        409 OperationAborted, then 404 NoSuchBucket.
-  lost-answers          the first call of every create/delete action is applied by moto, and
-                        the connection is then dropped before the answer, so the SDK's retry
-                        meets "already exists" or "not found".
+                        409 OperationAborted, then 404 NoSuchBucket (S3 error responses:
+                        OperationAborted "A conflicting conditional operation is currently in
+                        progress against this resource. Please try again."; met on settings
+                        calls after CreateBucket in hashicorp/terraform-provider-aws#11789 and
+                        ansible/ansible#67811).
+  lost-answers          the first call of every create, delete and settings write that `up`
+                        and `destroy` make (LOSABLE: IAM, SNS, SQS, S3 incl. policy, lifecycle
+                        and object deletes, Lambda incl. permission, event-invoke config and
+                        concurrency, DynamoDB, ECR incl. lifecycle policy, Logs, CodeBuild,
+                        CloudFront distribution and origin access control) is applied by moto,
+                        and the connection is then dropped before the answer, so the SDK's
+                        retry meets "already exists", "not found" or a stale ETag. Where moto
+                        gets the retry wrong, the proxy answers as CloudFront does: a second
+                        origin access control of one name is 409
+                        OriginAccessControlAlreadyExists, a delete of a missing one 404
+                        NoSuchOriginAccessControl (moto: a duplicate, and 500).
   pending-subscription  a subscription whose endpoint must confirm it (email, email-json,
                         http, https) stays unconfirmed, and Unsubscribe of it answers
                         InvalidParameter "Invalid parameter: SubscriptionArn Reason: Cannot
@@ -59,6 +87,8 @@ both that thumbctl coped and that the behaviour really happened:
                         table: the CREATING answers served (creating-served:TABLE), and every
                         PutBucketNotificationConfiguration naming a function that arrived
                         while the table was still CREATING (trigger-while-creating:TABLE).
+                        DynamoDB API reference, DeleteTable: ResourceInUseException for a
+                        table in the CREATING or UPDATING state.
   new-account-cloudfront  every CloudFront create (distribution, origin access control)
                         answers 403 AccessDenied "Your account must be verified before you can
                         add new CloudFront resources. [...]", as for a brand-new account.
@@ -69,13 +99,18 @@ both that thumbctl coped and that the behaviour really happened:
                         account's UnreservedConcurrentExecution below its minimum value of
                         [10].", as for a brand-new account (10 concurrent executions in all).
   slow-create           CreateFunction is held --settle seconds before it goes to moto (a
-                        create still in flight after its caller was killed).
-  cloudfront-in-progress  after an UpdateDistribution, the next round(--settle) GetDistribution
-                        answers for that distribution say Status InProgress (moto says
-                        Deployed at once; AWS takes minutes to deploy a change). As on AWS,
-                        DeleteDistribution answers 409 DistributionNotDisabled while the
-                        distribution is enabled or a change is still InProgress, and 412
-                        PreconditionFailed when its If-Match is not the current ETag.
+                        create still in flight after its caller was killed). Not an AWS answer:
+                        a timing any network can give.
+  cloudfront-in-progress  for --settle seconds after each UpdateDistribution, per
+                        distribution, GetDistribution says Status InProgress (moto says
+                        Deployed at once; AWS takes minutes to deploy a change), however often
+                        it is asked. As on AWS (CloudFront API reference, DeleteDistribution
+                        and UpdateDistribution errors), DeleteDistribution answers 409
+                        DistributionNotDisabled while the distribution is enabled or a change
+                        is InProgress; DeleteDistribution and UpdateDistribution answer 400
+                        InvalidIfMatchVersion "The If-Match version is missing or not valid for
+                        the resource." without an If-Match (aws/aws-sdk#576), and 412
+                        PreconditionFailed when it is not the current ETag.
   invalidations-in-progress  each new invalidation batch (CallerReference) is answered 400
                         TooManyInvalidationsInProgress for --settle seconds from its first
                         attempt, as AWS answers while 3,000 paths are in progress on the
@@ -92,6 +127,8 @@ both that thumbctl coped and that the behaviour really happened:
   async-invoke          an asynchronous Invoke (InvocationType Event) is answered 202 and its
                         payload kept (GET /__invocations), as AWS queues it; the first two are
                         throttled (429 TooManyRequestsException). moto would answer 500.
+                        Lambda API reference, Invoke: status 202 for the Event invocation
+                        type; TooManyRequestsException, HTTP 429.
   post-policy           a browser-form upload (multipart/form-data POST to a bucket) is checked
                         as S3 checks it, which moto does not: the SigV4 signature of the policy
                         (with the secret of AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in this
@@ -101,7 +138,8 @@ both that thumbctl coped and that the behaviour really happened:
                         after `file` are ignored, as S3 does. A violation is answered as S3
                         does (EntityTooLarge, EntityTooSmall, AccessDenied "Invalid according to
                         Policy: ...", SignatureDoesNotMatch, ...); a valid form goes to moto with
-                        ${filename} in its key replaced by the file's name.
+                        ${filename} in its key replaced by the file's name. S3 API reference,
+                        "Browser-based uploads using POST" and "Creating a POST policy".
   batch-operations      S3 Control CreateJob and DescribeJob (moto has no S3 Batch Operations):
                         each request is recorded and its manifest read from moto (ETag checked);
                         a job goes New, Preparing, Ready (--settle seconds each), Active until
@@ -122,6 +160,7 @@ both that thumbctl coped and that the behaviour really happened:
                         UnrecognizedClientException (DynamoDB common errors). moto accepts any key.
 
     aws_proxy.py --listen 127.0.0.1:PORT --target 127.0.0.1:MOTO --behave a,b [--settle 1.5]
+                 [--propagation SECONDS (default: --settle)]
 
 Prints "ready" when listening; GET /__counts answers the counts as JSON, and they are printed
 on SIGTERM/SIGINT. Whatever the behaviours, GET /__cloudfront answers the CloudFront changes
@@ -130,6 +169,7 @@ UpdateDistribution, CreateInvalidation; body as sent): moto drops parts of a dis
 configuration (an origin's OriginAccessControlId), so a test reads what thumbctl sent here.
 """
 import argparse
+import fnmatch
 import base64
 import calendar
 import hashlib
@@ -149,6 +189,7 @@ LOCK = threading.Lock()
 COUNTS = {"requests": 0}
 BEHAVE = set()
 SETTLE = 1.5
+PROPAGATION = 1.5   # seconds IAM and Lambda policies take to be seen (--propagation)
 LAG = 1.0
 DEBUG = bool(__import__("os").environ.get("AWS_PROXY_DEBUG"))
 # Per-resource memory: when a function or table was created or updated, which function is
@@ -159,7 +200,7 @@ TABLE_CREATING_UNTIL = {}
 FRESH_BUCKET_FAULTS = {}   # bucket -> faults still to give
 LOST = set()
 FIRST = set()
-CF_IN_PROGRESS = {}   # distribution id -> InProgress answers still to give
+CF_IN_PROGRESS = {}   # distribution id -> until when its last change is InProgress
 CF_DISTRIBUTION = re.compile(r"^/2020-05-31/distribution/([^/?]+)(/config)?$")
 INVOCATIONS = []   # asynchronous invocations accepted by async-invoke, for GET /__invocations
 CF_CHANGES = []    # CloudFront changes moto accepted, for GET /__cloudfront
@@ -208,6 +249,22 @@ def moto_get(path, headers):
     out = (resp.status, {k.lower(): v for k, v in resp.getheaders()}, body)
     conn.close()
     return out
+
+
+SCOPE = re.compile(r"(Credential=[^/,\s]+/\d{8}/[^/]+/)([^/]+)(/aws4_request)")
+
+
+def moto_get_as(service, path, headers):
+    """A GET to moto of another service than the caller's (S3 reading a function's policy):
+    the caller's headers with the credential scope naming `service`, which moto routes by
+    (it does not check signatures)."""
+    out = {k: v for k, v in headers.items()
+           if k.lower() not in ("content-length", "content-type", "if-match", "x-amz-target",
+                                "content-md5", "x-amz-content-sha256")}
+    for k in list(out):
+        if k.lower() == "authorization":
+            out[k] = SCOPE.sub(lambda m: m.group(1) + service + m.group(3), out[k])
+    return moto_get(path, out)
 
 
 def enabled_flag(config_xml):
@@ -280,7 +337,8 @@ class Request:
         elif self.route.startswith("/2020-05-31/"):
             self.service = "cloudfront"
             self.action = self.cloudfront_action()
-        elif self.route.startswith(("/2015-03-31/", "/2019-09-25/", "/2017-03-31/")):
+        elif self.route.startswith(("/2015-03-31/", "/2019-09-25/", "/2017-03-31/",
+                                    "/2017-10-31/")):
             self.service = "lambda"
             self.action = self.lambda_action()
         elif not self.route.startswith("/moto-api") and not self.route.startswith("/__"):
@@ -291,6 +349,9 @@ class Request:
         m, r = self.method, self.route.rstrip("/")
         if r == "/2015-03-31/functions" and m == "POST":
             return "CreateFunction"
+        if FUNCTION_CONCURRENCY.match(r):
+            return {"PUT": "PutFunctionConcurrency", "DELETE": "DeleteFunctionConcurrency",
+                    "GET": "GetFunctionConcurrency"}.get(m, "")
         if INVOKE_CONFIG.match(r):
             return {"PUT": "PutFunctionEventInvokeConfig", "GET": "GetFunctionEventInvokeConfig",
                     "DELETE": "DeleteFunctionEventInvokeConfig"}.get(m, "")
@@ -298,6 +359,8 @@ class Request:
         if not fm:
             return ""
         rest = fm.group(2) or ""
+        if m == "DELETE" and rest.startswith("/policy/"):
+            return "RemovePermission"
         return {
             ("POST", "/policy"): "AddPermission",
             ("GET", "/configuration"): "GetFunctionConfiguration",
@@ -313,6 +376,11 @@ class Request:
             return {"POST": "CreateInvalidation", "GET": "ListInvalidations"}.get(self.method, "")
         m = CF_DISTRIBUTION.match(self.route)
         if not m:
+            if self.route == "/2020-05-31/origin-access-control" and self.method == "POST":
+                return "CreateOriginAccessControl"
+            if self.route.startswith("/2020-05-31/origin-access-control/") \
+                    and self.method == "DELETE":
+                return "DeleteOriginAccessControl"
             if self.route == "/2020-05-31/distribution":
                 return {"POST": "CreateDistribution", "GET": "ListDistributions"}.get(
                     self.method, "")
@@ -351,21 +419,43 @@ class Request:
                     return "PutBucket:" + q
             if "notification" in self.query:
                 return "PutBucketNotificationConfiguration"
+            if "lifecycle" in self.query:
+                return "PutBucketLifecycleConfiguration"
             if not self.query:
                 return "CreateBucket"
         if self.method == "DELETE" and not has_key and not self.query:
             return "DeleteBucket"
+        if self.method == "DELETE" and not has_key and "policy" in self.query:
+            return "DeleteBucketPolicy"
+        if self.method == "POST" and not has_key and "delete" in self.query:
+            return "DeleteObjects"
         return ""
 
 
-# Actions whose answer the lost-answers behaviour drops once: every create and delete `up`
-# and `destroy` make, across the protocols.
+# Actions whose answer the lost-answers behaviour drops once: every create, delete and
+# settings write `up` and `destroy` make (each resource module's calls in src/resources/),
+# across the protocols. The SDKs retry a dropped connection (AWS SDKs and Tools reference
+# guide, "Retry behavior": transient errors include "connection errors"), so the retry meets
+# what the lost call did: "already exists", "not found", a stale ETag.
 LOSABLE = {
-    "CreateRole", "PutRolePolicy", "DeleteRole", "DeleteRolePolicy", "CreateTopic", "Subscribe",
-    "DeleteTopic", "CreateBucket", "DeleteBucket", "CreateFunction", "AddPermission",
-    "DeleteFunction", "PutFunctionEventInvokeConfig", "PutBucketNotificationConfiguration",
-    "CreateTable", "DeleteTable", "CreateRepository", "DeleteRepository", "CreateLogGroup",
-    "DeleteLogGroup", "CreateProject", "DeleteProject",
+    # IAM
+    "CreateRole", "PutRolePolicy", "DeleteRole", "DeleteRolePolicy", "DetachRolePolicy",
+    # SNS, SQS
+    "CreateTopic", "Subscribe", "DeleteTopic", "Unsubscribe", "CreateQueue", "DeleteQueue",
+    # S3
+    "CreateBucket", "DeleteBucket", "PutBucket:publicAccessBlock", "PutBucket:encryption",
+    "PutBucket:policy", "PutBucket:tagging", "PutBucketLifecycleConfiguration",
+    "DeleteBucketPolicy", "DeleteObjects", "PutBucketNotificationConfiguration",
+    # Lambda
+    "CreateFunction", "DeleteFunction", "AddPermission", "RemovePermission",
+    "PutFunctionEventInvokeConfig", "DeleteFunctionEventInvokeConfig",
+    "PutFunctionConcurrency", "DeleteFunctionConcurrency",
+    # DynamoDB, ECR, Logs, CodeBuild
+    "CreateTable", "DeleteTable", "CreateRepository", "DeleteRepository", "PutLifecyclePolicy",
+    "CreateLogGroup", "DeleteLogGroup", "PutRetentionPolicy", "CreateProject", "DeleteProject",
+    # CloudFront
+    "CreateOriginAccessControl", "DeleteOriginAccessControl", "CreateDistribution",
+    "UpdateDistribution", "DeleteDistribution",
 }
 
 
@@ -743,23 +833,9 @@ def before(req):
     if "batch-operations" in BEHAVE and req.route.startswith("/v20180820/jobs"):
         return batch_operations(req)
     if "iam-propagation" in BEHAVE:
-        if a == "CreateFunction" and once("iam:function"):
-            count("iam-propagation:function")
-            return lambda_error(400, "InvalidParameterValueException",
-                                "The role defined for the function cannot be assumed by Lambda.")
-        if a == "PutFunctionEventInvokeConfig" and b"OnFailure" in req.body \
-                and once("iam:destination"):
-            # Lambda checks the role may send to the on-failure queue; a policy written a
-            # moment ago has not propagated.
-            count("iam-propagation:destination")
-            return lambda_error(400, "InvalidParameterValueException",
-                                "The provided execution role does not have permissions to call "
-                                "SendMessage on SQS")
-        if a == "CreateProject" and once("iam:project"):
-            count("iam-propagation:project")
-            return json_error(400, "InvalidInputException",
-                              "CodeBuild is not authorized to perform: sts:AssumeRole on %s"
-                              % req.params.get("serviceRole", "the role"))
+        refused = iam_not_propagated(req, now)
+        if refused:
+            return refused
     if "function-states" in BEHAVE and a in ("AddPermission", "PutFunctionEventInvokeConfig",
                                               "UpdateFunctionConfiguration", "UpdateFunctionCode"):
         name = req.function_name()
@@ -776,16 +852,10 @@ def before(req):
                                 "The operation cannot be performed at this time. An update is in "
                                 "progress for resource: arn:aws:lambda:us-east-1:123456789012:function:%s"
                                 % name)
-    if "notification-validation" in BEHAVE and a == "PutBucketNotificationConfiguration" \
-            and b"CloudFunction" in req.body:
-        with LOCK:
-            n = COUNTS.get("notification-validation", 0)
-        if n < 2:
-            count("notification-validation")
-            # S3 names each destination it could not validate (see unvalidated_error).
-            fn = NOTIFY_DEST.search(req.body)
-            return unvalidated_error([(fn.group(2).decode(), "Not authorized to invoke function "
-                                       "[%s]" % fn.group(2).decode())] if fn else [])
+    if "notification-validation" in BEHAVE and a == "PutBucketNotificationConfiguration":
+        refused = unvalidated_destinations(req, now)
+        if refused:
+            return refused
     if "kms-bucket" in BEHAVE and req.method == "GET" and is_object_read(req):
         refused = check_kms_read(req)
         if refused:
@@ -827,27 +897,30 @@ def before(req):
         count("slow-create:held")
         time.sleep(SETTLE)
         count("slow-create:applied")
-    if "cloudfront-in-progress" in BEHAVE and a == "DeleteDistribution":
-        dist = req.distribution_id()
-        with LOCK:
-            deploying = CF_IN_PROGRESS.get(dist, 0) > 0
-        if deploying:
-            count("cloudfront-in-progress:delete-refused")
-            return cloudfront_error(409, "DistributionNotDisabled", "The distribution you are "
-                                    "trying to delete has not been disabled.")
-        status, headers, body = moto_get("/2020-05-31/distribution/%s/config" % dist, req.headers)
-        if status == 200:
-            if enabled_flag(body):
-                count("cloudfront-in-progress:delete-enabled-refused")
-                return cloudfront_error(409, "DistributionNotDisabled", "The distribution you "
-                                        "are trying to delete has not been disabled.")
-            etag = headers.get("etag")
-            if_match = {k.lower(): v for k, v in req.headers.items()}.get("if-match")
-            if etag and if_match != etag:
-                count("cloudfront-in-progress:stale-etag-refused")
-                return cloudfront_error(412, "PreconditionFailed", "The precondition given in "
-                                        "one or more of the request-header fields evaluated to "
-                                        "false.")
+    if "lost-answers" in BEHAVE and a == "CreateOriginAccessControl":
+        # moto creates a second access control of a name it holds (the retry of a create
+        # whose answer was lost); CloudFront refuses it: 409 OriginAccessControlAlreadyExists
+        # "An origin access control with the same name already exists." (word for word in
+        # winglang/wing#3748, from Terraform's CreateOriginAccessControl).
+        name = re.search(rb"<Name>([^<]*)</Name>", req.body)
+        status, _, listing = moto_get("/2020-05-31/origin-access-control", req.headers)
+        if name and status == 200 and b"<Name>" + name.group(1) + b"</Name>" in listing:
+            count("lost-answers:retry-exists:CreateOriginAccessControl")
+            return cloudfront_error(409, "OriginAccessControlAlreadyExists", "An origin access "
+                                    "control with the same name already exists.")
+    if "lost-answers" in BEHAVE and a == "DeleteOriginAccessControl":
+        # moto answers 500 to a delete of an access control it does not hold (the retry of a
+        # delete whose answer was lost); CloudFront answers 404 NoSuchOriginAccessControl
+        # (CloudFront API reference, DeleteOriginAccessControl errors).
+        status, _, _ = moto_get(req.route, req.headers)
+        if status != 200:
+            count("lost-answers:retry-not-found:DeleteOriginAccessControl")
+            return cloudfront_error(404, "NoSuchOriginAccessControl", "The specified origin "
+                                    "access control does not exist.")
+    if "cloudfront-in-progress" in BEHAVE and a in ("DeleteDistribution", "UpdateDistribution"):
+        refused = cloudfront_refusal(req, now)
+        if refused:
+            return refused
     if "invalidations-in-progress" in BEHAVE and a == "CreateInvalidation":
         dist = req.distribution_id()
         reference, paths = invalidation_batch(req.body)
@@ -907,15 +980,18 @@ def after(req, status, payload, headers=None):
         with LOCK:
             CF_REFERENCES.setdefault((req.distribution_id(), reference),
                                      (paths, status, kept, payload))
+    if ok and "iam-propagation" in BEHAVE:
+        note_role_change(req, now)
+    if ok and a == "AddPermission" and "notification-validation" in BEHAVE:
+        with LOCK:
+            PERMISSION_ADDED[req.function_name()] = now
     if "cloudfront-in-progress" in BEHAVE and ok and a == "UpdateDistribution":
         with LOCK:
-            CF_IN_PROGRESS[req.distribution_id()] = max(1, int(round(SETTLE)))
+            CF_IN_PROGRESS[req.distribution_id()] = now + SETTLE
     if "cloudfront-in-progress" in BEHAVE and ok and a == "GetDistribution":
         with LOCK:
-            left = CF_IN_PROGRESS.get(req.distribution_id(), 0)
-            if left:
-                CF_IN_PROGRESS[req.distribution_id()] = left - 1
-        if left:
+            deploying = CF_IN_PROGRESS.get(req.distribution_id(), 0) > now
+        if deploying:
             count("cloudfront-in-progress:served")
             payload = payload.replace(b"<Status>Deployed</Status>", b"<Status>InProgress</Status>")
     if a == "CreateFunction" and ok:
@@ -997,6 +1073,214 @@ def rewrite_table(payload):
         if isinstance(doc.get(key), dict):
             doc[key]["TableStatus"] = "CREATING"
     return json.dumps(doc).encode()
+
+
+# --- cloudfront-in-progress: a change deploys for --settle seconds, per distribution ---------
+
+def cloudfront_refusal(req, now):
+    """CloudFront's answers to DeleteDistribution and UpdateDistribution that moto does not
+    give (CloudFront API reference, DeleteDistribution and UpdateDistribution, Errors):
+    - no If-Match header: 400 InvalidIfMatchVersion "The If-Match version is missing or not
+      valid for the resource." (word for word in aws/aws-sdk#576, aws/aws-sdk-js#1669,
+      crossplane-contrib/provider-aws#1595; the SDK models If-Match as optional);
+    - an If-Match that is not the current ETag: 412 PreconditionFailed "The precondition
+      given in one or more of the request-header fields evaluated to false.";
+    - a delete while the distribution is enabled or its last change is still InProgress:
+      409 DistributionNotDisabled "The distribution you are trying to delete has not been
+      disabled." (CloudFront Developer Guide, deleting a distribution: disable it, wait until
+      its status is Deployed, then delete)."""
+    dist = req.distribution_id()
+    if_match = {k.lower(): v for k, v in req.headers.items()}.get("if-match")
+    if not if_match:
+        count("cloudfront-in-progress:if-match-missing")
+        return cloudfront_error(400, "InvalidIfMatchVersion", "The If-Match version is missing "
+                                "or not valid for the resource.")
+    status, headers, body = moto_get("/2020-05-31/distribution/%s/config" % dist, req.headers)
+    if status != 200:
+        return None   # moto's own NoSuchDistribution
+    etag = headers.get("etag")
+    if etag and if_match != etag:
+        count("cloudfront-in-progress:stale-etag-refused")
+        return cloudfront_error(412, "PreconditionFailed", "The precondition given in one or "
+                                "more of the request-header fields evaluated to false.")
+    if req.action != "DeleteDistribution":
+        return None
+    with LOCK:
+        deploying = CF_IN_PROGRESS.get(dist, 0) > now
+    if deploying:
+        count("cloudfront-in-progress:delete-refused")
+        return cloudfront_error(409, "DistributionNotDisabled", "The distribution you are "
+                                "trying to delete has not been disabled.")
+    if enabled_flag(body):
+        count("cloudfront-in-progress:delete-enabled-refused")
+        return cloudfront_error(409, "DistributionNotDisabled", "The distribution you are "
+                                "trying to delete has not been disabled.")
+    return None
+
+
+# --- iam-propagation: per role, for a while after it changed ------------------------------
+
+# Per role: when it was created (who may assume it: its trust policy) and when its
+# permissions last changed (PutRolePolicy, AttachRolePolicy), as seen through this proxy.
+ROLE_CREATED = {}
+ROLE_POLICY_CHANGED = {}
+
+
+def note_role_change(req, now):
+    table = {"CreateRole": ROLE_CREATED, "PutRolePolicy": ROLE_POLICY_CHANGED,
+             "AttachRolePolicy": ROLE_POLICY_CHANGED}.get(req.action)
+    if table is not None:
+        with LOCK:
+            table[req.params.get("RoleName", "")] = now
+
+
+def role_name(arn):
+    return (arn or "").rsplit("/", 1)[-1]
+
+
+def propagating(table, role, now):
+    with LOCK:
+        changed = table.get(role)
+    return changed is not None and now < changed + PROPAGATION
+
+
+def iam_not_propagated(req, now):
+    """AWS's refusals of a role created or changed a moment ago, for --propagation seconds
+    after that change (as seen through this proxy), per role. AWS documents that IAM "is
+    eventually consistent" and that a change "may take a few seconds" to be seen by other
+    services (IAM User Guide, "Troubleshooting IAM": changes that I make are not always
+    immediately visible); the answers are:
+    - CreateFunction: InvalidParameterValueException "The role defined for the function cannot
+      be assumed by Lambda." right after the role was created (epam/aws-syndicate#63,
+      convox/rack#1120, apex/up#189, word for word);
+    - CreateProject: InvalidInputException "CodeBuild is not authorized to perform:
+      sts:AssumeRole on service role. Please verify that: [...]" (an aws-cli CreateProject
+      log quotes it whole; SDK users' retry deciders match its first words, "CodeBuild is not
+      authorized to perform: sts:AssumeRole");
+    - PutFunctionEventInvokeConfig naming an on-failure queue, while the function's role's
+      policy (which grants sqs:SendMessage) propagates: InvalidParameterValueException (HTTP
+      400) "The provided execution role does not have permissions to call SendMessage on
+      SQS" (aws-samples/aws-serverless-ecommerce-platform#41, elastic/beats#13963)."""
+    a = req.action
+    # Assuming the role needs its trust policy, which came with CreateRole; sending to the
+    # queue needs its permissions, which came with the last policy change.
+    if a == "CreateFunction":
+        try:
+            role = role_name(json.loads(req.body or b"{}").get("Role", ""))
+        except (ValueError, AttributeError):
+            role = ""
+        if propagating(ROLE_CREATED, role, now):
+            count("iam-propagation:function")
+            return lambda_error(400, "InvalidParameterValueException",
+                                "The role defined for the function cannot be assumed by Lambda.")
+    if a == "CreateProject" and req.service.startswith("CodeBuild"):
+        arn = req.params.get("serviceRole", "")
+        if propagating(ROLE_CREATED, role_name(arn), now):
+            count("iam-propagation:project")
+            return json_error(400, "InvalidInputException",
+                              "CodeBuild is not authorized to perform: sts:AssumeRole on service "
+                              "role. Please verify that: 1) The provided service role exists, 2) "
+                              "The role name is case-sensitive and matches exactly, and 3) The "
+                              "role has the necessary trust policy configured.")
+    if a == "PutFunctionEventInvokeConfig" and b"OnFailure" in req.body:
+        status, _, body = moto_get_as("lambda", "/2015-03-31/functions/%s/configuration"
+                                      % req.function_name(), req.headers)
+        try:
+            role = role_name(json.loads(body).get("Role", "")) if status == 200 else ""
+        except ValueError:
+            role = ""
+        if role and propagating(ROLE_POLICY_CHANGED, role, now):
+            count("iam-propagation:destination")
+            return lambda_error(400, "InvalidParameterValueException",
+                                "The provided execution role does not have permissions to call "
+                                "SendMessage on SQS")
+    return None
+
+
+# --- notification-validation: S3 asks Lambda whether it may invoke the function --------------
+
+PERMISSION_ADDED = {}   # function name -> when an AddPermission last passed
+CLOUD_FUNCTION_CONF = re.compile(rb"<CloudFunctionConfiguration>(.*?)</CloudFunctionConfiguration>",
+                                 re.S)
+
+
+def s3_may_invoke(policy, bucket):
+    """Whether a function's resource policy lets S3 invoke it for `bucket`: an Allow for the
+    service principal s3.amazonaws.com, of lambda:InvokeFunction, whose SourceArn condition
+    (if any) matches the bucket's ARN."""
+    for st in policy.get("Statement", []):
+        if st.get("Effect") != "Allow":
+            continue
+        principal = st.get("Principal")
+        services = principal.get("Service") if isinstance(principal, dict) else principal
+        services = services if isinstance(services, list) else [services]
+        if "s3.amazonaws.com" not in services:
+            continue
+        actions = st.get("Action")
+        actions = actions if isinstance(actions, list) else [actions]
+        if not any(x in ("lambda:InvokeFunction", "lambda:*", "*") for x in actions):
+            continue
+        source = None
+        for op, cond in (st.get("Condition") or {}).items():
+            for k, v in cond.items():
+                if k.lower() == "aws:sourcearn":
+                    source = v if isinstance(v, list) else [v]
+        if source is None or any(fnmatch.fnmatchcase("arn:aws:s3:::" + bucket, pattern)
+                                 for pattern in source):
+            return True
+    return False
+
+
+def unvalidated_destinations(req, now):
+    """S3 validates each Lambda destination when the configuration is written: the function's
+    resource policy must let the S3 principal invoke it for this bucket (S3 User Guide,
+    "Granting permissions to publish event notification messages to a destination": "You
+    must grant the Amazon S3 principal the necessary permissions to call the relevant API
+    [...]"), and the whole configuration is refused otherwise, with the body reported word
+    for word in awslabs/aws-lambda-redshift-loader#219:
+        400 InvalidArgument "Unable to validate the following destination configurations",
+        ArgumentName1 "FUNCTION-ARN, null", ArgumentValue1 "Not authorized to invoke function
+        [FUNCTION-ARN]".
+    Decided from state: the policy is read from moto, so a missing AddPermission is refused
+    on every call, as AWS does. A statement added less than --propagation seconds ago is not
+    seen yet: Lambda's policy, like IAM, is eventually consistent (the length is the proxy's
+    choice; AWS gives none). A write with x-amz-skip-destination-validation: true is not
+    validated (PutBucketNotificationConfiguration API reference, SkipDestinationValidation)."""
+    headers = {k.lower(): v for k, v in req.headers.items()}
+    if headers.get("x-amz-skip-destination-validation", "").lower() == "true":
+        return None
+    refused = []
+    for conf in CLOUD_FUNCTION_CONF.findall(req.body):
+        m = re.search(rb"<CloudFunction>([^<]+)</CloudFunction>", conf)
+        if not m:
+            continue
+        arn = m.group(1).decode()
+        parts = arn.split(":")
+        name = parts[6] if len(parts) > 6 else arn
+        status, _, body = moto_get_as("lambda", "/2015-03-31/functions/%s/policy" % name,
+                                      req.headers)
+        try:
+            policy = json.loads(json.loads(body).get("Policy") or "{}") if status == 200 else {}
+        except (ValueError, AttributeError):
+            policy = {}
+        with LOCK:
+            added = PERMISSION_ADDED.get(name)
+        if not s3_may_invoke(policy, req.bucket()):
+            count("notification-validation:no-permission")
+            refused.append(arn)
+        elif added is not None and now < added + PROPAGATION:
+            count("notification-validation:propagating")
+            refused.append(arn)
+    if not refused:
+        return None
+    # ", null" as in every answer reported.
+    args = "".join("<ArgumentName%d>%s, null</ArgumentName%d><ArgumentValue%d>Not authorized to "
+                   "invoke function [%s]</ArgumentValue%d>" % (i, arn, i, i, arn, i)
+                   for i, arn in enumerate(refused, 1))
+    return 400, {"Content-Type": "application/xml"}, (
+        '<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidArgument</Code><Message>'
+        "Unable to validate the following destination configurations</Message>%s"
+        "<RequestId>aws-proxy</RequestId></Error>" % args).encode()
 
 
 # --- function-states: a function being created --------------------------------------------
@@ -1409,16 +1693,20 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def main():
-    global BEHAVE, SETTLE, TARGET_HOST, TARGET_PORT
+    global BEHAVE, SETTLE, PROPAGATION, TARGET_HOST, TARGET_PORT
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--listen", required=True)
     ap.add_argument("--target", required=True)
     ap.add_argument("--behave", default="", help="comma-separated behaviours (see above)")
     ap.add_argument("--settle", type=float, default=1.5,
-                    help="seconds a new function or table stays busy")
+                    help="seconds a new function, table or distribution change stays busy")
+    ap.add_argument("--propagation", type=float, default=None,
+                    help="seconds a role or function policy change takes to be seen by other "
+                         "services (default: --settle)")
     a = ap.parse_args()
     BEHAVE = {b for b in a.behave.split(",") if b}
     SETTLE = a.settle
+    PROPAGATION = a.settle if a.propagation is None else a.propagation
     TARGET_HOST, port = a.target.rsplit(":", 1)
     TARGET_PORT = int(port)
     host, port = a.listen.rsplit(":", 1)

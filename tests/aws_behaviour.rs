@@ -108,11 +108,53 @@ async fn round_trip(proxy: &AwsProxy, prefix: &str, extra: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn iam_propagation_is_waited_out() {
+    // Each role is refused for 1.5 s after it was created (and, for the on-failure queue,
+    // after its policy was written), on every call: a retry that gives up after two quick
+    // attempts fails here.
     let proxy = AwsProxy::start("iam-propagation", 1.5);
-    round_trip(&proxy, "iamprop", &[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack_name("iamprop");
+    let c = clients().await;
+    let up = ["up", "--image-uri", IMAGE];
+    proxy.ok(dir.path(), &stack, &up);
+    assert_pipeline(&c, dir.path(), &stack).await;
     assert!(proxy.fired("iam-propagation:function").await >= 1);
     assert!(proxy.fired("iam-propagation:project").await >= 1);
-    assert!(proxy.fired("iam-propagation:destination").await >= 1);
+
+    // The role's policy and the retry settings removed behind thumbctl's back: the rerun
+    // writes the policy again and sets the on-failure queue right after, which Lambda refuses
+    // until the new policy has propagated.
+    let st = state_json(dir.path(), &stack);
+    let res = |id: &str| st["resources"][id]["name"].as_str().unwrap().to_owned();
+    c.iam
+        .delete_role_policy()
+        .role_name(res("lambda-role"))
+        .policy_name(res("lambda-role-policy"))
+        .send()
+        .await
+        .expect("remove the role's policy");
+    c.lambda
+        .delete_function_event_invoke_config()
+        .function_name(res("function"))
+        .send()
+        .await
+        .expect("remove the retry settings");
+    proxy.ok(dir.path(), &stack, &up);
+    assert!(
+        proxy.fired("iam-propagation:destination").await >= 1,
+        "{}",
+        proxy.counts().await
+    );
+    assert_pipeline(&c, dir.path(), &stack).await;
+    c.iam
+        .get_role_policy()
+        .role_name(res("lambda-role"))
+        .policy_name(res("lambda-role-policy"))
+        .send()
+        .await
+        .expect("the role's policy is back");
+    proxy.ok(dir.path(), &stack, &["destroy", "--yes"]);
+    assert_eq!(leftovers(&c, &stack).await, Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -188,9 +230,20 @@ async fn a_failed_function_is_replaced_and_its_reason_shown() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unvalidated_notification_destinations_are_retried() {
+    // S3 checks the function's policy (read from moto) on every call: without S3's invoke
+    // permission the trigger is refused forever, and for 1.5 s after the AddPermission.
     let proxy = AwsProxy::start("notification-validation", 1.5);
     round_trip(&proxy, "notival", &[]).await;
-    assert_eq!(proxy.fired("notification-validation").await, 2);
+    assert!(
+        proxy.fired("notification-validation:propagating").await >= 1,
+        "the trigger was not written while the permission propagated: {}",
+        proxy.counts().await
+    );
+    assert_eq!(
+        proxy.fired("notification-validation:no-permission").await,
+        0,
+        "the trigger was written before S3 was allowed to invoke the function"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -204,29 +257,65 @@ async fn fresh_buckets_settle_before_their_settings() {
 #[tokio::test(flavor = "multi_thread")]
 async fn lost_answers_meet_already_exists_and_converge() {
     let proxy = AwsProxy::start("lost-answers", 1.5);
-    round_trip(&proxy, "lostans", &["--notify-email", "ops@example.com"]).await;
+    round_trip(
+        &proxy,
+        "lostans",
+        &[
+            "--notify-email",
+            "ops@example.com",
+            "--cdn",
+            "--max-concurrency",
+            "5",
+            "--expire-days",
+            "30",
+        ],
+    )
+    .await;
     let counts = proxy.counts().await;
-    // Every create of `up` and every delete of `destroy` lost its first answer.
+    // Every create, delete and settings write of `up` and `destroy` lost its first answer
+    // (objects are not deleted: the buckets are empty; the role has no managed policy).
     for action in [
         "CreateRole",
         "PutRolePolicy",
         "CreateBucket",
         "CreateTable",
         "CreateRepository",
+        "PutLifecyclePolicy",
         "CreateLogGroup",
+        "PutRetentionPolicy",
         "CreateProject",
         "CreateTopic",
         "Subscribe",
+        "CreateQueue",
+        "PutBucket:publicAccessBlock",
+        "PutBucket:encryption",
+        "PutBucket:policy",
+        "PutBucketLifecycleConfiguration",
         "CreateFunction",
         "AddPermission",
         "PutFunctionEventInvokeConfig",
+        "PutFunctionConcurrency",
         "PutBucketNotificationConfiguration",
+        "CreateOriginAccessControl",
+        "CreateDistribution",
+        "UpdateDistribution",
+        "DeleteDistribution",
+        "DeleteOriginAccessControl",
         "DeleteFunction",
+        "DeleteQueue",
         "DeleteBucket",
         "DeleteTable",
         "DeleteRole",
         "DeleteTopic",
         "DeleteRepository",
+        "DeleteRolePolicy",
+        "DeleteLogGroup",
+        "DeleteProject",
+        "Unsubscribe",
+        "PutBucket:tagging",
+        "DeleteBucketPolicy",
+        "RemovePermission",
+        "DeleteFunctionEventInvokeConfig",
     ] {
         assert_eq!(
             counts[format!("lost-answers:{action}")],

@@ -13,6 +13,10 @@ pub struct AwsProxy {
 }
 
 impl AwsProxy {
+    /// The proxy with `behave` (comma-separated names) switched on. `settle` is how many
+    /// seconds a behaviour holds for each resource: a function Pending, a table CREATING, a
+    /// distribution InProgress, and (the proxy's `--propagation` default) a role or a function
+    /// policy not yet seen by other services.
     pub fn start(behave: &str, settle: f64) -> AwsProxy {
         let port = super::free_port();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/aws_proxy.py");

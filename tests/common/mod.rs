@@ -328,12 +328,16 @@ pub async fn leftovers(c: &Clients, stack: &str) -> Vec<String> {
 }
 
 /// The stack's CloudFront distributions (by comment) and origin access controls (by name),
-/// every page. The suffix between the stack and `-cdn` is random, so both are matched as
-/// `<stack>-…-cdn`; the comment is the one `Plan::cdn_comment` writes.
+/// every page. Both carry the name thumbctl gives them, `<stack>-<suffix>-cdn` (the suffix
+/// being the stack's eight random letters and digits); the comment is the one
+/// `Plan::cdn_comment` writes.
 pub async fn cdn_leftovers(cf: &aws_sdk_cloudfront::Client, stack: &str) -> Vec<String> {
     let ours = |name: &str| {
         name.strip_prefix(&format!("{stack}-"))
-            .is_some_and(|rest| rest.ends_with("-cdn") && !rest.contains(' '))
+            .and_then(|rest| rest.strip_suffix("-cdn"))
+            .is_some_and(|suffix| {
+                suffix.len() == 8 && suffix.chars().all(|c| c.is_ascii_alphanumeric())
+            })
     };
     let mut left = Vec::new();
     let mut marker: Option<String> = None;
@@ -350,7 +354,7 @@ pub async fn cdn_leftovers(cf: &aws_sdk_cloudfront::Client, stack: &str) -> Vec<
         for d in list.items() {
             let comment = d.comment();
             if comment.starts_with(&format!("thumbctl stack {stack}:"))
-                || comment.rsplit(['(', ')']).any(|part| ours(part))
+                || comment.rsplit(['(', ')']).any(ours)
             {
                 left.push(format!("distribution {} ({comment})", d.id()));
             }
