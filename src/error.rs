@@ -223,9 +223,10 @@ impl AwsError {
             }
             _ => "CloudFront will not create anything in this AWS account until AWS has verified it \
                  (brand-new accounts are not): open a support case at \
-                 https://console.aws.amazon.com/support/home#/ quoting this message, then rerun `thumbctl up`. \
-                 Nothing else of the stack needs CloudFront: it works meanwhile with presigned links, and a \
-                 stack made without --cdn never calls CloudFront"
+                 https://console.aws.amazon.com/support/home#/ quoting this message, then rerun `thumbctl up`, \
+                 which finishes the stack (with --cdn the function waits for the distribution, whose id it is \
+                 given). Or `thumbctl destroy` and make the stack again without --cdn: it then never calls \
+                 CloudFront, and links are presigned"
                 .into(),
         }
     }
