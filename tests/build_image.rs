@@ -598,12 +598,8 @@ async fn up_local_builds_pushes_and_the_pulled_image_runs() {
     tar::Archive::new(&tar[..]).unpack(unpacked.path()).unwrap();
     let bin = unpacked.path().join(entrypoint.trim_start_matches('/'));
     assert!(bin.is_file(), "entrypoint {entrypoint} is in the layer");
-    assert!(
-        unpacked
-            .path()
-            .join("etc/ssl/certs/ca-certificates.crt")
-            .is_file()
-    );
+    // The layer is the binary alone: no CA bundle of the machine that built it.
+    assert!(!unpacked.path().join("etc").exists(), "{entrypoint}");
 
     let src_bucket = up["source_bucket"].as_str().unwrap().to_owned();
     let key = "build-image-test/pixel art.bmp";
@@ -636,16 +632,19 @@ async fn up_local_builds_pushes_and_the_pulled_image_runs() {
         .and_then(|e| e.variables())
         .cloned()
         .unwrap_or_default();
+    // Not chrooted, so this machine's bundle is at hand; SSL_CERT_FILE naming a missing file
+    // is an environment without one (the lookup reads it first), as in the image on Lambda.
     let child = Command::new(&bin)
         .env_clear()
         .envs(common::aws_env())
         .envs(env)
+        .env("SSL_CERT_FILE", unpacked.path().join("no-such-bundle.pem"))
         .env("AWS_LAMBDA_RUNTIME_API", &api)
         .env("AWS_LAMBDA_FUNCTION_NAME", &function)
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("run the image's entrypoint");
@@ -686,40 +685,103 @@ async fn up_local_builds_pushes_and_the_pulled_image_runs() {
             .await
             .unwrap_or_else(|e| panic!("thumbnail {t} in {dest}: {e}"));
     }
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+    let mut log = String::new();
+    child
+        .0
+        .stdout
+        .take()
+        .expect("the function's stdout")
+        .read_to_string(&mut log)
+        .expect("read the function's log");
+    assert!(
+        log.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .any(|v| v["message"] == "TLS root certificates" && v["tls_roots"] == "compiled-in"),
+        "the function says it trusts its compiled-in roots: {log}"
+    );
     drop(child);
 
     ok(dir.path(), &stack, &["destroy", "--yes"]);
     assert!(common::leftovers(&c, &stack).await.is_empty());
 }
 
-/// `--arch arm64` without the Rust target or a cross C compiler fails before building, with
-/// one line saying what to install.
+/// `--arch arm64` without the Rust target or without a cross C compiler fails before building,
+/// exit 1, with one line saying what to install, and pushes nothing.
+///
+/// Whether this machine has the arm64 target and a cross compiler is not the test's to
+/// assume, so the test sets the toolchain thumbctl sees: PATH holds only a stand-in `rustup`
+/// answering `target list --installed` with the targets each case names (the one question
+/// thumbctl asks it), or no rustup at all (a distribution's Rust), and no C compiler. Every
+/// case runs and asserts, whatever this machine has installed.
 #[tokio::test]
 async fn arm64_without_its_toolchain_says_what_to_install() {
     let dir = tempfile::tempdir().unwrap();
     let stack = stack_name("bia");
     let c = clients().await;
     ok(dir.path(), &stack, &["up", "--image-uri", IMAGE]);
-    let out = local_cmd(
-        dir.path(),
-        &stack,
-        &["build-image", "--local", "--arch", "arm64"],
-    )
-    .output()
-    .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    let has_target = Command::new("rustup")
-        .args(["target", "list", "--installed"])
+
+    let toolchain = |rustup_targets: Option<&str>| {
+        let bin = tempfile::tempdir().unwrap();
+        if let Some(targets) = rustup_targets {
+            let script = bin.path().join("rustup");
+            std::fs::write(
+                &script,
+                format!(
+                    "#!/bin/sh\n[ \"$*\" = \"target list --installed\" ] || exit 64\nprintf '%s\\n' {targets}\n"
+                ),
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        bin
+    };
+    let cases = [
+        (
+            "rustup without the target",
+            Some("x86_64-unknown-linux-gnu x86_64-unknown-linux-musl"),
+            "rustup target add aarch64-unknown-linux-musl",
+        ),
+        (
+            "the target but no cross compiler",
+            Some("x86_64-unknown-linux-gnu aarch64-unknown-linux-musl"),
+            "apt-get install gcc-aarch64-linux-gnu",
+        ),
+        (
+            "no rustup and no cross compiler",
+            None,
+            "apt-get install gcc-aarch64-linux-gnu",
+        ),
+    ];
+    for (case, targets, says) in cases {
+        let bin = toolchain(targets);
+        let out = thumbctl_cmd(
+            dir.path(),
+            &stack,
+            &["build-image", "--local", "--arch", "arm64"],
+        )
+        .env("PATH", bin.path())
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).contains("aarch64-unknown-linux-musl"))
-        .unwrap_or(true);
-    if !has_target {
-        assert_eq!(out.status.code(), Some(1), "{err}");
-        assert!(
-            err.contains("rustup target add aarch64-unknown-linux-musl"),
-            "{err}"
-        );
+        .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{case}: {err}");
+        assert!(err.contains(says), "{case}: expected `{says}` in:\n{err}");
     }
+    // Nothing was built or pushed: the repository `build-image` made first holds no image.
+    let st = common::state_json(dir.path(), &stack);
+    let repo = st["resources"]["repository"]["name"]
+        .as_str()
+        .unwrap_or_else(|| panic!("build-image --local records the repository first: {st}"));
+    let images = c
+        .ecr
+        .list_images()
+        .repository_name(repo)
+        .send()
+        .await
+        .unwrap();
+    assert!(images.image_ids().is_empty(), "{:?}", images.image_ids());
     let out = thumbctl(dir.path(), &stack, &["build-image", "--arch", "arm64"]);
     assert_eq!(out.status.code(), Some(2), "arm64 needs --local");
     ok(dir.path(), &stack, &["destroy", "--yes"]);

@@ -4,7 +4,8 @@
 //!
 //! The image is then pulled back from the registry itself, its layers unpacked into an empty
 //! directory, and its entrypoint run chrooted there (so nothing of this machine can help it:
-//! the interpreter, libc and CA bundle must all come from the image) against a Runtime API
+//! the interpreter and libc must come from the image, and the TLS roots from the binary, as
+//! the image holds no CA bundle of this machine) against a Runtime API
 //! served here, for a real S3 event on an image in moto's source bucket. What moto then holds
 //! is checked: the thumbnails, the DynamoDB item, and the SNS message, delivered to an HTTP
 //! endpoint of this test subscribed with `--notify-url`.
@@ -287,7 +288,10 @@ impl Jail {
 
     /// A way to run `entrypoint` chrooted into `root`, proved by running it: without any
     /// variable, the function must start (loader and libraries from the image) and stop at
-    /// once naming the missing configuration, which only lambda-image's runtime says.
+    /// once naming the missing configuration, which only lambda-image's runtime says. Plain
+    /// `chroot` as root (CI runs as root); `unshare -r chroot` otherwise. The chrooted run is
+    /// the proof that the image alone runs the function: when neither way works, the caller
+    /// fails, with what each way answered.
     fn find(root: &Path, entrypoint: &str) -> Result<Jail, String> {
         let chroot = find_program("chroot").ok_or("no chroot program (coreutils)")?;
         let mut ways = vec![Jail::Chroot(chroot.clone())];
@@ -306,14 +310,21 @@ impl Jail {
             if out.status.code() == Some(2) && err.contains("lambda-image: configuration error") {
                 return Ok(way);
             }
-            tried.push(format!("exit {:?}: {}", out.status.code(), err.trim()));
-            // Anything but a refused chroot is the image's fault, not the jail's.
-            assert!(
-                err.contains("Operation not permitted") || err.contains("unshare"),
-                "the entrypoint did not start in its chroot: {err}"
-            );
+            tried.push(format!(
+                "{}: exit {:?}: {}",
+                way.name(),
+                out.status.code(),
+                err.trim()
+            ));
         }
         Err(tried.join("; "))
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Jail::Chroot(_) => "chroot",
+            Jail::UserNamespace { .. } => "unshare -r chroot",
+        }
     }
 }
 
@@ -501,10 +512,34 @@ async fn up_ships_this_binary_and_the_image_runs_chrooted() {
         shipped == std::fs::read(&bin).unwrap(),
         "the entrypoint is the thumbctl that ran up"
     );
+    // Nothing of this machine's CA layout is in the image, and nothing points at one: the
+    // function must find its TLS roots in itself (the chrooted run below says which it used).
+    let mut files = Vec::new();
+    let mut dirs = vec![root.path().to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                dirs.push(e.path());
+            } else {
+                files.push(e.path().strip_prefix(root.path()).unwrap().to_owned());
+            }
+        }
+    }
+    let bundles: Vec<&PathBuf> = files
+        .iter()
+        .filter(|f| {
+            let f = f.to_string_lossy();
+            f.starts_with("etc/ssl")
+                || f.starts_with("etc/pki")
+                || f.ends_with(".crt")
+                || f.ends_with(".pem")
+        })
+        .collect();
+    assert!(bundles.is_empty(), "a CA bundle in the image: {bundles:?}");
     assert!(
-        root.path()
-            .join("etc/ssl/certs/ca-certificates.crt")
-            .is_file()
+        image_env.iter().all(|(k, _)| !k.starts_with("SSL_CERT")),
+        "{image_env:?}"
     );
 
     // An object in the source bucket and the event S3 sends for it.
@@ -531,25 +566,12 @@ async fn up_ships_this_binary_and_the_image_runs_chrooted() {
                "object": {"key": "ship-self/pixel+art.bmp", "size": bytes.len(), "eTag": etag, "sequencer": "0055AED6DCD90281E5"}}
     }]});
 
-    let jail = match Jail::find(root.path(), &entrypoint) {
-        Ok(j) => {
-            eprintln!(
-                "running the entrypoint with {}",
-                match &j {
-                    Jail::Chroot(_) => "chroot",
-                    Jail::UserNamespace { .. } => "unshare -r chroot",
-                }
-            );
-            j
-        }
-        Err(why) => {
-            eprintln!(
-                "SKIPPED the chrooted run: neither chroot nor `unshare -r chroot` is permitted here ({why}); run the tests as root"
-            );
-            ok(&state, &stack, &["destroy", "--yes"]);
-            return;
-        }
-    };
+    let jail = Jail::find(root.path(), &entrypoint).unwrap_or_else(|why| {
+        panic!(
+            "the image's entrypoint could not be run chrooted in the unpacked image, so nothing proves the image alone runs the function ({why}). Run the tests as root (CI does), or where `unshare -r` is permitted"
+        )
+    });
+    eprintln!("running the entrypoint with {}", jail.name());
 
     // The entrypoint, chrooted, with what Lambda gives a function: the image's variables, the
     // function's own, the Runtime API's, and (moto standing in for AWS) the endpoint and
@@ -579,7 +601,7 @@ async fn up_ships_this_binary_and_the_image_runs_chrooted() {
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("run the image's entrypoint chrooted");
@@ -605,6 +627,26 @@ async fn up_ships_this_binary_and_the_image_runs_chrooted() {
     );
     let resp: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(resp["records"][0]["outcome"], "ok", "{resp}");
+    // The function's log (JSON lines on stdout): with no bundle in its root, it trusts the
+    // roots compiled into it, Mozilla's full set.
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+    let mut log = String::new();
+    child
+        .0
+        .stdout
+        .take()
+        .expect("the function's stdout")
+        .read_to_string(&mut log)
+        .expect("read the function's log");
+    let roots: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["message"] == "TLS root certificates")
+        .collect();
+    assert_eq!(roots.len(), 1, "one line about the TLS roots: {log}");
+    assert_eq!(roots[0]["tls_roots"], "compiled-in", "{log}");
+    assert!(roots[0]["count"].as_u64().is_some_and(|n| n > 100), "{log}");
     drop(child);
 
     // What moto holds: the thumbnails, the item, and the message.
@@ -656,5 +698,93 @@ async fn up_ships_this_binary_and_the_image_runs_chrooted() {
     assert_eq!(message["thumbnails"].as_array().map(Vec::len), Some(3));
 
     ok(&state, &stack, &["destroy", "--yes"]);
+    assert!(common::leftovers(&c, &stack).await.is_empty());
+}
+
+/// A listener that takes every connection and closes it at once, counting them: the proxy of
+/// a run that must not reach anything.
+fn counting_listener() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            seen.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    (url, count)
+}
+
+/// On AWS a debug build of thumbctl is not shipped as the function: `up` stops before any AWS
+/// call, exit 1, with the command that builds an optimised thumbctl and reruns the same `up`.
+///
+/// "AWS" here is exactly what a user has: no endpoint configured (the environment is cleared
+/// of the tests' AWS_ENDPOINT_URL), credentials and a region. Nothing may leave this machine,
+/// so every proxy variable the SDK and the registry client honour points at a listener here
+/// that counts connections: a broken refusal shows up as a connection (and reaches nothing).
+/// The tests' thumbctl is the debug build this is about (compiled only in debug test builds).
+#[cfg(debug_assertions)]
+#[tokio::test]
+async fn a_debug_build_is_refused_on_aws_before_any_call() {
+    let (proxy, connections) = counting_listener();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let stack = stack_name("dbg");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_thumbctl"));
+    cmd.args(["--stack", &stack, "--state-dir"])
+        .arg(&state)
+        .args(["up", "--sizes", "128,256"])
+        .env_clear()
+        .env("HOME", work.path())
+        .env("AWS_CONFIG_FILE", work.path().join("no-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            work.path().join("no-credentials"),
+        )
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "not-a-secret")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::null());
+    for var in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        cmd.env(var, &proxy);
+    }
+    let out = cmd.output().expect("run thumbctl");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("is a debug build"), "{err}");
+    assert!(err.contains("Nothing was created"), "{err}");
+    let target = Path::new(env!("CARGO_BIN_EXE_thumbctl"))
+        .parent()
+        .and_then(Path::parent)
+        .expect("the target directory");
+    let rerun = format!(
+        "cargo build --locked --profile lambda -p thumbctl && {} --stack {stack} --state-dir {} up --sizes 128,256",
+        target.join("lambda/thumbctl").display(),
+        state.display()
+    );
+    assert!(err.contains(&rerun), "expected `{rerun}` in:\n{err}");
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the refused `up` tried the network: {err}"
+    );
+    assert!(
+        !state.join(format!("{stack}.json")).exists(),
+        "no state was recorded"
+    );
+    // And the emulator the other tests use holds nothing of it either.
+    let c = clients().await;
     assert!(common::leftovers(&c, &stack).await.is_empty());
 }

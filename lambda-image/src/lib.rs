@@ -9,6 +9,7 @@
 //! - [`batch`]: the S3 Batch Operations request and response.
 //! - [`invocation`]: which kind of event a payload is.
 //! - [`redact`]: keeps credentials and presigned URLs out of logs (the Lambda's and thumbctl's).
+//! - [`tls`]: the root certificates the function trusts (the environment's, else compiled in).
 //! - [`runtime`]: the function's process (environment check, logging, the Runtime API loop),
 //!   run by this crate's binary and by thumbctl's when Lambda starts it.
 
@@ -21,5 +22,6 @@ pub mod keys;
 pub mod redact;
 pub mod runtime;
 pub mod store;
+pub mod tls;
 
 pub use handler::is_current;

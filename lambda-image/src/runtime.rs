@@ -60,7 +60,15 @@ async fn serve(config: Config) -> Result<(), lambda_runtime::Error> {
     let rt = tokio::runtime::Handle::current();
     let handler = tokio::task::spawn_blocking(move || {
         rt.block_on(async move {
+            // The function's own trust anchors: the image need not carry a CA bundle.
+            let roots = crate::tls::load();
+            tracing::info!(
+                tls_roots = roots.source.as_str(),
+                count = roots.count,
+                "TLS root certificates"
+            );
             let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .http_client(crate::tls::https_client(&roots))
                 .load()
                 .await;
             // A failure is reported by the first call that needs the credentials, per record.

@@ -155,15 +155,10 @@ async fn produce_local(ctx: &Ctx, plan: &Plan, opts: &Options) -> anyhow::Result
     let binary = tokio::fs::read(&bin_path)
         .await
         .with_context(|| format!("reading the built binary {}", bin_path.display()))?;
-    let ca_path = std::env::var("SSL_CERT_FILE")
-        .unwrap_or_else(|_| "/etc/ssl/certs/ca-certificates.crt".to_owned());
-    let ca = tokio::fs::read(&ca_path).await.with_context(|| {
-        format!(
-            "reading the CA bundle {ca_path} to ship in the image (HTTPS to AWS needs it).\n  hint: install ca-certificates, or set SSL_CERT_FILE to a PEM bundle"
-        )
-    })?;
+    // The binary alone: it trusts the TLS roots compiled into it (lambda_image::tls), so
+    // nothing of this machine's CA layout goes into the image.
     let arch = opts.arch;
-    let image = tokio::task::spawn_blocking(move || oci::assemble(&binary, &ca, arch))
+    let image = tokio::task::spawn_blocking(move || oci::assemble(&binary, arch))
         .await
         .context("assembling the image")??;
     let tag = format!("local-{}", &image.manifest.digest["sha256:".len()..][..24]);

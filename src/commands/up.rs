@@ -169,6 +169,95 @@ fn image_path(previous: Option<&Settings>, args: &UpArgs) -> ImagePath {
     }
 }
 
+/// Whether `endpoint` is AWS's own: none given (the SDK resolves AWS's), or a host under one of
+/// AWS's domains (a FIPS, dual-stack or VPC endpoint). Anything else is an emulator or a
+/// mirror, where nobody pays for the function's speed.
+fn is_aws_endpoint(endpoint: Option<&str>) -> bool {
+    let Some(url) = endpoint else {
+        return true;
+    };
+    let host = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split(['/', ':', '?'])
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    [".amazonaws.com", ".amazonaws.com.cn", ".api.aws"]
+        .iter()
+        .any(|d| host.ends_with(d))
+}
+
+/// Whether this thumbctl is a debug build. `debug_assertions` is what tells Cargo's `dev`
+/// profile (a plain `cargo build`) from `release` and `lambda` at compile time, with nothing
+/// to read or guess at run time; a hand-made profile that optimises with debug assertions on
+/// (or the reverse) would be misjudged, and can use --codebuild or --image-uri.
+const DEBUG_BUILD: bool = cfg!(debug_assertions);
+
+/// One argument for a shell command line, quoted when it needs to be.
+fn shell_word(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=,@%+".contains(c));
+    if plain {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+/// The command that builds an optimised thumbctl, and the same `up` run with it: next to this
+/// binary's `target/debug`, the `lambda` profile's `target/lambda` (release code, stripped).
+fn optimised_rerun(exe: Option<&std::path::Path>, args: &[String]) -> String {
+    let built = exe
+        .and_then(|e| {
+            let dir = e.parent()?;
+            (dir.file_name()? == std::ffi::OsStr::new("debug"))
+                .then(|| dir.parent().map(|t| t.join("lambda")))?
+        })
+        .map(|dir| dir.join("thumbctl").display().to_string())
+        .unwrap_or_else(|| "target/lambda/thumbctl".to_owned());
+    let mut line = format!(
+        "cargo build --locked --profile lambda -p thumbctl && {}",
+        shell_word(&built)
+    );
+    for a in args {
+        line.push(' ');
+        line.push_str(&shell_word(a));
+    }
+    line
+}
+
+/// `up` never ships a debug build to AWS: its image would be several times larger (an 82 MB
+/// layer measured) and the function several times slower on every image, billed by the
+/// millisecond. Against an emulator the debug build is what the tests and the local demo
+/// want, fast to build. `debug_self` is whether the running binary would be shipped as a debug
+/// build; `debug_local` whether `--local` would build one (THUMBCTL_LAMBDA_PROFILE=dev).
+fn refuse_debug_build(
+    path: ImagePath,
+    endpoint: Option<&str>,
+    debug_self: bool,
+    debug_local: bool,
+    rerun: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    if !is_aws_endpoint(endpoint) {
+        return Ok(());
+    }
+    match path {
+        ImagePath::ThisBinary if debug_self => Err(anyhow::anyhow!(
+            "this thumbctl is a debug build (unoptimised), and `up` ships the running thumbctl as the function: on AWS that would be a much larger image and a function several times slower on every image, which you pay for. Nothing was created.\n  hint: build an optimised thumbctl and run `up` with it:\n    {}\n  or let CodeBuild build the function (`up --codebuild`), or pass --image-uri",
+            rerun()
+        )),
+        ImagePath::Build { local: true } if debug_local => Err(anyhow::anyhow!(
+            "THUMBCTL_LAMBDA_PROFILE asks `up --local` for an unoptimised (debug) build of the function, and this is AWS: the function would be several times slower on every image, which you pay for. Nothing was created.\n  hint: unset THUMBCTL_LAMBDA_PROFILE (the default, `{}`, is optimised)",
+            crate::image::build::PROFILE
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Why shipping this binary did not give an image.
 enum ShipError {
     /// It cannot run on Lambda (the reason): `up` builds instead.
@@ -217,16 +306,12 @@ async fn ship_self(
             contents.binary.display()
         ),
     );
-    let ca_path = std::env::var("SSL_CERT_FILE").unwrap_or_else(|_| oci::CA_BUNDLE.to_owned());
-    let ca = tokio::fs::read(&ca_path).await.with_context(|| {
-        format!(
-            "reading the CA bundle {ca_path} to ship in the image (HTTPS to AWS needs it).\n  hint: install ca-certificates, or set SSL_CERT_FILE to a PEM bundle"
-        )
-    })?;
+    // No CA bundle of this machine goes in: the function trusts the roots compiled into it
+    // when its environment has none (lambda_image::tls), whatever this host's layout.
     let arch = contents.arch;
     let env = contents.env();
     let (tar, diff_id) = tokio::task::spawn_blocking(move || {
-        selfship::layer_tar(&contents, &ca).map(|tar| {
+        selfship::layer_tar(&contents).map(|tar| {
             let diff_id = sha256_digest(&tar);
             (tar, diff_id)
         })
@@ -318,6 +403,23 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
     let store = StateStore::open(&global.state_dir, &global.stack, "up")?;
     let existing = store.snapshot();
     let ctx = context_for(global, existing.as_ref()).await?;
+    // Before any AWS call: a refused `up` creates nothing and asks nothing. A dry run creates
+    // nothing anyway, and says it in its image line.
+    let refused = refuse_debug_build(
+        image_path(existing.as_ref().map(|s| &s.settings), &args),
+        ctx.endpoint.as_deref(),
+        DEBUG_BUILD && cfg!(target_os = "linux"),
+        matches!(crate::image::build::profile().as_str(), "dev" | "test"),
+        || {
+            let exe = std::env::current_exe().ok();
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            optimised_rerun(exe.as_deref(), &args)
+        },
+    );
+    let refused = match refused {
+        Err(e) if !args.dry_run => return Err(e),
+        other => other.err(),
+    };
     let account = check_account(&ctx, existing.as_ref()).await?;
     if let Some(prev) = &existing {
         check_source_unchanged(&prev.settings, &args)?;
@@ -351,11 +453,14 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
     }
 
     if args.dry_run {
-        let image = image_plan_line(
+        let mut image = image_plan_line(
             image_path(existing.as_ref().map(|s| &s.settings), &args),
             &plan,
         )
         .await;
+        if let Some(why) = refused {
+            image = format!("REFUSED, {image}: {why:#}");
+        }
         return dry_run(global, &plan, existing.as_ref(), &image);
     }
 
@@ -686,6 +791,8 @@ fn dry_run(
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use clap::Parser;
 
     use super::*;
@@ -770,6 +877,71 @@ mod tests {
         );
         assert_eq!(s.image_uri.as_deref(), Some("x/y:1"));
         assert_eq!(s.image_source, None);
+    }
+
+    #[test]
+    fn aws_endpoints_are_told_from_emulators() {
+        for aws in [
+            None,
+            Some("https://lambda.us-east-1.amazonaws.com"),
+            Some("https://sts-fips.us-east-1.amazonaws.com/"),
+            Some("https://ecr.cn-north-1.amazonaws.com.cn"),
+            Some("https://s3.dualstack.eu-west-1.api.aws"),
+            Some("https://vpce-0a1b-x.lambda.eu-west-1.vpce.amazonaws.com:443/"),
+        ] {
+            assert!(is_aws_endpoint(aws), "{aws:?}");
+        }
+        for emulator in [
+            "http://127.0.0.1:5000",
+            "http://localhost:4566",
+            "https://amazonaws.com.evil.example",
+            "http://moto",
+        ] {
+            assert!(!is_aws_endpoint(Some(emulator)), "{emulator}");
+        }
+    }
+
+    #[test]
+    fn a_debug_build_is_refused_on_aws_only() {
+        let rerun = || "REBUILD".to_owned();
+        let err = refuse_debug_build(ImagePath::ThisBinary, None, true, false, rerun)
+            .expect_err("a debug build to AWS");
+        let text = err.to_string();
+        assert!(text.contains("debug build"), "{text}");
+        assert!(text.contains("REBUILD"), "{text}");
+        assert!(text.contains("Nothing was created"), "{text}");
+        // An emulator, an optimised build, or an image that is not this binary: no refusal.
+        let local = Some("http://127.0.0.1:5000");
+        assert!(refuse_debug_build(ImagePath::ThisBinary, local, true, true, rerun).is_ok());
+        assert!(refuse_debug_build(ImagePath::ThisBinary, None, false, false, rerun).is_ok());
+        assert!(refuse_debug_build(ImagePath::Keep, None, true, true, rerun).is_ok());
+        assert!(
+            refuse_debug_build(ImagePath::Build { local: false }, None, true, true, rerun).is_ok()
+        );
+        // `--local` with the tests' unoptimised profile, on AWS.
+        let local_build = ImagePath::Build { local: true };
+        assert!(refuse_debug_build(local_build, None, true, true, rerun).is_err());
+        assert!(refuse_debug_build(local_build, None, true, false, rerun).is_ok());
+        assert!(refuse_debug_build(local_build, local, false, true, rerun).is_ok());
+    }
+
+    #[test]
+    fn the_rerun_command_builds_the_lambda_profile_and_repeats_the_arguments() {
+        let args: Vec<String> = ["--stack", "my demo", "up", "--sizes", "128,256"]
+            .map(String::from)
+            .into();
+        assert_eq!(
+            optimised_rerun(
+                Some(Path::new("/src/thumbctl/target/debug/thumbctl")),
+                &args
+            ),
+            "cargo build --locked --profile lambda -p thumbctl && /src/thumbctl/target/lambda/thumbctl --stack 'my demo' up --sizes 128,256"
+        );
+        assert_eq!(
+            optimised_rerun(Some(Path::new("/usr/local/bin/thumbctl")), &[]),
+            "cargo build --locked --profile lambda -p thumbctl && target/lambda/thumbctl"
+        );
+        assert_eq!(shell_word("it's"), r"'it'\''s'");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! A one-layer OCI image around the static Lambda binary, assembled in Rust and reproducible
 //! byte for byte: the same binary gives the same layer, config, manifest and digests.
 //!
-//! The layer holds the binary (the entrypoint, which speaks the Lambda Runtime API itself)
-//! and a CA bundle, so HTTPS to AWS works from an image with nothing else in it.
+//! The layer holds the binary (the entrypoint, which speaks the Lambda Runtime API itself) and
+//! nothing from the machine that assembles it: no CA bundle either, since the function carries
+//! its own TLS roots (`lambda_image::tls`), so HTTPS to AWS works from an image with nothing
+//! else in it, whatever this machine's layout.
 
 use std::io::Write;
 use std::str::FromStr;
@@ -17,7 +19,6 @@ use super::{Arch, sha256_digest};
 
 /// Where the binary sits in the image, and so the entrypoint.
 pub const ENTRYPOINT: &str = "/var/runtime/bootstrap";
-pub const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 
 #[derive(Debug, thiserror::Error)]
@@ -118,20 +119,13 @@ fn digest(d: &str) -> Result<Digest, OciError> {
     Ok(Digest::from_str(d)?)
 }
 
-/// Assembles the image for `binary` with the CA bundle `ca_bundle`.
-pub fn assemble(binary: &[u8], ca_bundle: &[u8], arch: Arch) -> Result<Image, OciError> {
-    let tar = layer_tar(&[
-        File {
-            path: ENTRYPOINT,
-            mode: 0o755,
-            bytes: binary,
-        },
-        File {
-            path: CA_BUNDLE,
-            mode: 0o644,
-            bytes: ca_bundle,
-        },
-    ])?;
+/// Assembles the image for `binary`.
+pub fn assemble(binary: &[u8], arch: Arch) -> Result<Image, OciError> {
+    let tar = layer_tar(&[File {
+        path: ENTRYPOINT,
+        mode: 0o755,
+        bytes: binary,
+    }])?;
     let diff_id = sha256_digest(&tar);
     assemble_tar(&tar, diff_id, arch, &[])
 }
@@ -159,12 +153,10 @@ pub fn assemble_tar(
             ConfigBuilder::default()
                 .entrypoint(vec![ENTRYPOINT.to_owned()])
                 .env(
-                    [
+                    std::iter::once(
                         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
                             .to_owned(),
-                        format!("SSL_CERT_FILE={CA_BUNDLE}"),
-                    ]
-                    .into_iter()
+                    )
                     .chain(extra_env.iter().cloned())
                     .collect::<Vec<_>>(),
                 )
@@ -212,18 +204,25 @@ mod tests {
     #[test]
     fn same_binary_same_bytes_and_a_readable_layer() {
         let bin = b"\x7fELF pretend binary".repeat(1000);
-        let a = assemble(&bin, b"-----BEGIN CERTIFICATE-----\n", Arch::X86_64).unwrap();
-        let b = assemble(&bin, b"-----BEGIN CERTIFICATE-----\n", Arch::X86_64).unwrap();
+        let a = assemble(&bin, Arch::X86_64).unwrap();
+        let b = assemble(&bin, Arch::X86_64).unwrap();
         assert_eq!(a.layer.bytes, b.layer.bytes);
         assert_eq!(a.config.bytes, b.config.bytes);
         assert_eq!(a.manifest.bytes, b.manifest.bytes);
         assert_eq!(a.manifest.digest, b.manifest.digest);
-        let other = assemble(b"other", b"", Arch::X86_64).unwrap();
+        let other = assemble(b"other", Arch::X86_64).unwrap();
         assert_ne!(other.manifest.digest, a.manifest.digest);
 
         let config: serde_json::Value = serde_json::from_slice(&a.config.bytes).unwrap();
         assert_eq!(config["architecture"], "amd64");
         assert_eq!(config["config"]["Entrypoint"][0], ENTRYPOINT);
+        // Nothing points the function at a bundle the image does not hold.
+        assert_eq!(
+            config["config"]["Env"],
+            serde_json::json!([
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+            ])
+        );
         assert_eq!(config["rootfs"]["diff_ids"][0], a.diff_id.as_str());
         let manifest: serde_json::Value = serde_json::from_slice(&a.manifest.bytes).unwrap();
         assert_eq!(manifest["mediaType"], MANIFEST_MEDIA_TYPE);
@@ -254,10 +253,11 @@ mod tests {
             seen.contains(&("var/runtime/bootstrap".into(), 0o755)),
             "{seen:?}"
         );
-        assert!(
-            seen.contains(&("etc/ssl/certs/ca-certificates.crt".into(), 0o644)),
-            "{seen:?}"
-        );
         assert!(seen.contains(&("tmp/".into(), 0o1777)), "{seen:?}");
+        // The binary, its directories and /tmp: nothing read from this machine.
+        assert_eq!(
+            seen.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>(),
+            ["tmp/", "var/", "var/runtime/", "var/runtime/bootstrap"]
+        );
     }
 }

@@ -240,6 +240,53 @@ mod tests {
         }
     }
 
+    /// The buildspec CodeBuild runs (the repository's own file, as packaged): every build in it
+    /// runs with BuildKit's default attestations off, so the pushed image is one manifest and
+    /// not an image index, which Lambda refuses (aws/aws-lambda-roadmap#82); and the build
+    /// fails on an index anyway, before `up` points the function at it.
+    #[test]
+    fn the_buildspec_builds_without_attestations() {
+        let spec = include_str!("../../lambda-image/buildspec.yml");
+        // `env: variables:`, the block-mapping lines of it (four spaces in).
+        let mut variables = Vec::new();
+        let mut section = "";
+        for line in spec.lines() {
+            if !line.starts_with(' ') && line.ends_with(':') {
+                section = line;
+                continue;
+            }
+            if section == "env:" && line.starts_with("    ") && !line.trim_start().starts_with('#')
+            {
+                variables.push(line.trim());
+            }
+        }
+        assert!(
+            variables.contains(&r#"BUILDX_NO_DEFAULT_ATTESTATIONS: "1""#),
+            "{variables:?}"
+        );
+        let commands: Vec<&str> = spec
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect();
+        let builds = commands
+            .iter()
+            .filter(|l| l.contains("docker build") || l.contains("docker buildx build"))
+            .count();
+        assert_eq!(builds, 2, "the dependency stage and the image");
+        for flag in ["--provenance=true", "--sbom=true", "--attest"] {
+            assert!(
+                !commands.iter().any(|l| l.contains(flag)),
+                "{flag} turns an attestation back on"
+            );
+        }
+        assert!(
+            commands
+                .iter()
+                .any(|l| l.contains("imageManifestMediaType")),
+            "post_build checks the pushed media type"
+        );
+    }
+
     #[test]
     fn not_a_workspace_is_refused() {
         let d = tempfile::tempdir().unwrap();

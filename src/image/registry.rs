@@ -619,8 +619,7 @@ mod tests {
         reg.chunk = MAX_BODY;
 
         let binary = noise(3 * MAX_BODY + MAX_BODY / 2, 0x9e37_79b9_7f4a_7c15);
-        let image = oci::assemble(&binary, b"-----BEGIN CERTIFICATE-----\n", Arch::X86_64)
-            .expect("assemble");
+        let image = oci::assemble(&binary, Arch::X86_64).expect("assemble");
         assert!(image.layer.bytes.len() > 3 * MAX_BODY);
         let report = reg
             .push("thumbs/fn", &image, "t1", |_| {})
@@ -664,7 +663,7 @@ mod tests {
 
         // One PATCH for the whole layer, as before chunking: ECR's 413, said plainly.
         reg.chunk = PUSH_CHUNK_BYTES;
-        let other = oci::assemble(&noise(2 * MAX_BODY, 7), b"", Arch::X86_64).expect("assemble");
+        let other = oci::assemble(&noise(2 * MAX_BODY, 7), Arch::X86_64).expect("assemble");
         let err = reg
             .upload_blob("thumbs/fn", &other.layer)
             .await

@@ -2,7 +2,9 @@
 //! lambda-image's runtime when Lambda starts it (see `main.rs`), so the binary that runs `up`
 //! can be the function, and `up` needs no build.
 //!
-//! The image is `scratch` plus the CA bundle plus what the binary needs to start:
+//! The image is `scratch` plus what the binary needs to start, and nothing else of this
+//! machine: no CA bundle (the function trusts the roots compiled into it when its environment
+//! has none, see `lambda_image::tls`, so no host layout is assumed):
 //! - a statically linked binary needs nothing else;
 //! - a dynamically linked one needs its ELF interpreter (at the path its `PT_INTERP` names)
 //!   and the shared libraries of its dynamic section, resolved as the loader resolves them
@@ -81,7 +83,7 @@ pub struct Contents {
 }
 
 impl Contents {
-    /// Variables for the image's configuration, beyond `PATH` and `SSL_CERT_FILE`.
+    /// Variables for the image's configuration, beyond `PATH`.
     ///
     /// The libraries sit where this machine's loader found them, which the shipped loader
     /// searches by default when they are in the system directories (its own defaults are
@@ -272,9 +274,9 @@ pub fn resolve(binary: &Path) -> Result<Contents, SelfShipError> {
     })
 }
 
-/// The image's one layer, uncompressed: the binary as the entrypoint, the CA bundle, and the
-/// interpreter and libraries of `contents`, each read now.
-pub fn layer_tar(contents: &Contents, ca_bundle: &[u8]) -> Result<Vec<u8>, SelfShipError> {
+/// The image's one layer, uncompressed: the binary as the entrypoint, and the interpreter and
+/// libraries of `contents`, each read now.
+pub fn layer_tar(contents: &Contents) -> Result<Vec<u8>, SelfShipError> {
     let binary = std::fs::read(&contents.binary).map_err(read_err(
         "the running binary",
         &contents.binary,
@@ -289,18 +291,11 @@ pub fn layer_tar(contents: &Contents, ca_bundle: &[u8]) -> Result<Vec<u8>, SelfS
         ))?;
         libraries.push((p.image_path.as_str(), bytes));
     }
-    let mut files = vec![
-        oci::File {
-            path: oci::ENTRYPOINT,
-            mode: 0o755,
-            bytes: &binary,
-        },
-        oci::File {
-            path: oci::CA_BUNDLE,
-            mode: 0o644,
-            bytes: ca_bundle,
-        },
-    ];
+    let mut files = vec![oci::File {
+        path: oci::ENTRYPOINT,
+        mode: 0o755,
+        bytes: &binary,
+    }];
     files.extend(libraries.iter().map(|(path, bytes)| oci::File {
         path,
         mode: 0o755,
@@ -446,9 +441,9 @@ mod tests {
             "{env:?}"
         );
 
-        // The layer holds exactly these files, plus the binary and the CA bundle.
-        let tar = layer_tar(&contents, b"-----BEGIN CERTIFICATE-----\n").expect("layer");
-        let again = layer_tar(&contents, b"-----BEGIN CERTIFICATE-----\n").expect("layer");
+        // The layer holds exactly these files, plus the binary: no CA bundle of this machine.
+        let tar = layer_tar(&contents).expect("layer");
+        let again = layer_tar(&contents).expect("layer");
         assert!(tar == again, "the same binary gives the same layer");
         let mut archive = tar::Archive::new(&tar[..]);
         let mut seen = BTreeMap::new();
@@ -467,7 +462,6 @@ mod tests {
             Some(std::fs::metadata(&bin).unwrap().len() as usize)
         );
         assert!(seen.get(oci::ENTRYPOINT) == Some(&std::fs::read(&bin).unwrap()));
-        assert!(seen.contains_key(oci::CA_BUNDLE));
         for p in &contents.libraries {
             assert!(
                 seen.get(&p.image_path) == Some(&std::fs::read(&p.source).unwrap()),
@@ -478,7 +472,7 @@ mod tests {
         }
         assert_eq!(
             seen.len(),
-            contents.libraries.len() + 2,
+            contents.libraries.len() + 1,
             "{:?}",
             seen.keys()
         );
