@@ -53,6 +53,10 @@ pub async fn load_sdk_config(global: &GlobalArgs) -> Result<SdkConfig, AwsError>
     if let Some(url) = &global.endpoint_url {
         loader = loader.endpoint_url(url);
     }
+    // The function's own choice of roots (lambda_image::tls): the system's where there are
+    // any, else the compiled-in ones, so a host with no CA bundle (a minimal container) still
+    // reaches AWS, where the SDK's default client would panic on its first request.
+    loader = loader.http_client(lambda_image::tls::https_client(&lambda_image::tls::load()));
     let sdk = loader.load().await;
     // Resolved once here so that their values are scrubbed from every log line, and so that
     // missing credentials are reported before anything else is tried.
