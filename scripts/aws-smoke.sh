@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Smoke test on a REAL AWS account. Never run by CI; it costs (a few cents) and needs credentials.
 #
-#   scripts/aws-smoke.sh [--yes]
+#   scripts/aws-smoke.sh [--yes] [--cdn] [--source-bucket=BUCKET]
 #
 # It refuses to run without AWS credentials, or with AWS_ENDPOINT_URL* set (an emulator is not
 # AWS); names the account and region and waits for you to type `yes` (--yes skips that, for
@@ -10,6 +10,13 @@
 #   it only where the binary cannot run on Lambda) -> upload samples/ --wait ->
 #   list, get each (status ok, every thumbnail downloadable through its link) -> delete one
 #   (gone from the table, its thumbnail link now fails) -> destroy -> status --orphans (nothing).
+# --cdn: `up --cdn`; thumbnails are fetched through CloudFront, and after the delete the deleted
+#   thumbnail's CDN link must stop answering within SMOKE_CDN_WAIT (default 15m): the
+#   invalidation `delete` sends (without it CloudFront would serve it for up to a year).
+# --source-bucket=BUCKET: adopt a bucket of yours as the source (under the prefix <stack>/, so
+#   nothing else in it triggers the function); with the aws CLI, its notification configuration
+#   is read before `up` and must be the same after `destroy` (yours kept, ours gone), and the
+#   bucket with everything outside the prefix stays.
 # On any failure or interrupt it still runs `destroy` and prints the state dir for cleaning up.
 # At the end it prints a table: time of up and destroy, upload-to-thumbnail latency, and a rough
 # cost of the run.
@@ -54,15 +61,19 @@ usage() {
 }
 
 assume_yes=0
+cdn=0
+adopt=""
 for arg in "$@"; do
   case "$arg" in
     -y | --yes) assume_yes=1 ;;
+    --cdn) cdn=1 ;;
+    --source-bucket=?*) adopt="${arg#--source-bucket=}" ;;
     -h | --help)
       usage
       exit 0
       ;;
     *)
-      say "unknown option \`$arg\` (usage: $0 [--yes])"
+      say "unknown option \`$arg\` (usage: $0 [--yes] [--cdn] [--source-bucket=BUCKET])"
       exit 2
       ;;
   esac
@@ -203,14 +214,22 @@ case "$account" in
     ;;
 esac
 
-python3 - samples <<'PY' >"$work/expected-keys.txt" || die "samples/ has no files"
+# An adopted bucket is used under the stack's own prefix only: `upload` puts the keys there.
+key_prefix="smoke/"
+up_args=()
+if [ "$cdn" = 1 ]; then up_args+=(--cdn); fi
+if [ -n "$adopt" ]; then
+  key_prefix="$stack/smoke/"
+  up_args+=(--source-bucket "$adopt" --source-prefix "$stack/")
+fi
+python3 - samples "$key_prefix" <<'PY' >"$work/expected-keys.txt" || die "samples/ has no files"
 import os, sys
 keys = []
 for root, dirs, files in os.walk(sys.argv[1]):
     dirs.sort()
     for f in sorted(files):
         rel = os.path.relpath(os.path.join(root, f), sys.argv[1]).replace(os.sep, "/")
-        keys.append("smoke/" + rel)
+        keys.append(sys.argv[2] + rel)
 if not keys:
     sys.exit(1)
 print("\n".join(keys))
@@ -260,7 +279,13 @@ stamp() {
 
 step "thumbctl up: stack $stack (the function: this thumbctl binary, or a CodeBuild build where it cannot be)"
 t_up0="$(now)"
-{ tc_ up --output json 2>&1 >"$work/up.json"; } | stamp "$work/up.log" \
+# Their bucket's notifications before we touch it: after destroy they must be exactly these.
+if [ -n "$adopt" ] && command -v aws >/dev/null 2>&1; then
+  aws s3api get-bucket-notification-configuration --bucket "$adopt" --output json \
+    >"$work/their-notifications.json" 2>"$work/their-notifications.err" \
+    || die "cannot read the notification configuration of $adopt: $(cat "$work/their-notifications.err")"
+fi
+{ tc_ up "${up_args[@]}" --output json 2>&1 >"$work/up.json"; } | stamp "$work/up.log" \
   || fail "thumbctl up failed (its output is above and in $work/up.log)"
 t_up1="$(now)"
 up_s="$(elapsed "$t_up0" "$t_up1")"
@@ -399,7 +424,23 @@ case "$out" in
   *"no image"*) ;;
   *) fail "get $victim after delete failed, but not with \"no image\": $out" ;;
 esac
-if [ -n "$victim_url" ] && curl -fsS --max-time 60 -o /dev/null "$victim_url" 2>/dev/null; then
+if [ "$cdn" = 1 ]; then
+  # Through CloudFront the deleted thumbnail stays cached until the invalidation `delete` sent
+  # has completed (usually under a minute or two): poll until the link stops answering.
+  cdn_wait="${SMOKE_CDN_WAIT:-900}"
+  t_inv0="$(now)"
+  gone=0
+  for _ in $(seq 1 "$((cdn_wait / 10 + 1))"); do
+    if [ -n "$victim_url" ] && ! curl -fsS --max-time 30 -o /dev/null "$victim_url" 2>/dev/null; then
+      gone=1
+      break
+    fi
+    sleep 10
+  done
+  [ "$gone" = 1 ] || fail "the CDN still serves a thumbnail of $victim ${cdn_wait}s after delete: its invalidation did not happen"
+  cdn_gone_s="$(elapsed "$t_inv0" "$(now)")"
+  say "the CDN stopped serving the deleted thumbnail after ${cdn_gone_s}s"
+elif [ -n "$victim_url" ] && curl -fsS --max-time 60 -o /dev/null "$victim_url" 2>/dev/null; then
   fail "a thumbnail of $victim can still be downloaded after delete"
 fi
 grep -vxF -- "$victim" "$work/expected-keys.txt" >"$work/expected-after.txt" || true
@@ -415,6 +456,21 @@ t_d1="$(now)"
 destroy_s="$(elapsed "$t_d0" "$t_d1")"
 phase=destroyed
 [ ! -e "$state_dir/$stack.json" ] || fail "the state file $state_dir/$stack.json is still there after destroy"
+if [ -f "$work/their-notifications.json" ]; then
+  aws s3api get-bucket-notification-configuration --bucket "$adopt" --output json \
+    >"$work/their-notifications-after.json" || fail "cannot read $adopt's notifications after destroy"
+  python3 - "$work/their-notifications.json" "$work/their-notifications-after.json" <<'PY' \
+    || fail "destroy changed $adopt's own notification configuration"
+import json, sys
+load = lambda p: json.loads(open(p).read() or "{}")
+before, after = load(sys.argv[1]), load(sys.argv[2])
+before.pop("ResponseMetadata", None)
+after.pop("ResponseMetadata", None)
+if before != after:
+    sys.exit(f"before up: {before}\nafter destroy: {after}")
+PY
+  say "$adopt: its own notification configuration is as it was before up"
+fi
 
 step "thumbctl status --orphans: nothing tagged thumbctl:stack=$stack may be left"
 # Listings are eventually consistent (a just-deleted table or role can still be listed for a

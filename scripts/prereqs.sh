@@ -96,7 +96,9 @@ prereqs_tests() {
   # chromium and its WebDriver: the gallery's test drives a real headless browser.
   # libgs-common: real Adobe RGB and CMYK ICC profiles for the colour-management test.
   # man-db: the manual-page test renders `thumbctl man` with `man -l`.
+  # shellcheck: the smoke script's test lints it.
   prereq_apt "musl-tools:musl-gcc" "docker-registry:docker-registry" "apache2-utils:htpasswd" \
-    "chromium:chromium" "chromium-driver:chromedriver" "libgs-common:" "man-db:man"
+    "chromium:chromium" "chromium-driver:chromedriver" "libgs-common:" "man-db:man" \
+    "shellcheck:shellcheck"
   prereq_rust_target x86_64-unknown-linux-musl
 }

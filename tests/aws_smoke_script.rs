@@ -50,7 +50,9 @@ if cmd == "up":
     if "--dry-run" in rest:
         out({"stack": opts["--stack"], "region": region, "account": account, "dry_run": True, "steps": []})
         sys.exit(0)
-    state_file.write_text("{}")
+    # As thumbctl records it: an adopted bucket's prefix, which `upload` then keys under.
+    adopted = {"source_prefix": rest[rest.index("--source-prefix") + 1]} if "--source-prefix" in rest else {}
+    state_file.write_text(json.dumps(adopted))
     time.sleep(float(os.environ.get("FAKE_UP_SECONDS", "0")))
     for line in ["Started CodeBuild build p:1.", "  build p:1: BUILD (0m05s)", "Image 1.dkr.ecr/x@sha256:ab (codebuild)"]:
         print(line, file=sys.stderr, flush=True)
@@ -61,6 +63,9 @@ elif cmd == "status":
     out({"settings": {"memory_mb": 2048, "sizes": ["128", "256"]}, "resources": [{"id": "function", "exists": True}]})
 elif cmd == "upload":
     t, src, prefix = time.time(), pathlib.Path(rest[0]), rest[rest.index("--prefix") + 1]
+    source_prefix = json.loads(state_file.read_text()).get("source_prefix", "")
+    if not prefix.startswith(source_prefix):
+        prefix = source_prefix + prefix
     status, d, uploaded = os.environ.get("FAKE_STATUS", "ok"), {}, []
     for n, p in enumerate(sorted(x for x in src.iterdir() if x.is_file())):
         key, thumbs = prefix + p.name, []
@@ -96,6 +101,10 @@ else:
 /// An `aws` CLI stand-in whose `sts get-caller-identity` succeeds (and is logged).
 const FAKE_AWS_OK: &str = r#"#!/bin/sh
 echo "aws $*" >>"$FAKE_DIR/calls.log"
+if [ "$1 $2" = "s3api get-bucket-notification-configuration" ]; then
+  echo '{"QueueConfigurations": [{"Id": "theirs", "QueueArn": "arn:aws:sqs:eu-west-3:111111111111:theirs", "Events": ["s3:ObjectCreated:*"]}]}'
+  exit 0
+fi
 printf '%s\tarn:aws:iam::%s:user/smoke\n' "${FAKE_ACCOUNT:-111111111111}" "${FAKE_ACCOUNT:-111111111111}"
 "#;
 
@@ -479,6 +488,51 @@ fn runs_the_whole_sequence_and_prints_the_table() {
     );
 }
 
+/// `--cdn` and `--source-bucket=`: both reach `up` (the adopted bucket under the stack's own
+/// prefix, where the uploads then go), the deleted thumbnail's link is polled until it fails,
+/// and the bucket's own notifications are read before `up` and compared after `destroy`.
+#[test]
+fn the_cdn_and_an_adopted_bucket_are_smoke_tested_too() {
+    let sb = Sandbox::new().with_fakes(true);
+    let out = sb.run(
+        &sb.path_with_fakes(),
+        &["--yes", "--cdn", "--source-bucket=their-photos"],
+        &[("THUMBCTL_BIN", &sb.fake_thumbctl()), ("SMOKE_CDN_WAIT", "20")],
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let calls = sb.calls();
+    let up = calls
+        .iter()
+        .find(|c| c.contains(" up ") && !c.contains("--dry-run"))
+        .expect("up was called");
+    let stack = up.split(' ').nth(1).unwrap();
+    assert!(
+        up.contains(&format!(
+            " up --cdn --source-bucket their-photos --source-prefix {stack}/ --output json"
+        )),
+        "{up}"
+    );
+    let reads: Vec<usize> = calls
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.starts_with("aws s3api get-bucket-notification-configuration --bucket their-photos"))
+        .map(|(i, _)| i)
+        .collect();
+    let at = |cmd: &str| calls.iter().position(|c| c.contains(cmd)).unwrap();
+    assert_eq!(reads.len(), 2, "{calls:?}");
+    assert!(reads[0] < at(" up --cdn") && reads[1] > at(" destroy"), "{calls:?}");
+    assert!(
+        stderr.contains("the CDN stopped serving the deleted thumbnail"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("their-photos: its own notification configuration is as it was"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("smoke test passed"), "{stderr}");
+}
+
 #[test]
 fn a_failed_check_still_destroys_and_names_the_state_dir() {
     let sb = Sandbox::new().with_fakes(true);
@@ -571,13 +625,13 @@ fn script_is_bash_n_and_shellcheck_clean() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out).1);
-    match Command::new("shellcheck").arg(script()).output() {
-        Ok(out) => assert!(out.status.success(), "shellcheck:\n{}", text(&out).0),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("shellcheck is not installed: only `bash -n` was checked")
-        }
-        Err(e) => panic!("shellcheck: {e}"),
-    }
+    // shellcheck is a test prerequisite (scripts/prereqs.sh installs it): without it this
+    // test fails rather than check less.
+    let out = Command::new("shellcheck")
+        .arg(script())
+        .output()
+        .expect("shellcheck (scripts/test.sh installs it)");
+    assert!(out.status.success(), "shellcheck:\n{}", text(&out).0);
 }
 
 /// Every key path of a JSON document, with the type found there (`[]` stands for an array's

@@ -803,7 +803,11 @@ async fn a_thousand_originals_are_backfilled_and_a_rerun_finds_them_done() {
         }
     }
 
-    // Resumable: a rerun sends nothing.
+    // Resumable: a rerun sends nothing, and moto's items are untouched (not only "sent 0").
+    let mut before = Vec::new();
+    for key in &keys[..30] {
+        before.push(item(&c, &table, key).await.expect("item")["updated_at"].clone());
+    }
     let out = json_of(&ok(
         dir.path(),
         &stack,
@@ -811,6 +815,11 @@ async fn a_thousand_originals_are_backfilled_and_a_rerun_finds_them_done() {
     ));
     assert_eq!(out["sent"], 0, "{out}");
     assert_eq!(out["already_current"], 1000, "{out}");
+    for (key, was) in keys[..30].iter().zip(&before) {
+        let now = item(&c, &table, key).await.expect("item")["updated_at"].clone();
+        assert_eq!(&now, was, "{key} was processed again");
+    }
+    assert_eq!(item_count(&c, &table).await, 1000);
     ok(dir.path(), &stack, &["destroy", "--yes"]);
 }
 

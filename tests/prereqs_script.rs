@@ -95,6 +95,7 @@ const ALL: &[&str] = &[
     "chromium-driver",
     "libgs-common",
     "man-db",
+    "shellcheck",
 ];
 const MUSL: &str = "x86_64-unknown-linux-musl";
 
