@@ -269,6 +269,8 @@ async fn ship_self(
                 .push(&repo, &image, &tag, |l| note(quiet, &format!("  {l}")))
                 .await
                 .with_context(|| format!("pushing the image to {}/{repo}", reg.base()))?;
+            // The image is complete in the registry; nothing records it yet.
+            crate::failpoint::crash_point("ship:manifest-pushed");
             (
                 report.manifest_digest,
                 Some(image.layer.bytes.len() as u64),
@@ -457,6 +459,8 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
         plan.settings.image_source = Some(*source);
         plan.settings.architecture = Some(*arch);
         store.update(|s| s.settings = plan.settings.clone())?;
+        // The image is recorded; the function is not pointed at it yet.
+        crate::failpoint::crash_point("ship:image-recorded");
         note(
             quiet,
             &format!(
