@@ -459,8 +459,6 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
         plan.settings.image_source = Some(*source);
         plan.settings.architecture = Some(*arch);
         store.update(|s| s.settings = plan.settings.clone())?;
-        // The image is recorded; the function is not pointed at it yet.
-        crate::failpoint::crash_point("ship:image-recorded");
         note(
             quiet,
             &format!(
