@@ -7,6 +7,11 @@
 //! run, the reference's state and moto must agree on those steps; and each matrix counts the
 //! (step, crash point) pairs it really crashed at (thumbctl names the point it stops at), so a
 //! skipped step or a crash point that never fires fails the test.
+//!
+//! What an option adds is crashed the same way on its own, smaller matrices: the CDN's steps
+//! (`up --cdn`) and the batch role (`reprocess --batch`), against a clean run of that stack;
+//! and the self-ship push (`up` without an image) at the points inside it where a crash leaves
+//! a partial image in the registry.
 #![cfg(feature = "failpoints")]
 
 mod common;
