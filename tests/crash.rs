@@ -7,6 +7,11 @@
 //! run, the reference's state and moto must agree on those steps; and each matrix counts the
 //! (step, crash point) pairs it really crashed at (thumbctl names the point it stops at), so a
 //! skipped step or a crash point that never fires fails the test.
+//!
+//! What an option adds is crashed the same way on its own, smaller matrices: the CDN's steps
+//! (`up --cdn`) and the batch role (`reprocess --batch`), against a clean run of that stack;
+//! and the self-ship push (`up` without an image) at the points inside it where a crash leaves
+//! a partial image in the registry.
 #![cfg(feature = "failpoints")]
 
 mod common;
@@ -20,7 +25,11 @@ use aws_sdk_s3::error::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use serde_json::{Value, json};
 
+use common::registry::{LocalRegistry, OCI_MANIFEST, sha256};
 use common::*;
+
+/// The Sid of the bucket-policy statement the CDN step owns (src/stack.rs).
+const CDN_POLICY_SID: &str = "ThumbctlCloudFrontReadsThumbnails";
 
 const CRASH_EXIT: i32 = 86;
 
@@ -80,7 +89,12 @@ fn crash_at(dir: &Path, stack: &str, args: &[&str], point: &str) {
 
 /// Every step id `up` runs for the crash stack, read from a dry run.
 fn step_ids(dir: &Path) -> Vec<String> {
-    let mut args = UP.to_vec();
+    step_ids_of(dir, &UP)
+}
+
+/// Every step id `up` with `up_args` runs, read from a dry run of a new stack.
+fn step_ids_of(dir: &Path, up_args: &[&str]) -> Vec<String> {
+    let mut args = up_args.to_vec();
     args.extend(["--dry-run", "--output", "json"]);
     let out = ok(dir, "dryrun", &args);
     let plan: Value = serde_json::from_slice(&out.stdout).expect("dry run JSON");
@@ -212,6 +226,83 @@ async fn permission_statements(c: &Clients, function: &str) -> Option<Vec<Value>
     Some(policy["Statement"].as_array().cloned().unwrap_or_default())
 }
 
+/// The statements of a bucket's policy that the CDN's step owns (by its Sid).
+async fn cdn_statements(c: &Clients, bucket: &str) -> Vec<Value> {
+    let Some(p) = found(
+        &format!("policy of {bucket}"),
+        c.s3.get_bucket_policy().bucket(bucket).send().await,
+    ) else {
+        return vec![];
+    };
+    let doc: Value = serde_json::from_str(p.policy().unwrap_or("{}")).expect("policy JSON");
+    let all = match &doc["Statement"] {
+        Value::Array(a) => a.clone(),
+        Value::Null => vec![],
+        one => vec![one.clone()],
+    };
+    all.into_iter()
+        .filter(|s| s["Sid"] == CDN_POLICY_SID)
+        .collect()
+}
+
+/// CloudFront distributions whose comment starts with `comment_prefix` (a stack's are found
+/// as `leftovers` finds them, by the comment thumbctl writes): id and comment.
+async fn our_distributions(c: &Clients, comment_prefix: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = c
+            .cloudfront
+            .list_distributions()
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .expect("list distributions");
+        let Some(list) = page.distribution_list() else {
+            break;
+        };
+        for d in list.items() {
+            if d.comment().starts_with(comment_prefix) {
+                out.push((d.id().to_owned(), d.comment().to_owned()));
+            }
+        }
+        match list.next_marker() {
+            Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_owned()),
+            _ => break,
+        }
+    }
+    out
+}
+
+/// Origin access controls named `<prefix>…-cdn` (a stack's: `<stack>-…-cdn`): id, name, and
+/// their settings.
+async fn our_origin_access_controls(c: &Clients, prefix: &str) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = c
+            .cloudfront
+            .list_origin_access_controls()
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .expect("list origin access controls");
+        let Some(list) = page.origin_access_control_list() else {
+            break;
+        };
+        for o in list.items() {
+            if o.name().starts_with(prefix) && o.name().ends_with("-cdn") {
+                out.push((o.id().to_owned(), o.name().to_owned(), format!("{o:?}")));
+            }
+        }
+        match list.next_marker() {
+            Some(m) if list.is_truncated() && !m.is_empty() => marker = Some(m.to_owned()),
+            _ => break,
+        }
+    }
+    out
+}
+
 /// Everything moto holds in the stack's namespace, every kind `up` makes and the parts of
 /// others (inline and attached role policies, permission statements, notification
 /// configurations, subscriptions), one entry per resource, sorted, duplicates kept.
@@ -219,6 +310,43 @@ async fn holdings(c: &Clients, stack: &str) -> Held {
     let prefix = format!("{stack}-");
     let ours = |n: &str| n.starts_with(&prefix);
     let mut held: Held = Vec::new();
+
+    // The CDN's ids are random: its distribution's and origin access control's ids are
+    // replaced by placeholders wherever they appear (the bucket policy names the
+    // distribution), so two stacks compare on what the CDN is, not on its ids.
+    let distributions = our_distributions(c, &format!("thumbctl stack {stack}:")).await;
+    let oacs = our_origin_access_controls(c, &prefix).await;
+    let ids: Vec<String> = distributions
+        .iter()
+        .map(|d| d.0.clone())
+        .chain(oacs.iter().map(|o| o.0.clone()))
+        .collect();
+    let unid = |text: String| {
+        ids.iter()
+            .fold(text, |t, id| t.replace(id.as_str(), "CDN-ID"))
+    };
+    for (id, comment) in &distributions {
+        // The comment ends with the distribution's name in thumbctl's terms: `(… -cdn)`.
+        let name = comment
+            .rsplit_once('(')
+            .map(|(_, n)| n.trim_end_matches(')'))
+            .unwrap_or(comment);
+        let conf = c
+            .cloudfront
+            .get_distribution_config()
+            .id(id)
+            .send()
+            .await
+            .expect("get distribution config");
+        let conf = format!("{:?}", conf.distribution_config());
+        held.push((label("distribution", name, None), Value::String(unid(conf))));
+    }
+    for (_, name, summary) in &oacs {
+        held.push((
+            label("origin-access-control", name, None),
+            Value::String(unid(summary.clone())),
+        ));
+    }
 
     let buckets = c.s3.list_buckets().send().await.expect("list buckets");
     for b in buckets
@@ -228,6 +356,10 @@ async fn holdings(c: &Clients, stack: &str) -> Held {
         .filter(|n| ours(n))
     {
         held.push((label("bucket", b, None), Value::Null));
+        for st in cdn_statements(c, b).await {
+            let st: Value = serde_json::from_str(&unid(st.to_string())).unwrap();
+            held.push((label("bucket-policy", b, None), st));
+        }
         for n in notifications(c, b).await.unwrap_or_default() {
             held.push((label("notification", b, None), n));
         }
@@ -571,6 +703,15 @@ async fn still_there(c: &Clients, e: &Value) -> bool {
                 .is_some_and(|s| !s.is_empty())
         }
         "notification" => notifications(c, name).await.is_some_and(|n| !n.is_empty()),
+        "bucket-policy" => !cdn_statements(c, name).await.is_empty(),
+        "distribution" => {
+            let comment = e["extra"]["comment"].as_str().unwrap();
+            !our_distributions(c, comment).await.is_empty()
+        }
+        "origin-access-control" => our_origin_access_controls(c, name)
+            .await
+            .iter()
+            .any(|(_, n, _)| n == name),
         other => panic!("no leftover check for kind {other}: add one to still_there"),
     }
 }
@@ -594,7 +735,10 @@ async fn assert_nothing_left(c: &Clients, stack: &str, recorded: &Value, when: &
 /// A clean `up` of the crash stack, read back from moto: the steps and what each crashed
 /// stack must converge to.
 struct Reference {
+    /// The steps the matrix crashes at.
     ids: Vec<String>,
+    /// How many steps the stack has in all.
+    total: usize,
     held: Vec<(String, String)>,
 }
 
@@ -620,7 +764,11 @@ async fn reference(c: &Clients, dir: &Path) -> Reference {
     let normal = normalised(&held, &stack, &suffix_of(&st));
     ok(dir, &stack, &["destroy", "--yes"]);
     assert_nothing_left(c, &stack, &st, "destroying the reference").await;
-    Reference { ids, held: normal }
+    Reference {
+        total: ids.len(),
+        ids,
+        held: normal,
+    }
 }
 
 async fn up_crash_matrix(phase: &str) {
@@ -632,9 +780,33 @@ async fn up_crash_matrix(phase: &str) {
         let stack = stack_name(&format!("cu{}{i}", &phase[..1]));
         let point = format!("up:{phase}:{id}");
         crash_at(dir.path(), &stack, &UP, &point);
+        converges_after_crash(&c, dir.path(), &stack, &r, id, phase, &UP).await;
+        assert!(covered.insert(id.clone()), "{id} twice");
+    }
+    eprintln!(
+        "crash matrix up:{phase}: {} of {} steps crashed at, rerun and destroyed; all converged to a clean up, 0 leaked",
+        covered.len(),
+        expected_steps()
+    );
+    assert_eq!(covered.len(), expected_steps());
+}
 
+/// After a crash of `stack` at `up:<phase>:<id>`: the state and moto are as the crash point
+/// says, the rerun (`up` with `rerun`) converges to the reference `r`, and destroy leaves
+/// nothing.
+async fn converges_after_crash(
+    c: &Clients,
+    dir: &Path,
+    stack: &str,
+    r: &Reference,
+    id: &str,
+    phase: &str,
+    rerun: &[&str],
+) {
+    let point = format!("up:{phase}:{id}");
+    {
         // At the crash: the step is recorded (planned until its state write)...
-        let st = state_json(dir.path(), &stack);
+        let st = state_json(dir, stack);
         let entry = &st["resources"][id];
         assert!(entry.is_object(), "{id} must be recorded before the crash");
         let status = if phase == "recorded" {
@@ -646,8 +818,8 @@ async fn up_crash_matrix(phase: &str) {
         // ...and moto has its resource exactly when the create call was made, with the
         // content a clean up gives it.
         let suffix = suffix_of(&st);
-        let mine = norm(&entry_label(entry), &stack, &suffix);
-        let now: Vec<_> = normalised(&holdings(&c, &stack).await, &stack, &suffix)
+        let mine = norm(&entry_label(entry), stack, &suffix);
+        let now: Vec<_> = normalised(&holdings(c, stack).await, stack, &suffix)
             .into_iter()
             .filter(|(l, _)| *l == mine)
             .collect();
@@ -660,42 +832,29 @@ async fn up_crash_matrix(phase: &str) {
         // The rerun converges: every step created, and moto holds exactly what the state
         // records, with exactly the content of a clean up (statements, subscriptions,
         // notification, retry settings), nothing twice.
-        ok(dir.path(), &stack, &UP);
-        let st = state_json(dir.path(), &stack);
+        ok(dir, stack, rerun);
+        let st = state_json(dir, stack);
         let resources = st["resources"].as_object().unwrap();
         assert!(
             resources.values().all(|e| e["status"] == "created"),
             "after rerun at {point}: {st}"
         );
-        assert_eq!(resources.len(), r.ids.len(), "after rerun at {point}");
-        let held = holdings(&c, &stack).await;
+        assert_eq!(resources.len(), r.total, "after rerun at {point}");
+        let held = holdings(c, stack).await;
         assert_eq!(
             labels(&held),
             state_labels(&st),
             "moto after rerun at {point}"
         );
         assert_eq!(
-            normalised(&held, &stack, &suffix),
+            normalised(&held, stack, &suffix),
             r.held,
             "moto after rerun at {point}, against a clean up"
         );
 
-        ok(dir.path(), &stack, &["destroy", "--yes"]);
-        assert_nothing_left(
-            &c,
-            &stack,
-            &st,
-            &format!("crash at {point}, rerun, destroy"),
-        )
-        .await;
-        assert!(covered.insert(id.clone()), "{id} twice");
+        ok(dir, stack, &["destroy", "--yes"]);
+        assert_nothing_left(c, stack, &st, &format!("crash at {point}, rerun, destroy")).await;
     }
-    eprintln!(
-        "crash matrix up:{phase}: {} of {} steps crashed at, rerun and destroyed; all converged to a clean up, 0 leaked",
-        covered.len(),
-        expected_steps()
-    );
-    assert_eq!(covered.len(), expected_steps());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -723,33 +882,7 @@ async fn destroy_crash_matrix() {
         for (i, id) in r.ids.iter().enumerate() {
             let stack = stack_name(&format!("cd{}{i}", &phase[..1]));
             ok(dir.path(), &stack, &UP);
-            let before = state_json(dir.path(), &stack);
-            let point = format!("destroy:{phase}:{id}");
-            crash_at(dir.path(), &stack, &["destroy", "--yes"], &point);
-            // At the crash the resource is gone from moto; the state still records it
-            // until its state write.
-            let entry = &before["resources"][id];
-            let mine = entry_label(entry);
-            let held = holdings(&c, &stack).await;
-            assert!(
-                !labels(&held).contains(&mine),
-                "{mine} still in moto at {point}"
-            );
-            assert!(
-                !still_there(&c, entry).await,
-                "{mine} still in moto at {point}"
-            );
-            let st = state_json(dir.path(), &stack);
-            assert_eq!(
-                st["resources"].get(id).is_some(),
-                phase == "deleted",
-                "at {point}: {st}"
-            );
-            // The state is still valid and the rerun finishes the job.
-            ok(dir.path(), &stack, &["status", "--output", "json"]);
-            ok(dir.path(), &stack, &["destroy", "--yes"]);
-            assert_nothing_left(&c, &stack, &before, &format!("crash at {point}, rerun")).await;
-            assert!(!dir.path().join(format!("{stack}.json")).exists());
+            let point = destroy_crashed_at(&c, dir.path(), &stack, id, phase).await;
             assert!(covered.insert(point.clone()), "{point} twice");
         }
     }
@@ -760,6 +893,40 @@ async fn destroy_crash_matrix() {
         expected_steps()
     );
     assert_eq!(covered.len(), 2 * expected_steps());
+}
+
+/// Crashes the `destroy` of the made stack `stack` at `destroy:<phase>:<id>`: the resource is
+/// gone from moto at the crash, the state records it until its state write, and the rerun
+/// finishes with nothing left. Returns the crash point.
+async fn destroy_crashed_at(c: &Clients, dir: &Path, stack: &str, id: &str, phase: &str) -> String {
+    let before = state_json(dir, stack);
+    let point = format!("destroy:{phase}:{id}");
+    crash_at(dir, stack, &["destroy", "--yes"], &point);
+    // At the crash the resource is gone from moto; the state still records it
+    // until its state write.
+    let entry = &before["resources"][id];
+    let mine = entry_label(entry);
+    let held = holdings(c, stack).await;
+    assert!(
+        !labels(&held).contains(&mine),
+        "{mine} still in moto at {point}"
+    );
+    assert!(
+        !still_there(c, entry).await,
+        "{mine} still in moto at {point}"
+    );
+    let st = state_json(dir, stack);
+    assert_eq!(
+        st["resources"].get(id).is_some(),
+        phase == "deleted",
+        "at {point}: {st}"
+    );
+    // The state is still valid and the rerun finishes the job.
+    ok(dir, stack, &["status", "--output", "json"]);
+    ok(dir, stack, &["destroy", "--yes"]);
+    assert_nothing_left(c, stack, &before, &format!("crash at {point}, rerun")).await;
+    assert!(!dir.join(format!("{stack}.json")).exists());
+    point
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -932,4 +1099,351 @@ async fn second_ctrl_c_quits_at_once_and_leaves_a_valid_state() {
     ok(dir.path(), &stack, &["up"]);
     ok(dir.path(), &stack, &["destroy", "--yes"]);
     assert!(leftovers(&c, &stack).await.is_empty());
+}
+
+// ------------------------------------------------------------ the CDN's steps, the batch role
+
+/// The crash stack with a CDN in front of its thumbnails (`up --cdn`).
+const UP_CDN: [&str; 6] = [
+    "up",
+    "--image-uri",
+    IMAGE,
+    "--notify-email",
+    "ops@example.com",
+    "--cdn",
+];
+
+/// The steps beyond the crash stack's that an option adds, and what they make by kind. These
+/// matrices crash only at those steps: the crash stack's own are covered above, and each
+/// crash here still runs (and checks) every step of the stack around it.
+#[derive(Clone, Copy, Debug)]
+enum Extra {
+    /// `up --cdn`: origin access control, distribution, the bucket-policy statement.
+    Cdn,
+    /// `reprocess --batch`: the batch role and its policy, made through `engine::up_only`.
+    Batch,
+}
+
+impl Extra {
+    fn steps(self) -> &'static [&'static str] {
+        match self {
+            Extra::Cdn => &["cdn-access", "cdn", "cdn-bucket-policy"],
+            Extra::Batch => &["batch-role", "batch-role-policy"],
+        }
+    }
+
+    fn kinds(self) -> &'static [(&'static str, usize)] {
+        match self {
+            Extra::Cdn => &[
+                ("bucket-policy", 1),
+                ("distribution", 1),
+                ("origin-access-control", 1),
+            ],
+            Extra::Batch => &[("role", 1), ("role-policy", 1)],
+        }
+    }
+
+    fn tag(self) -> &'static str {
+        match self {
+            Extra::Cdn => "n",
+            Extra::Batch => "b",
+        }
+    }
+
+    /// How the stack is brought up again after a crash: for the batch role, the state's
+    /// settings (batch operations on, written before its steps run) make plain `up` run them.
+    fn up(self) -> &'static [&'static str] {
+        match self {
+            Extra::Cdn => &UP_CDN,
+            Extra::Batch => &UP,
+        }
+    }
+
+    /// The command that runs the extra steps.
+    fn command(self) -> &'static [&'static str] {
+        match self {
+            Extra::Cdn => &UP_CDN,
+            Extra::Batch => &["reprocess", "--batch"],
+        }
+    }
+
+    /// Brings a new stack to where `command` runs the extra steps: for the batch role, the
+    /// stack and one original, so `reprocess --batch` has a manifest to hand to a job.
+    async fn prepare(self, c: &Clients, dir: &Path, stack: &str) {
+        if let Extra::Batch = self {
+            ok(dir, stack, &UP);
+            let st = state_json(dir, stack);
+            let src = st["resources"]["source-bucket"]["name"].as_str().unwrap();
+            c.s3.put_object()
+                .bucket(src)
+                .key("a.png")
+                .body(b"not looked at".to_vec().into())
+                .send()
+                .await
+                .expect("put an original");
+        }
+    }
+
+    /// Runs `command` to its end: `up --cdn` succeeds; `reprocess --batch` makes the role,
+    /// then moto (no S3 Batch Operations) refuses the job, which this matrix does not need.
+    fn run_clean(self, dir: &Path, stack: &str) {
+        match self {
+            Extra::Cdn => {
+                ok(dir, stack, self.command());
+            }
+            Extra::Batch => {
+                let out = thumbctl(dir, stack, self.command());
+                let err = stderr(&out);
+                assert_eq!(out.status.code(), Some(1), "{err}");
+                assert!(err.contains("no S3 Batch Operations"), "{err}");
+            }
+        }
+    }
+}
+
+/// A clean run of the extra's stack, read back from moto: the crash stack's steps plus
+/// exactly the extra's, each made once, with the design's kinds.
+async fn extra_reference(c: &Clients, dir: &Path, extra: Extra) -> Reference {
+    let base = step_ids(dir);
+    let stack = stack_name(&format!("cref{}", extra.tag()));
+    extra.prepare(c, dir, &stack).await;
+    extra.run_clean(dir, &stack);
+    let st = state_json(dir, &stack);
+    let held = holdings(c, &stack).await;
+    assert_eq!(labels(&held), state_labels(&st), "a clean {extra:?} stack");
+    let mut want: BTreeMap<String, usize> = EXPECTED_KINDS
+        .iter()
+        .map(|(k, n)| ((*k).to_owned(), *n))
+        .collect();
+    for (k, n) in extra.kinds() {
+        *want.entry((*k).to_owned()).or_default() += n;
+    }
+    assert_eq!(per_kind(&labels(&held)), want, "a clean {extra:?} stack");
+    let recorded: BTreeSet<String> = st["resources"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert!(
+        base.iter().all(|id| recorded.contains(id)),
+        "{recorded:?} against {base:?}"
+    );
+    let ids: Vec<String> = recorded
+        .iter()
+        .filter(|id| !base.contains(id))
+        .cloned()
+        .collect();
+    let mut steps: Vec<String> = extra.steps().iter().map(|s| (*s).to_owned()).collect();
+    steps.sort();
+    assert_eq!(ids, steps, "the steps {extra:?} adds");
+    if let Extra::Cdn = extra {
+        let planned: BTreeSet<String> = step_ids_of(dir, &UP_CDN).into_iter().collect();
+        assert_eq!(planned, recorded, "dry run of up --cdn against a clean one");
+    }
+    let normal = normalised(&held, &stack, &suffix_of(&st));
+    ok(dir, &stack, &["destroy", "--yes"]);
+    assert_nothing_left(
+        c,
+        &stack,
+        &st,
+        &format!("destroying the {extra:?} reference"),
+    )
+    .await;
+    Reference {
+        ids,
+        total: recorded.len(),
+        held: normal,
+    }
+}
+
+/// Every extra step x every up crash point: crash, rerun, converge, destroy, nothing left.
+async fn extra_up_crash_matrix(c: &Clients, dir: &Path, extra: Extra, r: &Reference) {
+    let mut covered = BTreeSet::new();
+    for phase in ["planned", "created", "recorded"] {
+        for (i, id) in r.ids.iter().enumerate() {
+            let stack = stack_name(&format!("x{}{}{i}", extra.tag(), &phase[..1]));
+            let point = format!("up:{phase}:{id}");
+            extra.prepare(c, dir, &stack).await;
+            crash_at(dir, &stack, extra.command(), &point);
+            converges_after_crash(c, dir, &stack, r, id, phase, extra.up()).await;
+            assert!(covered.insert(point.clone()), "{point} twice");
+        }
+    }
+    eprintln!(
+        "crash matrix up, {extra:?}: {} crash points (3 x {} steps), all converged, 0 leaked",
+        covered.len(),
+        extra.steps().len()
+    );
+    assert_eq!(covered.len(), 3 * extra.steps().len());
+}
+
+/// Every extra step x every destroy crash point, and for the CDN the point inside its
+/// delete (disabled, not yet deleted).
+async fn extra_destroy_crash_matrix(c: &Clients, dir: &Path, extra: Extra, r: &Reference) {
+    let made = |stack: String| async move {
+        extra.prepare(c, dir, &stack).await;
+        extra.run_clean(dir, &stack);
+        stack
+    };
+    let mut covered = BTreeSet::new();
+    for phase in ["deleted", "recorded"] {
+        for (i, id) in r.ids.iter().enumerate() {
+            let stack = made(stack_name(&format!("y{}{}{i}", extra.tag(), &phase[..1]))).await;
+            let point = destroy_crashed_at(c, dir, &stack, id, phase).await;
+            assert!(covered.insert(point.clone()), "{point} twice");
+        }
+    }
+    if let Extra::Cdn = extra {
+        // Disabled and not yet deleted: the distribution is still in moto, still recorded,
+        // and the rerun deletes it.
+        let stack = made(stack_name("ynd")).await;
+        let before = state_json(dir, &stack);
+        let point = "destroy:disabled:cdn";
+        crash_at(dir, &stack, &["destroy", "--yes"], point);
+        let entry = &before["resources"]["cdn"];
+        assert!(still_there(c, entry).await, "deleted already at {point}");
+        let st = state_json(dir, &stack);
+        assert!(st["resources"].get("cdn").is_some(), "at {point}: {st}");
+        ok(dir, &stack, &["destroy", "--yes"]);
+        assert_nothing_left(c, &stack, &before, &format!("crash at {point}, rerun")).await;
+        assert!(covered.insert(point.to_owned()));
+    }
+    eprintln!(
+        "crash matrix destroy, {extra:?}: {} crash points, all converged, 0 leaked",
+        covered.len()
+    );
+    let inner = usize::from(matches!(extra, Extra::Cdn));
+    assert_eq!(covered.len(), 2 * extra.steps().len() + inner);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cdn_steps_crash_matrix() {
+    extra_crash_matrices(Extra::Cdn).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_role_crash_matrix() {
+    extra_crash_matrices(Extra::Batch).await;
+}
+
+/// One reference, then the extra's up and destroy matrices against it.
+async fn extra_crash_matrices(extra: Extra) {
+    let c = clients().await;
+    let dir = tempfile::tempdir().unwrap();
+    let r = extra_reference(&c, dir.path(), extra).await;
+    extra_up_crash_matrix(&c, dir.path(), extra, &r).await;
+    extra_destroy_crash_matrix(&c, dir.path(), extra, &r).await;
+}
+
+// ------------------------------------------------------------ the self-ship push
+
+/// `up` without an image pushes this thumbctl to the stack's repository (a local registry
+/// standing in for ECR). Crashed where the push leaves partial state: blobs uploaded and no
+/// manifest; the image complete and nothing recorded (so no function points at it; the
+/// function's own step is in the matrices above). Each rerun must complete the image without
+/// uploading again and point the function at its digest, a rerun after that pushes nothing,
+/// and destroy leaves nothing. Each `up` here reads the ~200 MB test binary (tens of seconds
+/// on a busy machine), so there is one push per point and one extra rerun in all.
+#[tokio::test(flavor = "multi_thread")]
+async fn self_ship_push_crash_points_converge() {
+    let c = clients().await;
+    let reg = LocalRegistry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["up", "--registry-url", &reg.url, "--output", "json"];
+    let mut digests = BTreeSet::new();
+    let points = ["push:blobs-uploaded", "ship:manifest-pushed"];
+    for (i, point) in points.iter().enumerate() {
+        let stack = stack_name(&format!("cs{i}"));
+        crash_at(dir.path(), &stack, &args, point);
+
+        // At the crash: the repository is recorded (it is made before the push), and the
+        // registry and the state are as partial as the point says.
+        let st = state_json(dir.path(), &stack);
+        let repo = st["resources"]["repository"]["name"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let recorded_image = st["settings"]["image_uri"].as_str().map(str::to_owned);
+        let tags_at_crash = usize::from(*point == "ship:manifest-pushed");
+        assert_eq!(reg.tags(&repo).await.len(), tags_at_crash, "at {point}");
+        assert_eq!(recorded_image, None, "at {point}: {st}");
+        assert!(
+            st["resources"].get("function").is_none(),
+            "at {point}: {st}"
+        );
+
+        // The rerun completes it: nothing uploaded again (the blobs are there), the image
+        // complete in the registry, the function on its digest.
+        let up: Value = serde_json::from_slice(&ok(dir.path(), &stack, &args).stdout).unwrap();
+        assert_eq!(up["image"]["uploaded_bytes"], 0, "rerun at {point}: {up}");
+        let st = state_json(dir.path(), &stack);
+        let image_uri = st["settings"]["image_uri"].as_str().unwrap().to_owned();
+        let (_, digest) = image_uri.split_once('@').expect("a digest URI");
+        assert_eq!(up["image"]["digest"], digest, "rerun at {point}: {up}");
+        let f = c
+            .lambda
+            .get_function()
+            .function_name(st["resources"]["function"]["name"].as_str().unwrap())
+            .send()
+            .await
+            .expect("the function after the rerun");
+        assert_eq!(
+            f.code().and_then(|c| c.image_uri()),
+            Some(image_uri.as_str()),
+            "rerun at {point}"
+        );
+        let tag = up["image"]["tag"].as_str().unwrap();
+        assert_eq!(
+            reg.tags(&repo).await,
+            vec![tag.to_owned()],
+            "rerun at {point}"
+        );
+        let (status, manifest) = reg
+            .get(
+                &format!("/v2/{repo}/manifests/{digest}"),
+                Some(OCI_MANIFEST),
+            )
+            .await;
+        assert_eq!(status, 200, "manifest after rerun at {point}");
+        assert_eq!(sha256(&manifest), digest);
+        let m: Value = serde_json::from_slice(&manifest).unwrap();
+        let blobs = std::iter::once(&m["config"]).chain(m["layers"].as_array().unwrap());
+        for b in blobs {
+            let blob = b["digest"].as_str().unwrap();
+            assert_eq!(
+                reg.head(&format!("/v2/{repo}/blobs/{blob}")).await,
+                200,
+                "blob {blob} after rerun at {point}"
+            );
+        }
+
+        // After the rerun that put the manifest, the next finds the image by its tag and
+        // pushes nothing, changes nothing. (After the other point, the rerun above was that.)
+        if *point == "push:blobs-uploaded" {
+            let again: Value =
+                serde_json::from_slice(&ok(dir.path(), &stack, &args).stdout).unwrap();
+            assert_eq!(again["image"]["uploaded_bytes"], 0, "{again}");
+            assert_eq!(again["image"]["digest"], digest, "{again}");
+            assert_eq!(again["created"], 0, "{again}");
+            assert_eq!(again["updated"], 0, "{again}");
+            assert_eq!(reg.tags(&repo).await, vec![tag.to_owned()], "{again}");
+            assert_eq!(
+                state_json(dir.path(), &stack)["settings"]["image_uri"],
+                image_uri.as_str()
+            );
+        }
+        digests.insert(digest.to_owned());
+
+        ok(dir.path(), &stack, &["destroy", "--yes"]);
+        assert_nothing_left(
+            &c,
+            &stack,
+            &st,
+            &format!("crash at {point}, rerun, destroy"),
+        )
+        .await;
+    }
+    // The same binary is the same image, however its push was interrupted.
+    assert_eq!(digests.len(), 1, "{digests:?}");
 }

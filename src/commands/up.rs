@@ -354,6 +354,8 @@ async fn ship_self(
                 .push(&repo, &image, &tag, |l| note(quiet, &format!("  {l}")))
                 .await
                 .with_context(|| format!("pushing the image to {}/{repo}", reg.base()))?;
+            // The image is complete in the registry; nothing records it yet.
+            crate::failpoint::crash_point("ship:manifest-pushed");
             (
                 report.manifest_digest,
                 Some(image.layer.bytes.len() as u64),

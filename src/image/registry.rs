@@ -430,6 +430,8 @@ impl Registry {
                 report.uploaded_bytes += blob.bytes.len() as u64;
             }
         }
+        // Every blob is in, no manifest names them yet: a crash here leaves only blobs.
+        crate::failpoint::crash_point("push:blobs-uploaded");
         report.manifest_digest = self.put_manifest(repo, tag, &image.manifest).await?;
         Ok(report)
     }

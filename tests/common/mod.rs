@@ -4,6 +4,7 @@
 
 pub mod aws_proxy;
 pub mod moto;
+pub mod registry;
 
 pub use moto::{Moto, free_port};
 
