@@ -334,6 +334,7 @@ const AWS_ASSIGNED_IDS: &[(&str, &[&str])] = &[
             "arn:aws:cloudfront::*:origin-access-control/*",
         ],
     ),
+    ("CdnInvalidation", &["arn:aws:cloudfront::*:distribution/*"]),
     ("BatchJobs", &["arn:aws:s3:*:*:job/*"]),
 ];
 

@@ -124,6 +124,22 @@ fn check_expiry_applies(settings: &Settings) -> Result<(), UsageError> {
     }
 }
 
+/// An adopted bucket's customer managed KMS key, if any, into the plan (the function's role
+/// is then granted `kms:Decrypt` on it), with a note naming the key.
+async fn read_source_kms_key(
+    global: &GlobalArgs,
+    ctx: &Ctx,
+    plan: &mut Plan,
+) -> anyhow::Result<()> {
+    plan.settings.source_kms_key = crate::resources::bucket::source_kms_key(ctx, plan)
+        .await
+        .context("reading how the adopted source bucket encrypts its objects")?;
+    if let Some(key) = &plan.settings.source_kms_key {
+        note(global.quiet, &kms_note(plan, key));
+    }
+    Ok(())
+}
+
 /// What `up` tells about an adopted bucket encrypted with a KMS key of the user's.
 fn kms_note(plan: &Plan, key: &str) -> String {
     let mut line = format!(
@@ -445,16 +461,10 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
         settings,
     };
 
-    if plan.source_adopted() {
-        plan.settings.source_kms_key = crate::resources::bucket::source_kms_key(&ctx, &plan)
-            .await
-            .context("reading how the adopted source bucket encrypts its objects")?;
-        if let Some(key) = &plan.settings.source_kms_key {
-            note(global.quiet, &kms_note(&plan, key));
-        }
-    }
-
     if args.dry_run {
+        if plan.source_adopted() {
+            read_source_kms_key(global, &ctx, &mut plan).await?;
+        }
         let mut image = image_plan_line(
             image_path(existing.as_ref().map(|s| &s.settings), &args),
             &plan,
@@ -476,6 +486,9 @@ pub async fn run(global: &GlobalArgs, args: UpArgs) -> anyhow::Result<()> {
             .with_context(|| {
                 format!("checking --source-bucket {name} before anything is made; nothing was")
             })?;
+        // Only once the bucket is known to be the account's: another account's answers its
+        // encryption with AccessDenied, which would hide the real reason.
+        read_source_kms_key(global, &ctx, &mut plan).await?;
     }
 
     match &existing {

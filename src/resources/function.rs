@@ -700,10 +700,12 @@ mod tests {
     use crate::stack::Settings;
 
     fn plan() -> Plan {
-        let mut settings = Settings::default();
-        settings.image_uri = Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/r:new".into());
-        settings.architecture = Some(Arch::Arm64);
-        settings.max_concurrency = Some(5);
+        let settings = Settings {
+            image_uri: Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/r:new".into()),
+            architecture: Some(Arch::Arm64),
+            max_concurrency: Some(5),
+            ..Settings::default()
+        };
         Plan {
             stack: "demo".into(),
             suffix: "abcd1234".into(),
