@@ -38,7 +38,7 @@ run() { # name, cargo-mutants args...
 }
 
 files=("$@")
-[ ${#files[@]} -gt 0 ] || files=(error post_policy permission notification keys handler)
+[ ${#files[@]} -gt 0 ] || files=(error post_policy permission notification keys handler_unit)
 for f in "${files[@]}"; do
   case $f in
     error) run error "${THUMBCTL[@]}" -f src/error.rs -- -- error:: retry:: ;;
@@ -50,8 +50,12 @@ for f in "${files[@]}"; do
     notification) run notification "${THUMBCTL[@]}" -f src/resources/notification.rs \
       -E 'in (ensure|put|drift|read|find|delete)$| (ensure|put|drift|read|find|delete) ->' -- -- resources:: ;;
     keys) run keys "${LAMBDA[@]}" -C --lib -f lambda-image/src/keys.rs -- -- keys:: handler:: batch:: ;;
+    # The handler's pure decisions (is this item current? the outcome's name), with its unit tests.
+    handler_unit) run handler_unit "${LAMBDA[@]}" -C --lib -f lambda-image/src/handler.rs \
+      -F 'is_current|Outcome::as_str' -- -- handler:: ;;
     handler)
-      # The decisions are tested against moto by tests/handler.rs and tests/events.rs.
+      # The rest is tested against moto by tests/handler.rs and tests/events.rs: minutes per
+      # mutant (each rebuilds and relinks both test binaries, and each run provisions buckets).
       # shellcheck source=scripts/moto.sh
       source scripts/moto.sh
       moto_start
