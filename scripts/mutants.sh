@@ -3,7 +3,10 @@
 # users get. Not run in CI: every mutant is a rebuild of its crate (~10 s for lambda-image,
 # ~30 s for thumbctl on a 2-core machine).
 #
-#   scripts/mutants.sh [FILE...]     # default: every file below; outputs in mutants.out.<name>/
+#   scripts/mutants.sh [NAME...]     # default: every name below; outputs in mutants.out.<NAME>/
+#   MUTANTS_ITERATE=1 scripts/mutants.sh NAME...
+#                                    # after adding tests: retest only what the last run of
+#                                    # NAME did not catch (cargo-mutants --iterate)
 #
 # Runs in place (no copy of the tree, no cold build in /tmp): the working tree must be clean
 # and is restored by cargo-mutants afterwards (checked). Builds use the feature set of
@@ -19,6 +22,7 @@ if [ -n "$(git status --porcelain --untracked-files=no)" ]; then
 fi
 
 COMMON=(--in-place --timeout 120 --features thumbctl/failpoints -C --workspace --test-workspace=false)
+[ -z "${MUTANTS_ITERATE:-}" ] || COMMON+=(--iterate)
 # thumbctl has no lib: its unit tests are the `thumbctl` bin's.
 THUMBCTL=(-p thumbctl -C --bin=thumbctl)
 LAMBDA=(-p lambda-image)
