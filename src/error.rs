@@ -436,6 +436,9 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
 
     #[test]
     fn codes_classify() {
@@ -560,5 +563,165 @@ mod tests {
             classify(None, "failed to load credentials: no providers in chain"),
             Class::Credentials
         );
+        // CodeBuild names a role it cannot assume yet; other codes naming AssumeRole are not
+        // propagation.
+        assert_eq!(
+            classify(
+                Some("InvalidInputException"),
+                "CodeBuild is not authorized to perform: sts:AssumeRole on service role"
+            ),
+            Class::Propagation
+        );
+        assert_eq!(
+            classify(Some("InvalidInputException"), "Invalid image"),
+            Class::Other
+        );
+        assert_eq!(
+            classify(Some("ValidationException"), "sts:AssumeRole is not allowed"),
+            Class::Other
+        );
+        for transport in [
+            "io error: broken pipe",
+            "dispatch failure",
+            "operation timeout",
+            "dns error",
+        ] {
+            assert_eq!(classify(None, transport), Class::Unreachable, "{transport}");
+        }
+        assert_eq!(classify(None, "something else"), Class::Other);
+    }
+
+    /// An answer of `status` with `body`, and the code and message the SDK read from it.
+    fn answered(
+        status: u16,
+        body: &'static str,
+        code: Option<&str>,
+        message: Option<&str>,
+    ) -> AwsError {
+        let mut meta = ErrorMetadata::builder();
+        if let Some(c) = code {
+            meta = meta.code(c);
+        }
+        if let Some(m) = message {
+            meta = meta.message(m);
+        }
+        let status = status.try_into().expect("a valid status");
+        let err = SdkError::service_error(
+            GetCallerIdentityError::generic(meta.build()),
+            HttpResponse::new(status, SdkBody::from(body)),
+        );
+        AwsError::from_sdk("head", "object", "b/k", err)
+    }
+
+    #[test]
+    fn answers_without_a_code_are_told_by_their_status_and_body() {
+        // S3's HEAD: no body, so no code; the status says what it was.
+        let e = answered(503, "", None, None);
+        assert_eq!(
+            (e.code.as_deref(), e.class),
+            (Some("HTTP 503"), Class::Throttled)
+        );
+        let e = answered(429, "", None, None);
+        assert_eq!(e.class, Class::Throttled);
+        let e = answered(403, "", None, None);
+        assert_eq!(
+            (e.code.as_deref(), e.class),
+            (Some("HTTP 403"), Class::AccessDenied)
+        );
+        assert!(e.message.contains("s3:GetObject"), "{}", e.message);
+        let e = answered(404, "", None, None);
+        assert_eq!(e.code.as_deref(), Some("HTTP 404"));
+        assert_eq!(
+            e.message,
+            "the response carried no error details (S3 sends none for HEAD requests)"
+        );
+        // An answer in another format (a proxy, a mis-routed endpoint): its body is shown.
+        let e = answered(502, "<html>\n  Bad   gateway</html>", None, None);
+        assert_eq!(
+            e.message,
+            "the answer was not an AWS error the SDK could read: <html> Bad gateway</html>"
+        );
+        // A bare 403 is a refusal whatever its body says.
+        let e = answered(403, "<html>denied</html>", None, None);
+        assert_eq!(e.class, Class::AccessDenied);
+        assert!(e.message.ends_with("<html>denied</html>"), "{}", e.message);
+        // Below 400 there is no error status to name.
+        let e = answered(301, "", None, None);
+        assert_eq!(e.code, None);
+    }
+
+    #[test]
+    fn answers_with_a_code_are_classified_by_it() {
+        let e = answered(404, "", Some("NoSuchKey"), Some("The key does not exist"));
+        assert_eq!(e.code.as_deref(), Some("NoSuchKey"));
+        assert_eq!(e.message, "The key does not exist");
+        assert!(e.is_not_found() && !e.is_already_exists());
+        // A code without a message: the SDK's own account of it, not the body.
+        let e = answered(400, "<Error/>", Some("Teapot"), None);
+        assert_eq!(e.class, Class::Other);
+        assert!(
+            !e.message.starts_with("the answer was not"),
+            "{}",
+            e.message
+        );
+        let e = answered(409, "", Some("EntityAlreadyExists"), Some("Role exists"));
+        assert!(e.is_already_exists() && !e.is_not_found());
+    }
+
+    #[test]
+    fn not_found_reads_as_none() {
+        let gone = AwsError {
+            class: Class::NotFound,
+            ..AwsError::local("delete", "queue", "q", "gone")
+        };
+        assert_eq!(Err::<u8, _>(gone).or_not_found().ok(), Some(None));
+        assert_eq!(Ok::<u8, AwsError>(7).or_not_found().ok(), Some(Some(7)));
+        let other = AwsError::local("delete", "queue", "q", "refused");
+        assert!(Err::<u8, _>(other).or_not_found().is_err());
+    }
+
+    #[test]
+    fn messages_name_action_resource_code_and_what_to_do() {
+        let e = AwsError {
+            code: Some("AccessDenied".into()),
+            class: Class::AccessDenied,
+            ..AwsError::local("create", "bucket", "demo-src", "not allowed")
+        };
+        assert_eq!(
+            e.to_string(),
+            "create bucket `demo-src` failed (AccessDenied): not allowed\n  hint: your AWS identity may \
+             not create bucket: grant it that permission (see README, \"Permissions\") or use another --profile"
+        );
+        let e = AwsError::local("read", "state file", "s.json", "bad JSON");
+        assert_eq!(e.to_string(), "read state file `s.json` failed: bad JSON");
+        assert_eq!(e.hint(), None);
+        let creds = AwsError::no_credentials("none".into());
+        assert!(creds.hint().is_some_and(|h| h.contains("AWS_PROFILE")));
+        let limit = |code: &str, message: &str| {
+            AwsError {
+                code: Some(code.into()),
+                class: Class::AccountLimit,
+                ..AwsError::local("start", "build", "b", message)
+            }
+            .hint()
+            .expect("a hint")
+        };
+        let queued = limit(
+            "AccountLimitExceededException",
+            "Cannot have more than 0 builds in queue for the account",
+        );
+        assert!(queued.contains("brand-new accounts start at 0"), "{queued}");
+        let full = limit(
+            "AccountLimitExceededException",
+            "Cannot have more than 1 builds in queue for the account",
+        );
+        assert!(full.contains("already fill its quota"), "{full}");
+        let lambda = limit(
+            "InvalidParameterValueException",
+            "decreases account's UnreservedConcurrentExecution",
+        );
+        assert!(lambda.contains("--max-concurrency"), "{lambda}");
+        let cdn = limit("AccessDenied", "Your account must be verified");
+        assert!(cdn.contains("CloudFront"), "{cdn}");
     }
 }

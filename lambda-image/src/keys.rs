@@ -215,6 +215,9 @@ mod tests {
         assert_eq!(id("ab-1").as_deref(), Some("ab1"));
         assert_eq!(id(""), None);
         assert_eq!(id("\"\""), None);
+        // Keys and items carry the id as text: the same text as it displays.
+        let etag = ContentId::from_etag("\"0123456789ABCDEF0123\"").expect("an id");
+        assert_eq!(etag.as_str(), "0123456789abcdef");
     }
 
     #[test]

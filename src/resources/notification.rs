@@ -524,4 +524,201 @@ mod tests {
             "s3:ObjectCreated:Copy"
         ));
     }
+
+    const FUNCTION: &str = "arn:aws:lambda:eu-west-1:123456789012:function:demo-fn";
+
+    fn plan(prefix: Option<&str>) -> Plan {
+        let settings = crate::stack::Settings {
+            source_prefix: prefix.map(str::to_owned),
+            adopted_source_bucket: Some("their-bucket".into()),
+            ..crate::stack::Settings::default()
+        };
+        Plan {
+            stack: "demo".into(),
+            suffix: "abcd1234".into(),
+            account: "123456789012".into(),
+            region: "eu-west-1".into(),
+            settings,
+        }
+    }
+
+    fn filter(rules: &[(FilterRuleName, &str)]) -> NotificationConfigurationFilter {
+        let mut key = S3KeyFilter::builder();
+        for (name, value) in rules {
+            key = key.filter_rules(
+                FilterRule::builder()
+                    .name(name.clone())
+                    .value(*value)
+                    .build(),
+            );
+        }
+        NotificationConfigurationFilter::builder()
+            .key(key.build())
+            .build()
+    }
+
+    fn theirs(
+        id: &str,
+        arn: &str,
+        event: &str,
+        prefix: Option<&str>,
+    ) -> LambdaFunctionConfiguration {
+        LambdaFunctionConfiguration::builder()
+            .id(id)
+            .lambda_function_arn(arn)
+            .events(Event::from(event))
+            .set_filter(prefix.map(|p| filter(&[(FilterRuleName::Prefix, p)])))
+            .build()
+            .expect("valid")
+    }
+
+    #[test]
+    fn our_configuration_is_the_plans() {
+        let conf = ours(&plan(Some("uploads/")), FUNCTION).expect("built");
+        assert_eq!(conf.id(), Some(NOTIFICATION_ID));
+        assert_eq!(conf.lambda_function_arn(), FUNCTION);
+        let events: Vec<&str> = conf.events().iter().map(|e| e.as_str()).collect();
+        assert_eq!(events, EVENTS);
+        assert_eq!(prefix_of(conf.filter()), "uploads/");
+        assert_eq!(ours(&plan(None), FUNCTION).expect("built").filter(), None);
+    }
+
+    #[test]
+    fn filter_rules_are_read_by_name() {
+        let f = filter(&[
+            (FilterRuleName::Suffix, ".jpg"),
+            (FilterRuleName::Prefix, "a/"),
+        ]);
+        assert_eq!(prefix_of(Some(&f)), "a/");
+        assert_eq!(suffix_of(Some(&f)), ".jpg");
+        assert_eq!(prefix_of(None), "");
+        assert_eq!(
+            suffix_of(Some(&filter(&[(FilterRuleName::Prefix, "a/")]))),
+            ""
+        );
+    }
+
+    #[test]
+    fn ours_replaces_our_earlier_one_and_keeps_theirs() {
+        let conf = ours(&plan(Some("uploads/")), FUNCTION).expect("built");
+        let topic = aws_sdk_s3::types::TopicConfiguration::builder()
+            .id("restores")
+            .topic_arn("arn:aws:sns:eu-west-1:123456789012:restores")
+            .events(Event::from("s3:ObjectRestore:Completed"))
+            .build()
+            .expect("valid");
+        let queue = aws_sdk_s3::types::QueueConfiguration::builder()
+            .id("logs")
+            .queue_arn("arn:aws:sqs:eu-west-1:123456789012:logs")
+            .events(Event::from("s3:ObjectRemoved:*"))
+            .filter(filter(&[(FilterRuleName::Prefix, "logs/")]))
+            .build()
+            .expect("valid");
+        let current = GetBucketNotificationConfigurationOutput::builder()
+            .lambda_function_configurations(theirs(
+                NOTIFICATION_ID,
+                "arn:aws:lambda:eu-west-1:123456789012:function:old",
+                "s3:ObjectCreated:*",
+                Some("uploads/"),
+            ))
+            .lambda_function_configurations(theirs(
+                "resize",
+                "arn:aws:lambda:eu-west-1:123456789012:function:resize",
+                "s3:ObjectCreated:Put",
+                Some("other/"),
+            ))
+            .queue_configurations(queue)
+            // Every key, but no event of ours: no overlap.
+            .topic_configurations(topic)
+            .build();
+        let doc = merged(&current, &conf).expect("no overlap");
+        let lambdas: Vec<(Option<&str>, &str)> = doc
+            .lambda_function_configurations()
+            .iter()
+            .map(|c| (c.id(), c.lambda_function_arn()))
+            .collect();
+        assert_eq!(
+            lambdas,
+            [
+                (
+                    Some("resize"),
+                    "arn:aws:lambda:eu-west-1:123456789012:function:resize"
+                ),
+                (Some(NOTIFICATION_ID), FUNCTION)
+            ]
+        );
+        assert_eq!(doc.queue_configurations().len(), 1);
+        assert_eq!(doc.topic_configurations().len(), 1);
+    }
+
+    #[test]
+    fn overlapping_notifications_of_theirs_are_refused() {
+        let conf = ours(&plan(Some("uploads/")), FUNCTION).expect("built");
+        let every_key = GetBucketNotificationConfigurationOutput::builder()
+            .queue_configurations(
+                aws_sdk_s3::types::QueueConfiguration::builder()
+                    .id("all")
+                    .queue_arn("arn:aws:sqs:eu-west-1:123456789012:all")
+                    .events(Event::from("s3:ObjectCreated:Put"))
+                    .build()
+                    .expect("valid"),
+            )
+            .build();
+        let why = merged(&every_key, &conf).expect_err("overlaps");
+        assert!(
+            why.contains(
+                "s3:ObjectCreated:Put for every key to an SQS queue (configuration `all`)"
+            ),
+            "{why}"
+        );
+        let under = GetBucketNotificationConfigurationOutput::builder()
+            .lambda_function_configurations(theirs(
+                "sub",
+                "arn:aws:lambda:eu-west-1:123456789012:function:sub",
+                "s3:ObjectRemoved:Delete",
+                Some("uploads/raw/"),
+            ))
+            .build();
+        let why = merged(&under, &conf).expect_err("overlaps");
+        assert!(
+            why.contains("for keys under `uploads/raw/` to an Lambda function"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn entries_name_our_configuration() {
+        let mut e = Entry {
+            kind: KIND.into(),
+            name: "their-bucket".into(),
+            arn: None,
+            region: "eu-west-1".into(),
+            status: crate::state::Status::Created,
+            extra: extra(),
+        };
+        assert_eq!(
+            e.extra,
+            BTreeMap::from([("id".to_owned(), NOTIFICATION_ID.to_owned())])
+        );
+        assert_eq!(id_of(&e), NOTIFICATION_ID);
+        e.extra.insert("id".into(), "thumbctl-older".into());
+        assert_eq!(id_of(&e), "thumbctl-older");
+        e.extra.clear();
+        assert_eq!(id_of(&e), NOTIFICATION_ID);
+    }
+
+    #[test]
+    fn other_refusals_are_left_as_they_are() {
+        let denied = AwsError {
+            code: Some("AccessDenied".into()),
+            class: Class::AccessDenied,
+            message: "Access Denied".into(),
+            ..refused()
+        };
+        let e = judge_validation(denied, REFUSAL, Some(FUNCTION));
+        assert_eq!(
+            (e.class, e.message.as_str()),
+            (Class::AccessDenied, "Access Denied")
+        );
+    }
 }

@@ -104,3 +104,31 @@ pub async fn delete(ctx: &Ctx, e: &Entry) -> Result<(), AwsError> {
         .or_not_found()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_name_the_function_they_belong_to() {
+        let mut e = Entry {
+            kind: KIND.into(),
+            name: PERMISSION_SID.into(),
+            arn: None,
+            region: "eu-west-1".into(),
+            status: crate::state::Status::Created,
+            extra: extra("demo-fn-abcd1234"),
+        };
+        assert_eq!(
+            e.extra,
+            BTreeMap::from([("function".to_owned(), "demo-fn-abcd1234".to_owned())])
+        );
+        assert_eq!(function_of(&e).ok(), Some("demo-fn-abcd1234"));
+        e.extra.clear();
+        let err = function_of(&e).expect_err("no function");
+        assert!(
+            err.to_string().contains("does not say which function"),
+            "{err}"
+        );
+    }
+}
