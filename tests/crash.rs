@@ -560,6 +560,18 @@ async fn holdings(c: &Clients, stack: &str) -> Held {
             ));
         }
     }
+    // The CDN's ids appear in other kinds' content too (the function role's invalidation
+    // statement names the distribution): placeholders there as well.
+    let mut held: Held = held
+        .into_iter()
+        .map(|(l, v)| {
+            let text = unid(v.to_string());
+            (
+                l,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            )
+        })
+        .collect();
     held.sort_by(|a, b| {
         a.0.cmp(&b.0)
             .then_with(|| a.1.to_string().cmp(&b.1.to_string()))
