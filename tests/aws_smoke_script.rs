@@ -497,7 +497,10 @@ fn the_cdn_and_an_adopted_bucket_are_smoke_tested_too() {
     let out = sb.run(
         &sb.path_with_fakes(),
         &["--yes", "--cdn", "--source-bucket=their-photos"],
-        &[("THUMBCTL_BIN", &sb.fake_thumbctl()), ("SMOKE_CDN_WAIT", "20")],
+        &[
+            ("THUMBCTL_BIN", &sb.fake_thumbctl()),
+            ("SMOKE_CDN_WAIT", "20"),
+        ],
     );
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
@@ -516,12 +519,17 @@ fn the_cdn_and_an_adopted_bucket_are_smoke_tested_too() {
     let reads: Vec<usize> = calls
         .iter()
         .enumerate()
-        .filter(|(_, c)| c.starts_with("aws s3api get-bucket-notification-configuration --bucket their-photos"))
+        .filter(|(_, c)| {
+            c.starts_with("aws s3api get-bucket-notification-configuration --bucket their-photos")
+        })
         .map(|(i, _)| i)
         .collect();
     let at = |cmd: &str| calls.iter().position(|c| c.contains(cmd)).unwrap();
     assert_eq!(reads.len(), 2, "{calls:?}");
-    assert!(reads[0] < at(" up --cdn") && reads[1] > at(" destroy"), "{calls:?}");
+    assert!(
+        reads[0] < at(" up --cdn") && reads[1] > at(" destroy"),
+        "{calls:?}"
+    );
     assert!(
         stderr.contains("the CDN stopped serving the deleted thumbnail"),
         "{stderr}"
@@ -761,22 +769,7 @@ async fn the_fake_prints_the_json_that_thumbctl_prints() {
     let c = clients().await;
     let src = resource_name(dir.path(), &stack, "source-bucket");
     for key in &keys {
-        let mut there = false;
-        for _ in 0..300 {
-            if c.s3
-                .head_object()
-                .bucket(&src)
-                .key(key)
-                .send()
-                .await
-                .is_ok()
-            {
-                there = true;
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        assert!(there, "upload never put {key} into {src}");
+        wait_for_object(&c, &src, key).await;
         ok(dir.path(), &stack, &["invoke-local", key]);
     }
     let uploaded = json(waiter.wait_with_output().unwrap());

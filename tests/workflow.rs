@@ -208,24 +208,8 @@ async fn wait_list_get_delete_with_the_handler_run_by_invoke_local() {
         .spawn()
         .unwrap();
     let src = s.res("source-bucket");
-    // The waiter uploads first; the function runs only once the object is there. Waiting on
-    // the object itself (not on a time window), and failing if it never comes.
-    let mut uploaded = false;
-    for _ in 0..300 {
-        if c.s3
-            .head_object()
-            .bucket(&src)
-            .key(key)
-            .send()
-            .await
-            .is_ok()
-        {
-            uploaded = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(uploaded, "`upload --wait` never put {key} into {src}");
+    // The waiter uploads first; the function runs only once the object is there.
+    wait_for_object(&c, &src, key).await;
     let invoked = s.json(&["invoke-local", key]);
     assert_eq!(invoked["outcomes"][0]["outcome"], "ok", "{invoked}");
     let waited = waiter.wait_with_output().unwrap();

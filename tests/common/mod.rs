@@ -103,6 +103,26 @@ pub fn state_json(state_dir: &Path, stack: &str) -> serde_json::Value {
     serde_json::from_str(&text).expect("state file is JSON")
 }
 
+/// Waits until `key` is in `bucket` (an upload running in another process put it there),
+/// polling moto for up to 30 s; fails the test if it never comes. A wait on the object
+/// itself, not on a time window.
+pub async fn wait_for_object(c: &Clients, bucket: &str, key: &str) {
+    for _ in 0..300 {
+        if c.s3
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{key} never arrived in {bucket}");
+}
+
 /// The name the state records for resource `id` (`source-bucket`, `function`, ...).
 pub fn resource_name(state_dir: &Path, stack: &str, id: &str) -> String {
     state_json(state_dir, stack)["resources"][id]["name"]
